@@ -1,0 +1,45 @@
+# Quick start: `make demo` and `make test`. Both create .venv with a Python >= 3.12
+# when it is missing and install the project into it. Override the interpreter
+# with `make demo PYTHON=/path/to/python3.12`.
+
+SHELL := /bin/bash
+VENV  := .venv
+VPY   := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# The first Python >= 3.12 on PATH, else one that pyenv has installed.
+PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 python; do \
+	  p=$$(command -v $$c 2>/dev/null) && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
+	done; \
+	if command -v pyenv >/dev/null 2>&1; then \
+	  for v in $$(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])' | sort -rV); do \
+	    p=$$(pyenv prefix $$v 2>/dev/null)/bin/python3; [ -x $$p ] && { echo $$p; exit 0; }; \
+	  done; \
+	fi)
+
+SCENARIO ?= scenarios/pilot-summer-day.toml
+OUT ?= results/pilot-summer-day
+
+.PHONY: demo test bench venv clean
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "make: no Python >= 3.12 found on PATH or through pyenv; pass PYTHON=/path/to/python3.12" >&2; exit 2; fi
+	@if [ ! -x $(VPY) ]; then echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); fi
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/twin run $(SCENARIO) --out $(OUT)
+	@echo "Results are in $(abspath $(OUT)) (summary.json, timeseries.parquet, overview.png, network.json, scenario.toml)"
+
+test: $(STAMP)
+	$(VPY) -m pytest
+
+bench: $(STAMP)
+	$(VPY) -m adapters.bench
+
+clean:
+	rm -rf results .pytest_cache

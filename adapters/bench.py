@@ -1,0 +1,120 @@
+"""``make bench``: speed of the twin, with ratios and a per-component split.
+
+Prints, for the default scenario (or ``--scenario``), simulated seconds per
+wall second and the wall time per electrical step split by simulator, with
+mosaik's own share as the rest; then one power-flow solve of the site net by
+each method (plain ``pandapower.runpp``, ``runpp`` with its recycle options,
+the warm-started lightsim2grid model) and their ratios.
+
+    python -m adapters.bench [--scenario FILE] [--hours H] [--solves N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+
+def bench_run(path: str, hours: float | None) -> None:
+    from adapters.scenario import load_scenario
+    from adapters.world import run_scenario
+
+    sc = load_scenario(path)
+    if hours is not None:
+        sc = sc.model_copy(update={"run": sc.run.model_copy(update={"duration_s": hours * 3600.0})})
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = run_scenario(sc, tmp, scenario_name=sc.name, progress=False)
+        total = time.perf_counter() - t0
+    s = res.summary
+    n = s["n_steps"]
+    sim_s = s["sim_time_s"]
+    loop = s["wall_time_s"]
+    print(f"scenario {sc.name}: {sim_s:g} s simulated at {sc.run.step_s:g} s steps ({n} steps), status {res.status}")
+    print(f"  wall {total:.2f} s in all, {loop:.2f} s from results folder open to close "
+          f"-> {sim_s / total:,.0f} simulated s per wall s ({sim_s / loop:,.0f} without set-up)")
+    build = s.get("build_s", float("nan"))
+    print(f"  set-up (build site, solver, PV clear sky): {build:.2f} s")
+    print(f"  per electrical step: {1e6 * loop / n:8.1f} us")
+    parts = dict(sorted(res.sim_wall_s.items(), key=lambda kv: -kv[1]))
+    inside = 0.0
+    for name, w in parts.items():
+        inside += w
+        print(f"    {name:<12} {1e6 * w / n:8.1f} us/step  {100 * w / loop:5.1f} %")
+    rest = loop - inside - s.get("finalize_s", 0.0)
+    print(f"    {'mosaik+rest':<12} {1e6 * rest / n:8.1f} us/step  {100 * rest / loop:5.1f} %  (scheduler, data passing, results sink)")
+    print(f"    {'finalize':<12} {s.get('finalize_s', float('nan')):8.2f} s (join parquet, plot, network.json)")
+    g = res.site.grid
+    print(f"  power-flow solves per step: {res.sim_wall_s and getattr(res, 'n_solves', 0) or 'n/a'}")
+
+
+def bench_solvers(n: int) -> None:
+    import pandapower as pp
+
+    from twin.config import Scenario
+    from twin.powerflow import Injections, LightSimSolver, PandapowerSolver
+    from twin.site import build_network
+
+    net, ix = build_network(Scenario().site)
+    rng = np.random.default_rng(0)
+
+    def inj(k: int) -> Injections:
+        sg = np.zeros(len(net.sgen))
+        sg[ix.pv_sgen] = 1.2 + 0.3 * rng.random(ix.n_pv)
+        lp = np.zeros(len(net.load))
+        lp[ix.it_load] = 0.8 + 0.1 * rng.random(ix.n_spark)
+        lp[ix.cooling_load] = 0.08
+        lp[ix.aux_load] = 0.15
+        return Injections(sgen_p_mw=sg, sgen_in_service=np.ones(len(net.sgen), bool), load_p_mw=lp,
+                          load_q_mvar=lp * 0.2, gen_p_mw=np.zeros(len(net.gen)),
+                          gen_in_service=np.ones(len(net.gen), bool),
+                          gen_slack_weight=net.gen.slack_weight.to_numpy().copy())
+
+    cases = [inj(k) for k in range(n)]
+    out = {}
+    ref = PandapowerSolver(net)
+    ref.solve(cases[0])  # numba compilation outside the timing
+    t = time.perf_counter()
+    for c in cases[: max(3, n // 20)]:
+        ref.solve(c)
+    out["pandapower.runpp"] = (time.perf_counter() - t) / max(3, n // 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp.runpp(net, distributed_slack=True, lightsim2grid=False, recycle={"trafo": True, "bus_pq": True, "gen": True})
+        t = time.perf_counter()
+        m = max(3, n // 5)
+        for c in cases[:m]:
+            net.sgen["p_mw"] = c.sgen_p_mw
+            net.load["p_mw"] = c.load_p_mw
+            net.load["q_mvar"] = c.load_q_mvar
+            pp.runpp(net, distributed_slack=True, lightsim2grid=False, init="results",
+                     recycle={"trafo": True, "bus_pq": True, "gen": True})
+        out["runpp recycle"] = (time.perf_counter() - t) / m
+    fast = LightSimSolver(build_network(Scenario().site)[0])
+    fast.solve(cases[0])
+    t = time.perf_counter()
+    for c in cases:
+        fast.solve(c)
+    out["lightsim2grid warm"] = (time.perf_counter() - t) / n
+    base = out["pandapower.runpp"]
+    print(f"one AC power flow of the site net ({len(net.bus)} buses, distributed slack over {len(net.gen)} blocks):")
+    for k, v in out.items():
+        print(f"    {k:<22} {1e6 * v:10.1f} us   {base / v:8.1f} x faster than plain runpp")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m adapters.bench")
+    ap.add_argument("--scenario", default="scenarios/pilot-summer-day.toml")
+    ap.add_argument("--hours", type=float, default=None, help="simulate only this many hours")
+    ap.add_argument("--solves", type=int, default=2000)
+    a = ap.parse_args()
+    bench_run(a.scenario, a.hours)
+    bench_solvers(a.solves)
+
+
+if __name__ == "__main__":
+    main()

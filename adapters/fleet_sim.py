@@ -1,0 +1,63 @@
+"""mosaik simulator of the battery fleet (all packs in one entity, numpy arrays)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adapters.base import EventQueue, ModelSim
+
+
+class FleetSim(ModelSim):
+    MODEL = "Fleet"
+    ATTRS = ["bess_charge_max_mw", "bess_discharge_max_mw", "soc_frac", "e_stored_mwh",
+             "pack_soc_frac", "pack_in_service"]
+    INPUTS = ["bess_p_mw", "pack_weights"]
+
+    def setup(self) -> None:
+        self.events = EventQueue(
+            self.site.scenario.events,
+            {"trip_bess_block", "restore_bess_block", "trip_packs", "restore_packs"},
+        )
+        self.loss_mwh = 0.0
+        self.apply_events(0.0)
+        self.initial_limits = self.site.fleet.limits(self.dt_s)
+
+    def apply_events(self, t_s: float) -> None:
+        """Apply events due by ``t_s`` (the fleet applies the next step's events at the
+        end of this one, so the limits it publishes already account for them)."""
+        fleet, site = self.site.fleet, self.site
+        for ev in self.events.due(t_s):
+            if ev.kind in ("trip_bess_block", "restore_bess_block"):
+                fleet.set_block(ev.block, ev.kind == "restore_bess_block")
+                site.log(ev.at_s, ev.kind, f"battery block {ev.block}")
+            else:
+                fleet.set_packs(ev.packs, ev.kind == "restore_packs")
+                why = f" ({ev.reason})" if getattr(ev, "reason", "") else ""
+                site.log(ev.at_s, ev.kind, f"{len(ev.packs)} pack(s): {list(ev.packs)[:10]}{why}")
+
+    def advance(self, t_s: float, inputs: dict[str, Any]) -> None:
+        fleet = self.site.fleet
+        w = inputs.get("pack_weights")
+        r = fleet.step(self.dt_s, inputs["bess_p_mw"], w if w is not None and len(w) else None)
+        short = float(np.abs(r.shortfall_mw).sum())
+        if short > 1e-6:
+            self.site.log(t_s, "fleet_shortfall", f"{short:.4f} MW asked of the packs could not be delivered")
+        self.apply_events(t_s + self.dt_s)
+        ch, dis = fleet.limits(self.dt_s)
+        tot = fleet.totals()
+        rec = {k: v for k, v in tot.items()}
+        rec["bess_conv_loss_p_mw"] = r.loss_mw
+        rec["bess_shortfall_p_mw"] = short
+        rec["bess_charge_max_p_mw"] = float(ch.sum())
+        rec["bess_discharge_max_p_mw"] = float(dis.sum())
+        self.out = {
+            "bess_charge_max_mw": ch,
+            "bess_discharge_max_mw": dis,
+            "soc_frac": tot["soc_frac"],
+            "e_stored_mwh": tot["e_stored_mwh"],
+            "pack_soc_frac": fleet.soc_frac,
+            "pack_in_service": fleet.active,
+        }
+        self.record = rec

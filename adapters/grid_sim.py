@@ -1,0 +1,115 @@
+"""mosaik simulator of the electrical plant: the AC power flow every electrical step.
+
+The plant's actuators act here, every electrical step: the PV inverters'
+active-power limit and the Spark units' power caps (shed tiers) from the
+controller, then the power flow with the grid-forming battery blocks and the
+fast local layer of :class:`twin.grid.Grid`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from adapters.base import EventQueue, ModelSim, SimulationAborted
+from twin.datacenter import apply_caps
+from twin.powerflow import PowerFlowDiverged
+
+
+class GridSim(ModelSim):
+    MODEL = "Grid"
+    ATTRS = ["bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "cooling_p_mw", "aux_p_mw",
+             "losses_p_mw"]
+    INPUTS = ["pv_avail_p_mw", "it_demand_p_mw", "cooling_frac", "pv_p_limit_mw", "shed_tier",
+              "bess_charge_max_mw", "bess_discharge_max_mw"]
+
+    def setup(self) -> None:
+        self.events = EventQueue(
+            self.site.scenario.events,
+            {"trip_bess_block", "restore_bess_block", "trip_pv_block", "restore_pv_block"},
+        )
+        sc = self.site.scenario
+        self.aux_p_mw = sc.site.aux.p_mw
+        self.tiers = np.asarray((1.0,) + tuple(sc.models.datacenter.shed_tiers_frac))
+        self.peak = self.site.info.it_peak_mw
+        ix = self.site.index
+        self.names_bess = [f"bess_b{i:02d}_p_mw" for i in range(ix.n_bess)]
+        self.names_pv = [f"pv_b{i:02d}_p_mw" for i in range(ix.n_pv)]
+        self.names_it = [f"spark_u{i:02d}_it_p_mw" for i in range(ix.n_spark)]
+        self.n_solves = 0
+        self._fw_active = False
+        self._ufls_active = False
+
+    def advance(self, t_s: float, inputs: dict[str, Any]) -> None:
+        grid = self.site.grid
+        for ev in self.events.due(t_s):
+            if "bess" in ev.kind:
+                grid.set_bess_block(ev.block, ev.kind == "restore_bess_block")
+            else:
+                grid.set_pv_block(ev.block, ev.kind == "restore_pv_block")
+        avail = inputs["pv_avail_p_mw"].at(t_s)
+        pv_set = np.maximum(np.fmin(avail, inputs["pv_p_limit_mw"]), 0.0)  # inverter P limit
+        demand = inputs["it_demand_p_mw"].at(t_s)
+        it, cool, shed = apply_caps(demand, inputs["shed_tier"], self.tiers, self.peak, inputs["cooling_frac"])
+        n_conv_before = grid.n_nonconverged
+        try:
+            r = grid.step(
+                pv_p_mw=pv_set,
+                it_p_mw=it,
+                cooling_p_mw=cool,
+                aux_p_mw=self.aux_p_mw,
+                bess_charge_max_mw=inputs["bess_charge_max_mw"],
+                bess_discharge_max_mw=inputs["bess_discharge_max_mw"],
+            )
+        except PowerFlowDiverged as exc:
+            self.site.log(t_s, "powerflow_not_converged", {"message": str(exc), "injections": exc.injections})
+            raise SimulationAborted(f"power flow did not converge at t = {t_s:g} s: {exc}") from exc
+        if grid.n_nonconverged > n_conv_before:
+            self.site.log(t_s, "powerflow_flat_start", "warm start failed; converged from a flat start")
+        self.n_solves += r.n_solves
+        fw = r.pv_fast_curtail_p_mw > 1e-6
+        if fw and not self._fw_active:
+            self.site.log(t_s, "pv_frequency_watt", f"fleet saturated on charge: PV cut by {r.pv_fast_curtail_p_mw:.3f} MW")
+        self._fw_active = fw
+        uf = r.ufls_p_mw > 0
+        if uf and not self._ufls_active:
+            self.site.log(t_s, "ufls", f"fleet saturated on discharge: {r.ufls_p_mw:.3f} MW of load shed")
+        self._ufls_active = uf
+        bess = r.bess_p_mw
+        rec = {
+            "pv_avail_p_mw": float(avail.sum()),
+            "pv_setpoint_p_mw": float(pv_set.sum()),
+            "pv_p_mw": float(r.pv_p_mw.sum()),
+            "pv_fast_curtail_p_mw": r.pv_fast_curtail_p_mw,
+            "it_demand_p_mw": float(demand.sum()),
+            "it_p_mw": float(r.it_p_mw.sum()),
+            "cooling_p_mw": float(r.cooling_p_mw.sum()),
+            "aux_p_mw": r.aux_p_mw,
+            "shed_p_mw": float(shed.sum()),
+            "ufls_p_mw": r.ufls_p_mw,
+            "bess_p_mw": float(bess.sum()),
+            "bess_charge_p_mw": float(bess[bess > 0].sum()),
+            "bess_discharge_p_mw": float(-bess[bess < 0].sum()),
+            "bess_q_mvar": float(r.bess_q_mvar.sum()),
+            "losses_p_mw": r.losses_p_mw,
+            "v_min_pu": r.v_min_pu,
+            "v_max_pu": r.v_max_pu,
+            "line_loading_max_pct": r.line_loading_max_pct,
+            "trafo_loading_max_pct": r.trafo_loading_max_pct,
+        }
+        rec.update(zip(self.names_bess, bess.tolist()))
+        rec.update(zip(self.names_pv, r.pv_p_mw.tolist()))
+        rec.update(zip(self.names_it, r.it_p_mw.tolist()))
+        self.last = r
+        self.record = rec
+        self.out = {
+            "bess_p_mw": bess,
+            "pv_avail_p_mw": avail,
+            "pv_p_mw": r.pv_p_mw,
+            "it_demand_p_mw": demand,
+            "it_p_mw": r.it_p_mw,
+            "cooling_p_mw": r.cooling_p_mw,
+            "aux_p_mw": r.aux_p_mw,
+            "losses_p_mw": r.losses_p_mw,
+        }

@@ -1,0 +1,327 @@
+"""Results folder: chunked Parquet time series, summary.json, network, scenario, plot.
+
+Layout of ``--out DIR`` (see README "Results"):
+
+``timeseries.parquet``  one row per recorded step: ``time_s`` then signals
+                        with units in their names (docs/results.md)
+``summary.json``        run figures (keys and units in docs/results.md)
+``network.json``        the pandapower net (pandapower.from_json reads it),
+                        with the injections of the last solved step
+``scenario.toml``       the scenario as resolved (defaults filled in)
+``overview.png``        power, state of charge, voltages, ambient
+
+While the run goes, rows are written in chunks to
+``timeseries.parts/part-NNNNN.parquet`` (each a complete Parquet file) and
+``summary.json`` is rewritten with ``"status": "running"`` after every
+chunk. At the end, on Ctrl-C and on a failure, the parts are joined into
+``timeseries.parquet`` and the summary says how the run ended. If the
+process is killed outright, the parts and the last summary stay readable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Power columns integrated into summary.energy_mwh (key -> column).
+ENERGY_TERMS: dict[str, tuple[str, ...]] = {
+    "pv_available": ("pv_avail_p_mw",),
+    "pv_delivered": ("pv_p_mw",),
+    "bess_charge": ("bess_charge_p_mw",),
+    "bess_discharge": ("bess_discharge_p_mw",),
+    "it_load": ("it_p_mw",),
+    "cooling_load": ("cooling_p_mw",),
+    "aux_load": ("aux_p_mw",),
+    "losses": ("losses_p_mw",),
+    "unserved": ("shed_p_mw", "ufls_p_mw"),
+    "pv_fast_curtailed": ("pv_fast_curtail_p_mw",),
+    "bess_conversion_losses": ("bess_conv_loss_p_mw",),
+}
+
+
+class Accumulator:
+    """Integrates powers every electrical step (independent of the recording rate)."""
+
+    def __init__(self, dt_s: float):
+        self.h = dt_s / 3600.0
+        self.e = {k: 0.0 for k in ENERGY_TERMS}
+        self.ext = {"v_min_pu": math.inf, "v_max_pu": -math.inf, "loading_max_pct": 0.0,
+                    "soc_min": math.inf, "soc_max": -math.inf, "pack_soc_min": math.inf, "pack_soc_max": -math.inf,
+                    "temp_amb_max_c": -math.inf, "bal_max_abs_mw": 0.0}
+        self.soc_start: float | None = None
+        self.e_start_mwh: float | None = None
+        self.soc_end = math.nan
+        self.e_end_mwh = math.nan
+        self.steps = 0
+        self.t_end_s = 0.0
+
+    def add(self, t_s: float, dt_s: float, row: dict[str, float]) -> None:
+        h = self.h
+        for k, cols in ENERGY_TERMS.items():
+            self.e[k] += sum(row.get(c, 0.0) for c in cols) * h
+        x = self.ext
+        x["v_min_pu"] = min(x["v_min_pu"], row["v_min_pu"])
+        x["v_max_pu"] = max(x["v_max_pu"], row["v_max_pu"])
+        x["loading_max_pct"] = max(x["loading_max_pct"], row["line_loading_max_pct"], row["trafo_loading_max_pct"])
+        soc = row["soc_frac"]
+        if self.soc_start is None:
+            # state at the start = after step 0's energy change undone
+            self.soc_start = soc
+        x["soc_min"] = min(x["soc_min"], soc)
+        x["soc_max"] = max(x["soc_max"], soc)
+        x["pack_soc_min"] = min(x["pack_soc_min"], row["soc_min_frac"])
+        x["pack_soc_max"] = max(x["pack_soc_max"], row["soc_max_frac"])
+        x["temp_amb_max_c"] = max(x["temp_amb_max_c"], row.get("temp_amb_c", -math.inf))
+        bal = (row["pv_p_mw"] + row["bess_discharge_p_mw"] - row["bess_charge_p_mw"] - row["it_p_mw"]
+               - row["cooling_p_mw"] - row["aux_p_mw"] - row["losses_p_mw"])
+        x["bal_max_abs_mw"] = max(x["bal_max_abs_mw"], abs(bal))
+        self.soc_end = soc
+        self.e_end_mwh = row["e_stored_mwh"]
+        self.steps += 1
+        self.t_end_s = t_s + dt_s
+
+
+class RowSink:
+    """Assembles one row per electrical step from every simulator's record.
+
+    Simulators step at different rates and mosaik may let one run a step
+    ahead of another, so values arrive out of order: each ``put`` covers the
+    ``n_sub`` electrical steps of the source's period (a scalar is held over
+    them, an array gives one value each). A row is complete when every
+    registered source has covered its step; complete rows go, in time order,
+    to the accumulator (every step) and to the writer (every
+    ``record_every`` steps).
+    """
+
+    def __init__(self, writer: "ResultsWriter", acc: "Accumulator", dt_s: float, n_steps: int, record_every: int,
+                 progress: Any = None):
+        self.writer, self.acc, self.dt_s, self.n_steps = writer, acc, dt_s, n_steps
+        self.every = record_every
+        self.covered: dict[str, int] = {}
+        self.pending: dict[int, dict[str, float]] = {}
+        self.next = 0
+        self.progress = progress
+        self._since_progress = 0
+
+    def register(self, source: str) -> None:
+        self.covered[source] = 0
+
+    def put(self, source: str, step: int, record: dict[str, Any], n_sub: int = 1) -> None:
+        pending, dt = self.pending, self.dt_s
+        if n_sub == 1:
+            row = pending.get(step)
+            if row is None:
+                row = pending[step] = {"time_s": step * dt}
+            row.update(record)
+        else:
+            for j in range(n_sub):
+                i = step + j
+                row = pending.get(i)
+                if row is None:
+                    row = pending[i] = {"time_s": i * dt}
+                for k, v in record.items():
+                    row[k] = v if np.ndim(v) == 0 else float(v[j])
+        self.covered[source] = step + n_sub
+        upto = min(min(self.covered.values()), self.n_steps)
+        while self.next < upto:
+            i = self.next
+            row = pending.pop(i)
+            self.acc.add(row["time_s"], dt, row)
+            if i % self.every == 0:
+                self.writer.add_row(row)
+            self.next = i + 1
+            if self.progress is not None:
+                self._since_progress += 1
+                if self._since_progress >= 500:
+                    self.progress.update(self._since_progress)
+                    self._since_progress = 0
+
+
+def _finite(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
+
+
+class ResultsWriter:
+    """Owns the results folder of one run."""
+
+    def __init__(self, out_dir: Path, *, scenario_name: str, meta: dict[str, Any], chunk_rows: int):
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.parts = self.out / "timeseries.parts"
+        if self.parts.exists():
+            shutil.rmtree(self.parts)
+        for stale in ("timeseries.parquet", "summary.json", "overview.png"):
+            (self.out / stale).unlink(missing_ok=True)
+        self.parts.mkdir()
+        self.scenario_name = scenario_name
+        self.meta = meta
+        self.chunk_rows = chunk_rows
+        self.columns: list[str] | None = None
+        self.buf: np.ndarray | None = None
+        self.n_buf = 0
+        self.n_parts = 0
+        self.n_rows = 0
+        self.t0 = time.perf_counter()
+        self.acc: Accumulator | None = None
+        self.events: list[dict[str, Any]] = []
+        self.e_start_mwh = math.nan
+        self.soc_start = math.nan
+
+    # -- rows ------------------------------------------------------------------------
+    def add_row(self, row: dict[str, float]) -> None:
+        if self.columns is None:
+            self.columns = list(row)
+            self.buf = np.full((self.chunk_rows, len(self.columns)), np.nan)
+        assert self.buf is not None
+        b = self.buf[self.n_buf]
+        for j, c in enumerate(self.columns):
+            v = row.get(c)
+            b[j] = np.nan if v is None else v
+        self.n_buf += 1
+        self.n_rows += 1
+        if self.n_buf == self.chunk_rows:
+            self.flush()
+            self.write_summary(status="running")
+
+    def flush(self) -> None:
+        if not self.n_buf or self.columns is None or self.buf is None:
+            return
+        data = self.buf[: self.n_buf]
+        table = pa.table({c: data[:, j] for j, c in enumerate(self.columns)})
+        tmp = self.parts / f".part-{self.n_parts:05d}.tmp"
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, self.parts / f"part-{self.n_parts:05d}.parquet")  # atomic: never a half part
+        self.n_parts += 1
+        self.n_buf = 0
+
+    # -- summary ---------------------------------------------------------------------
+    def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
+        acc = self.acc
+        wall = time.perf_counter() - self.t0
+        sim = acc.t_end_s if acc else 0.0
+        e = {k: round(v, 6) for k, v in (acc.e if acc else {k: 0.0 for k in ENERGY_TERMS}).items()}
+        if acc:
+            e["pv_curtailed"] = round(acc.e["pv_available"] - acc.e["pv_delivered"], 6)
+            src = acc.e["pv_delivered"] + acc.e["bess_discharge"]
+            sink = (acc.e["it_load"] + acc.e["cooling_load"] + acc.e["aux_load"] + acc.e["losses"]
+                    + acc.e["bess_charge"])
+            bal_err = abs(src - sink) / src if src > 0 else 0.0
+            # The fleet's own books: stored-energy change vs. AC energy in minus conversion losses.
+            d_stored = acc.e_end_mwh - self.e_start_mwh
+            net_in = acc.e["bess_charge"] - acc.e["bess_discharge"] - acc.e["bess_conversion_losses"]
+            thru = acc.e["bess_charge"] + acc.e["bess_discharge"]
+            bess_err = abs(d_stored - net_in) / thru if thru > 0 else 0.0
+            it_cool = acc.e["it_load"] + acc.e["cooling_load"]
+            pue = (it_cool + acc.e["aux_load"]) / acc.e["it_load"] if acc.e["it_load"] > 0 else None
+            x = acc.ext
+        else:
+            bal_err, bess_err, pue, d_stored, x = 0.0, 0.0, None, 0.0, {}
+        out: dict[str, Any] = {
+            "scenario": self.scenario_name,
+            "status": status,
+            "interrupted": status != "completed",
+            "error": error,
+            "sim_time_s": round(sim, 6),
+            "step_s": self.meta["step_s"],
+            "wall_time_s": round(wall, 3),
+            "realtime_factor": round(sim / wall, 1) if wall > 0 else None,
+            "n_steps": acc.steps if acc else 0,
+            "n_rows": self.n_rows,
+            "n_packs": self.meta["n_packs"],
+            "n_buses": self.meta["n_buses"],
+            "fleet_e_max_mwh": self.meta.get("fleet_e_max_mwh"),
+            "energy_mwh": e,
+            "energy_balance_error_frac": bal_err,
+            "power_balance_max_abs_mw": _finite(x.get("bal_max_abs_mw", math.nan)),
+            "bess_stored_change_mwh": _finite(round(d_stored, 6)) if acc else 0.0,
+            "bess_energy_balance_error_frac": bess_err,
+            "soc_frac": {
+                "min": _finite(x.get("soc_min", math.nan)),
+                "max": _finite(x.get("soc_max", math.nan)),
+                "start": _finite(self.soc_start),
+                "end": _finite(acc.soc_end) if acc else None,
+                "pack_min": _finite(x.get("pack_soc_min", math.nan)),
+                "pack_max": _finite(x.get("pack_soc_max", math.nan)),
+            },
+            "pue": round(pue, 5) if pue else None,
+            "v_pu": {"min": _finite(x.get("v_min_pu", math.nan)), "max": _finite(x.get("v_max_pu", math.nan))},
+            "loading_max_pct": _finite(x.get("loading_max_pct", math.nan)),
+            "temp_amb_max_c": _finite(x.get("temp_amb_max_c", math.nan)),
+            "events": self.events,
+        }
+        out.update(self.meta.get("extra", {}))
+        return out
+
+    def write_summary(self, status: str, error: str | None = None) -> dict[str, Any]:
+        s = self.summary(status, error)
+        tmp = self.out / ".summary.json.tmp"
+        tmp.write_text(json.dumps(s, indent=2, allow_nan=False) + "\n")
+        os.replace(tmp, self.out / "summary.json")
+        return s
+
+    # -- end of run ------------------------------------------------------------------
+    def join_parts(self) -> Path:
+        """Join the chunk files into timeseries.parquet (written atomically)."""
+        files = sorted(self.parts.glob("part-*.parquet"))
+        target = self.out / "timeseries.parquet"
+        if files:
+            schema = pq.read_schema(files[0])
+            tmp = self.out / ".timeseries.parquet.tmp"
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+                for f in files:
+                    w.write_table(pq.read_table(f))
+            os.replace(tmp, target)
+        shutil.rmtree(self.parts, ignore_errors=True)
+        return target
+
+
+def plot_overview(ts_path: Path, png_path: Path, title: str) -> None:
+    """Four stacked panels over the run (decimated to at most ~4000 points)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = ["time_s", "pv_avail_p_mw", "pv_p_mw", "it_p_mw", "cooling_p_mw", "bess_p_mw", "soc_frac",
+            "soc_min_frac", "soc_max_frac", "v_min_pu", "v_max_pu", "temp_amb_c", "losses_p_mw"]
+    t = pq.read_table(ts_path, columns=[c for c in cols if c in pq.read_schema(ts_path).names])
+    d = {c: t.column(c).to_numpy() for c in t.column_names}
+    n = len(d["time_s"])
+    if n == 0:
+        return
+    stride = max(1, n // 4000)
+    d = {k: v[::stride] for k, v in d.items()}
+    hours = d["time_s"] / 3600.0
+    fig, ax = plt.subplots(4, 1, figsize=(11, 10), sharex=True, constrained_layout=True)
+    ax[0].plot(hours, d["pv_avail_p_mw"], lw=0.8, color="gold", label="PV available")
+    ax[0].plot(hours, d["pv_p_mw"], lw=0.8, color="darkorange", label="PV delivered")
+    ax[0].plot(hours, d["it_p_mw"] + d["cooling_p_mw"], lw=0.8, color="k", label="IT + cooling")
+    ax[0].plot(hours, d["bess_p_mw"], lw=0.8, color="tab:blue", label="battery (+ charging)")
+    ax[0].axhline(0, color="grey", lw=0.5)
+    ax[0].set_ylabel("power [MW]")
+    ax[0].legend(loc="upper left", fontsize=8, ncol=4)
+    ax[1].plot(hours, d["soc_frac"], color="tab:green", label="fleet")
+    ax[1].fill_between(hours, d["soc_min_frac"], d["soc_max_frac"], color="tab:green", alpha=0.2, label="pack range")
+    ax[1].set_ylim(0, 1)
+    ax[1].set_ylabel("state of charge [-]")
+    ax[1].legend(loc="upper left", fontsize=8)
+    ax[2].plot(hours, d["v_min_pu"], lw=0.8, label="min")
+    ax[2].plot(hours, d["v_max_pu"], lw=0.8, label="max")
+    ax[2].set_ylabel("bus voltage [pu]")
+    ax[2].legend(loc="upper left", fontsize=8)
+    if "temp_amb_c" in d:
+        ax[3].plot(hours, d["temp_amb_c"], color="tab:red")
+    ax[3].set_ylabel("ambient [degC]")
+    ax[3].set_xlabel("time since start [h]")
+    fig.suptitle(title)
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)

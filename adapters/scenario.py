@@ -1,0 +1,224 @@
+"""Read a scenario TOML file into a validated :class:`twin.config.Scenario`.
+
+Every problem in the file is reported at once, each with the file, the line
+(where it can be found), the key, the value received, what is allowed, and
+a close match for a misspelled key or name. :class:`ScenarioError` carries
+the message; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from twin.config import EVENT_KINDS, Scenario
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message is for people."""
+
+
+def _fields_at(loc: tuple[Any, ...], data: Any) -> list[str] | None:
+    """Allowed keys of the table at ``loc`` (for suggestions), walking the schema."""
+    model: Any = Scenario
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and part < len(node) else {}
+            if model is None:
+                return None
+            continue
+        if isinstance(node, dict) and "kind" in node and model is None:
+            pass
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        f = model.model_fields.get(part) or next(
+            (fi for fi in model.model_fields.values() if fi.alias == part), None)
+        if f is None:
+            return None
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+        model = _inner_model(f.annotation, node)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [fi.alias or n for n, fi in model.model_fields.items()]
+    return None
+
+
+def _inner_model(ann: Any, node: Any) -> Any:
+    """The pydantic model inside an annotation (tuple[...], Annotated[Union[...]], X | None)."""
+    args = typing.get_args(ann)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    if typing.get_origin(ann) is typing.Annotated:
+        return _inner_model(args[0], node)
+    models = []
+    stack = list(args)
+    while stack:
+        a = stack.pop(0)
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            models.append(a)
+        elif typing.get_origin(a) is typing.Annotated:
+            stack.insert(0, typing.get_args(a)[0])
+        else:
+            stack.extend(typing.get_args(a))
+    if len(models) == 1:
+        return models[0]
+    kind = node.get("kind") if isinstance(node, dict) else None
+    for m in models:  # discriminated union of events: pick by kind
+        f = m.model_fields.get("kind")
+        if f is not None and kind in typing.get_args(f.annotation):
+            return m
+    return None
+
+
+def _find_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """Best-effort line number of the key at ``loc`` in the TOML text."""
+    lines = text.splitlines()
+    keys = [p for p in loc if isinstance(p, str)]
+    if not keys:
+        return None
+    # locate the table header that holds the last key
+    section: list[str] = []
+    want_index: int | None = None
+    for i, p in enumerate(loc[:-1]):
+        if isinstance(p, int):
+            want_index = p
+        else:
+            section.append(p)
+    key = loc[-1] if isinstance(loc[-1], str) else None
+    header_re = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?\s*(#.*)?$")
+    current: list[str] = []
+    count: dict[str, int] = {}
+    candidates: list[int] = []
+    for n, line in enumerate(lines, start=1):
+        m = header_re.match(line)
+        if m:
+            current = [s.strip('"') for s in m.group(1).split(".")]
+            if line.strip().startswith("[["):
+                count[m.group(1)] = count.get(m.group(1), -1) + 1
+            continue
+        if key is None:
+            continue
+        km = re.match(r"^\s*([A-Za-z0-9_\-\"]+(?:\.[A-Za-z0-9_\-\"]+)*)\s*=", line)
+        if not km:
+            continue
+        full = current + [s.strip('"') for s in km.group(1).split(".")]
+        path = section + [key]
+        if full[-len(path):] == path or full == path:
+            if want_index is not None:
+                arr = ".".join(current)
+                if count.get(arr, -1) != want_index:
+                    continue
+            candidates.append(n)
+    if candidates:
+        return candidates[0]
+    # the table itself (e.g. a missing key): its header line
+    for n, line in enumerate(lines, start=1):
+        m = header_re.match(line)
+        if m and [s.strip('"') for s in m.group(1).split(".")] == section:
+            return n
+    return None
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def format_errors(path: Path, text: str, data: dict[str, Any], exc: ValidationError) -> str:
+    msgs = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        typ = err["type"]
+        where = _where(loc)
+        line = _find_line(text, loc)
+        prefix = f"{path}:{line}" if line else f"{path}"
+        received = err.get("input")
+        if typ == "extra_forbidden":
+            key = str(loc[-1])
+            allowed = _fields_at(loc[:-1], data) or []
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            msgs.append(f"{prefix}: unknown key '{where}'{hint} Allowed keys here: {', '.join(sorted(allowed))}")
+            continue
+        if typ in ("union_tag_invalid", "union_tag_not_found"):
+            kind = received.get("kind") if isinstance(received, dict) else received
+            close = difflib.get_close_matches(str(kind), EVENT_KINDS, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            msgs.append(f"{prefix}: {where}.kind = {kind!r} is not an event kind{hint} "
+                        f"Allowed: {', '.join(EVENT_KINDS)}")
+            continue
+        if typ == "missing":
+            msgs.append(f"{prefix}: {where}: required key is missing")
+            continue
+        shown = received if not isinstance(received, (dict, list)) or len(repr(received)) < 80 else "..."
+        if typ == "literal_error" and isinstance(received, str):
+            allowed = re.findall(r"'([^']*)'", err["msg"])
+            close = difflib.get_close_matches(received, allowed, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            msgs.append(f"{prefix}: {where} = {received!r}: {err['msg']}{hint}")
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        if loc:
+            msgs.append(f"{prefix}: {where} = {shown!r}: {msg}")
+        else:
+            msgs.append(f"{prefix}: {msg}")
+    n = len(msgs)
+    head = f"{path}: {n} problem{'s' if n != 1 else ''} in the scenario:\n" if n > 1 else ""
+    return head + "\n".join(("  " if n > 1 else "") + m for m in msgs)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Parse and validate a scenario file; raise :class:`ScenarioError` with every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        near = difflib.get_close_matches(p.name, [q.name for q in p.parent.glob("*.toml")], n=1) if p.parent.is_dir() else []
+        hint = f"; did you mean '{p.parent / near[0]}'?" if near else ""
+        raise ScenarioError(f"{p}: no such scenario file{hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{p}: cannot read the file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        sc = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_errors(p, text, data, exc)) from None
+    if not sc.name:
+        sc = sc.model_copy(update={"name": p.stem})
+    _check_controller(p, text, sc)
+    return sc
+
+
+def _check_controller(p: Path, text: str, sc: Scenario) -> None:
+    """The controller class must import and accept its parameters."""
+    from twin.controller import load_controller_class
+
+    line = _find_line(text, ("controller", "class"))
+    where = f"{p}:{line}" if line else str(p)
+    try:
+        cls = load_controller_class(sc.controller.class_path)
+    except ModuleNotFoundError as exc:
+        raise ScenarioError(f"{where}: controller.class = {sc.controller.class_path!r}: cannot import module "
+                            f"{exc.name!r} (is it on PYTHONPATH?)") from None
+    except (ImportError, TypeError) as exc:
+        raise ScenarioError(f"{where}: controller.class = {sc.controller.class_path!r}: {exc}") from None
+    defaults = getattr(cls, "DEFAULTS", None)
+    if isinstance(defaults, dict):
+        for k in sc.controller.params:
+            if k not in defaults:
+                close = difflib.get_close_matches(k, list(defaults), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                pl = _find_line(text, ("controller", "params", k))
+                raise ScenarioError(f"{p}:{pl or ''}: unknown key 'controller.params.{k}' for {cls.__name__}{hint} "
+                                    f"Allowed keys here: {', '.join(sorted(defaults))}".replace("::", ":"))

@@ -1,0 +1,176 @@
+"""Assemble one mosaik world from a scenario and run it.
+
+Data flow inside one electrical step ``t`` (see docs/architecture.md)::
+
+    Ambient ──temp_c──► PV, DataCenter                          (slow: 60 s)
+    PV ──pv_avail (trajectory)──► Grid                          (slow: 60 s)
+    DataCenter ──it_demand (trajectory), cooling_frac──► Grid   (slow: 60 s)
+    Grid ──bess_p_mw──► Fleet
+    Grid, Fleet ──measurements──► Controller
+    Controller ══PV limits, shed tiers══► Grid                  (time-shifted: used at t+1)
+    Controller ══pack weights══► Fleet                          (time-shifted)
+    Fleet ══block power limits══► Grid                          (time-shifted)
+    every simulator ──record──► RowSink (a data sink outside the data flow)
+
+The two feedback paths (controller -> plant, fleet limits -> grid) are
+time-shifted connections with explicit initial data, so there is no
+algebraic loop inside a step and the step order is fixed by the graph.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mosaik
+import numpy as np
+import pandapower as pp
+
+from adapters.base import SimulationAborted
+from adapters.results import Accumulator, ResultsWriter, RowSink, plot_overview
+from twin.build import Site, build_site
+from twin.config import Scenario
+from twin.powerflow import _apply_injections
+
+SIM_CONFIG = {
+    "Ambient": {"python": "adapters.ambient_sim:AmbientSim"},
+    "PV": {"python": "adapters.pv_sim:PVSim"},
+    "DataCenter": {"python": "adapters.datacenter_sim:DataCenterSim"},
+    "Grid": {"python": "adapters.grid_sim:GridSim"},
+    "Fleet": {"python": "adapters.fleet_sim:FleetSim"},
+    "Controller": {"python": "adapters.controller_sim:ControllerSim"},
+}
+
+
+@dataclass
+class RunResult:
+    status: str  # completed | interrupted | failed
+    summary: dict[str, Any]
+    out_dir: Path
+    site: Site
+    sim_wall_s: dict[str, float] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+def _resolved_toml(sc: Scenario) -> str:
+    import tomli_w
+
+    data = sc.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return tomli_w.dumps(data)
+
+
+def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", progress: bool = True,
+                 solver: str | None = None) -> RunResult:
+    """Build the site, run the co-simulation and write the results folder."""
+    out = Path(out_dir)
+    site = build_site(sc, solver=solver)
+    run = sc.run
+    meta = {
+        "step_s": run.step_s,
+        "n_packs": site.fleet.inv.n_packs,
+        "n_buses": len(site.net.bus),
+        "fleet_e_max_mwh": round(float(site.fleet.e_max_mwh.sum()), 3),
+        "extra": {"solver": site.grid.solver.name, "controller": sc.controller.class_path},
+    }
+    writer = ResultsWriter(out, scenario_name=scenario_name or sc.name, meta=meta, chunk_rows=run.chunk_rows)
+    writer.events = site.events
+    tot0 = site.fleet.totals()
+    writer.e_start_mwh, writer.soc_start = tot0["e_stored_mwh"], tot0["soc_frac"]
+    (out / "scenario.toml").write_text(_resolved_toml(sc))
+    writer.write_summary(status="running")
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sc.n_steps, unit="step", desc=scenario_name or "twin", mininterval=0.5,
+                   dynamic_ncols=True, leave=True)
+    acc = Accumulator(run.step_s)
+    writer.acc = acc
+    every = run.record_every_s or run.step_s
+    if abs(every / run.step_s - round(every / run.step_s)) > 1e-9:
+        raise ValueError(f"run.record_every_s ({every:g}) must be a multiple of run.step_s ({run.step_s:g})")
+    sink = RowSink(writer, acc, run.step_s, sc.n_steps, int(round(every / run.step_s)), progress=bar)
+
+    world = mosaik.World(SIM_CONFIG, time_resolution=run.step_s, skip_greetings=True, configure_logging=False)
+    registry: dict[str, Any] = {}  # simulator objects by model name, for the timing split
+    status, error = "completed", None
+    interrupted = {"flag": False}
+    old_int = signal.getsignal(signal.SIGINT)
+    old_term = signal.getsignal(signal.SIGTERM)
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        interrupted["flag"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        models = sc.models
+        periods = {"Ambient": models.ambient.step_s, "PV": models.pv.step_s, "DataCenter": models.datacenter.step_s,
+                   "Grid": run.step_s, "Fleet": run.step_s, "Controller": sc.controller.step_s or run.step_s}
+        e = {}
+        for name, period in periods.items():
+            f = world.start(name, site=site, period_s=period, registry=registry, sink=sink)
+            e[name] = getattr(f, name)()
+        amb, pv, dc, grid, fleet, ctrl = (e[k] for k in periods)
+        world.connect(amb, pv, "temp_c")
+        world.connect(amb, dc, "temp_c")
+        world.connect(pv, grid, "pv_avail_p_mw")
+        world.connect(dc, grid, "it_demand_p_mw", "cooling_frac")
+        world.connect(grid, fleet, "bess_p_mw")
+        world.connect(grid, ctrl, "bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw",
+                      "cooling_p_mw", "aux_p_mw", "losses_p_mw")
+        world.connect(fleet, ctrl, "soc_frac", "e_stored_mwh", "bess_charge_max_mw", "bess_discharge_max_mw",
+                      "pack_soc_frac", "pack_in_service")
+        # Feedback paths, time-shifted: used one electrical step later, with explicit initial data.
+        ch0, dis0 = site.fleet.limits(run.step_s)
+        world.connect(fleet, grid, "bess_charge_max_mw", "bess_discharge_max_mw", time_shifted=True,
+                      initial_data={"bess_charge_max_mw": ch0, "bess_discharge_max_mw": dis0})
+        world.connect(ctrl, grid, "pv_p_limit_mw", "shed_tier", time_shifted=True,
+                      initial_data={"pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),
+                                    "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64)})
+        world.connect(ctrl, fleet, "pack_weights", time_shifted=True, initial_data={"pack_weights": np.empty(0)})
+        world.run(until=sc.n_steps, print_progress=False)
+        if interrupted["flag"] or acc.steps < sc.n_steps:
+            status = "interrupted"
+            site.log(acc.t_end_s, "interrupted", "run stopped by a signal (Ctrl-C)")
+    except KeyboardInterrupt:
+        status = "interrupted"
+        site.log(acc.t_end_s, "interrupted", "run stopped by a signal (Ctrl-C)")
+    except SimulationAborted as exc:
+        status, error = "failed", exc
+    except Exception as exc:  # any simulator's error fails the run with that error
+        status, error = "failed", exc
+        site.log(acc.t_end_s, "error", f"{type(exc).__name__}: {exc}")
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        if bar is not None:
+            bar.close()
+        try:
+            world.shutdown()
+        except Exception:  # the loop may already be closed after an error
+            pass
+    writer.flush()
+    ts = writer.join_parts()
+    _write_network(site, out / "network.json")
+    msg = None if error is None else f"{type(error).__name__}: {error}"
+    summary = writer.write_summary(status=status, error=msg)
+    if ts.exists():
+        plot_overview(ts, out / "overview.png", f"{scenario_name or sc.name} ({status})")
+    walls = {name: sim.wall_s for name, sim in registry.items()}
+    return RunResult(status=status, summary=summary, out_dir=out, site=site, error=error, sim_wall_s=walls)
+
+
+def _write_network(site: Site, path: Path) -> None:
+    """The pandapower net with the injections of the last solved step."""
+    net = site.net
+    last = site.grid._inj
+    if last is not None and last.gen_in_service.any():
+        _apply_injections(net, last)
+    pp.to_json(net, str(path))

@@ -1,0 +1,1 @@
+"""Physics of the microgrid digital twin (no mosaik, no I/O)."""

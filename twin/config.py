@@ -1,0 +1,393 @@
+"""Typed scenario: the validated form of a scenario TOML file.
+
+Every assumption about the site (``../shared/design/SITE.md``) is a field
+here with its default; nothing site-specific is a constant in the models.
+Parsing the file and turning validation errors into messages for people is
+done by :mod:`twin.scenario`; this module only declares the schema.
+
+Units are in the names (``p_mw``, ``temp_c``, ``t_s``); sign conventions are
+in ``docs/nomenclature.md``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    """Base: unknown keys are errors (a misspelled key must never be ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- site
+class CableConfig(_Strict):
+    """MV collector cable (per phase, per km).
+
+    Defaults: a 240 mm2 aluminium XLPE MV cable, pandapower standard type
+    ``NA2XS2Y 1x240 RM/25 12/20 kV`` (r 0.122 ohm/km, x 0.112 ohm/km,
+    c 304 nF/km, 421 A).
+    """
+
+    r_ohm_per_km: float = Field(0.122, gt=0)
+    x_ohm_per_km: float = Field(0.112, gt=0)
+    c_nf_per_km: float = Field(304.0, ge=0)
+    max_i_ka: float = Field(0.421, gt=0)
+    parallel: int = Field(1, ge=1, le=4)
+
+
+class TransformerConfig(_Strict):
+    """Pad-mount 0.48/13.8 kV transformer; per-unit data on its own rating.
+
+    Defaults are typical of liquid-filled pad-mounts of 1-3 MVA
+    (IEEE C57.12.34 impedance 5.75 %; no-load and load losses from DOE 2016
+    efficiency levels, about 99.3 % at half load).
+    """
+
+    vk_percent: float = Field(5.75, gt=0, le=20)
+    vkr_percent: float = Field(0.9, gt=0, le=5)
+    pfe_kw_per_mva: float = Field(1.1, ge=0)
+    i0_percent: float = Field(0.2, ge=0, le=5)
+    oversize_frac: float = Field(1.25, ge=1.0, le=3.0)  # trafo MVA / inverter or load MVA
+
+
+class FeederConfig(_Strict):
+    """How blocks hang off the main 13.8 kV bus: daisy-chained on feeders."""
+
+    blocks_per_feeder: int = Field(4, ge=1)
+    home_run_km: float = Field(0.3, gt=0)  # main bus to the first block of a feeder
+    spacing_km: float = Field(0.12, gt=0)  # between consecutive blocks on a feeder
+
+
+class BessSiteConfig(_Strict):
+    n_blocks: int = Field(12, ge=1, le=200)
+    block_inverter_mva: float = Field(1.0, gt=0)
+    pack_converter_kw: float = Field(15.0, gt=0)  # Redwood DC/DC box per pack
+    vm_set_pu: float = Field(1.0, gt=0.9, lt=1.1)  # grid-forming voltage setpoint at the LV bus
+    q_share: Literal["voltage"] = "voltage"
+
+
+class PVSiteConfig(_Strict):
+    p_dc_mw: float = Field(20.0, gt=0)
+    dc_ac_ratio: float = Field(1.25, ge=0.8, le=2.0)
+    n_blocks: int = Field(8, ge=1, le=200)
+
+
+class SparkSiteConfig(_Strict):
+    n_units: int = Field(4, ge=1, le=200)
+    it_peak_mw: float = Field(1.0, gt=0)
+    it_pf: float = Field(0.98, gt=0, le=1)
+    cooling_pf: float = Field(0.90, gt=0, le=1)
+
+
+class AuxSiteConfig(_Strict):
+    p_mw: float = Field(0.15, ge=0)  # offices, lighting, controls, security, yard HVAC
+    pf: float = Field(0.95, gt=0, le=1)
+
+
+class SiteConfig(_Strict):
+    name: str = "pilot"
+    latitude_deg: float = Field(39.55, ge=-90, le=90)
+    longitude_deg: float = Field(-119.45, ge=-180, le=180)
+    altitude_m: float = Field(1350.0, ge=-500, le=6000)
+    timezone: str = "America/Los_Angeles"
+    frequency_hz: Literal[50, 60] = 60
+    mv_kv: float = Field(13.8, gt=1, le=69)
+    lv_kv: float = Field(0.48, gt=0.1, le=1.0)
+    bess: BessSiteConfig = BessSiteConfig()
+    pv: PVSiteConfig = PVSiteConfig()
+    spark: SparkSiteConfig = SparkSiteConfig()
+    aux: AuxSiteConfig = AuxSiteConfig()
+    cable: CableConfig = CableConfig()
+    transformer: TransformerConfig = TransformerConfig()
+    feeder: FeederConfig = FeederConfig()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r} (for example 'America/Los_Angeles')") from None
+        return v
+
+
+# ---------------------------------------------------------------------------- run
+class RunConfig(_Strict):
+    start: datetime = datetime.fromisoformat("2025-07-15T00:00:00")  # local time of the site
+    duration_s: float = Field(86400.0, gt=0, le=400 * 86400)
+    step_s: float = Field(1.0, ge=0.1, le=3600)
+    seed: int = Field(7, ge=0)
+    record_every_s: float | None = Field(None, gt=0)  # None: every electrical step
+    chunk_rows: int = Field(3600, ge=10)  # rows per results chunk written to disk
+
+    @model_validator(mode="after")
+    def _whole_steps(self) -> "RunConfig":
+        n = self.duration_s / self.step_s
+        if abs(n - round(n)) > 1e-9 * max(1.0, n):
+            raise ValueError(
+                f"duration_s ({self.duration_s:g}) must be a whole number of steps of step_s ({self.step_s:g})"
+            )
+        if self.step_s * 10 != round(self.step_s * 10):
+            raise ValueError(f"step_s must be a multiple of 0.1 s, got {self.step_s!r}")
+        return self
+
+
+# ------------------------------------------------------------------------- models
+class PVModelConfig(_Strict):
+    axis_tilt_deg: float = Field(0.0, ge=0, le=45)
+    axis_azimuth_deg: float = Field(180.0, ge=0, le=360)
+    max_angle_deg: float = Field(60.0, gt=0, le=90)
+    gcr: float = Field(0.35, gt=0, lt=1)
+    backtrack: bool = True
+    albedo: float = Field(0.25, ge=0, le=1)
+    gamma_pdc_per_c: float = Field(-0.0035, ge=-0.01, le=0)
+    inverter_eff_nom: float = Field(0.985, gt=0.8, le=1)
+    dc_loss_frac: float = Field(0.10, ge=0, lt=0.5)
+    cloud_mode: Literal["clear", "partly_cloudy", "overcast"] = "partly_cloudy"
+    cloud_cover_frac: float = Field(0.25, ge=0, le=1)
+    cloud_transmission_frac: float = Field(0.3, ge=0, le=1)
+    cloud_mean_duration_s: float = Field(120.0, gt=0)
+    cloud_ramp_s: float = Field(20.0, gt=0)
+    cloud_speed_block_lag_s: float = Field(15.0, ge=0)
+    sky_model: Literal["isotropic", "haydavies"] = "haydavies"
+    wind_speed_m_s: float = Field(1.0, ge=0, le=40)
+    # The PV simulator steps at this period and hands the grid the per-step
+    # trajectory of available power over it (no averaging: one value per
+    # electrical step). Curtailment is applied by the inverters in the grid
+    # model every electrical step, so a long period costs no fidelity.
+    step_s: float = Field(60.0, gt=0)
+
+
+class FleetVehicleModel(_Strict):
+    """One kind of retired EV pack in the fleet mix."""
+
+    name: str
+    chemistry: Literal["NMC", "LFP", "LMO"]
+    e_nom_kwh: float = Field(gt=0, le=500)
+    share: float = Field(gt=0)  # relative share of packs (normalised over the mix)
+
+
+def _default_mix() -> tuple[FleetVehicleModel, ...]:
+    # Nominal energies from manufacturers' published gross capacities:
+    # GM Ultium (Hummer EV / Silverado EV) 200 kWh, Chevrolet Bolt 66 kWh,
+    # Ford Mustang Mach-E extended range 99 kWh, Tesla Model 3 RWD LFP 60 kWh,
+    # Nissan Leaf e+ 62 kWh. Shares chosen so that the default fleet lands
+    # near the published 63 MWh (SITE.md); an ASSUMPTION.
+    return (
+        FleetVehicleModel(name="gm_ultium_200", chemistry="NMC", e_nom_kwh=200.0, share=0.27),
+        FleetVehicleModel(name="chevy_bolt_66", chemistry="NMC", e_nom_kwh=66.0, share=0.28),
+        FleetVehicleModel(name="ford_mach_e_99", chemistry="NMC", e_nom_kwh=99.0, share=0.20),
+        FleetVehicleModel(name="tesla_m3_lfp_60", chemistry="LFP", e_nom_kwh=60.0, share=0.15),
+        FleetVehicleModel(name="nissan_leaf_62", chemistry="LMO", e_nom_kwh=62.0, share=0.10),
+    )
+
+
+class FleetModelConfig(_Strict):
+    n_packs: int = Field(805, ge=1, le=100_000)
+    mix: tuple[FleetVehicleModel, ...] = Field(default_factory=_default_mix, min_length=1)
+    soh_min_frac: float = Field(0.5, gt=0, le=1)
+    soh_max_frac: float = Field(0.9, gt=0, le=1)
+    new_pack_frac: float = Field(0.05, ge=0, le=1)  # "used and some new" (TechCrunch)
+    soc_start_frac: float = Field(0.5, ge=0, le=1)
+    soc_min_frac: float = Field(0.05, ge=0, lt=1)  # usable window of every pack
+    soc_max_frac: float = Field(0.95, gt=0, le=1)
+    c_rate_max: float = Field(0.5, gt=0, le=5)  # second-life derating, per hour of usable energy
+    eta_charge: float = Field(0.96, gt=0.5, le=1)  # converter + cell, one way
+    eta_discharge: float = Field(0.96, gt=0.5, le=1)
+    split_horizon_s: float = Field(3600.0, gt=0)  # see BatteryFleet.split_weights
+
+    @model_validator(mode="after")
+    def _windows(self) -> "FleetModelConfig":
+        if self.soh_min_frac > self.soh_max_frac:
+            raise ValueError(f"soh_min_frac ({self.soh_min_frac}) must not exceed soh_max_frac ({self.soh_max_frac})")
+        if self.soc_min_frac >= self.soc_max_frac:
+            raise ValueError(f"soc_min_frac ({self.soc_min_frac}) must be below soc_max_frac ({self.soc_max_frac})")
+        if not self.soc_min_frac <= self.soc_start_frac <= self.soc_max_frac:
+            raise ValueError(
+                f"soc_start_frac ({self.soc_start_frac}) must lie in the usable window "
+                f"[{self.soc_min_frac}, {self.soc_max_frac}]"
+            )
+        return self
+
+
+class DataCenterModelConfig(_Strict):
+    profile: Literal["training", "inference", "constant"] = "training"
+    util_frac: float = Field(0.85, ge=0, le=1)  # mean IT power / IT peak
+    noise_frac: float = Field(0.02, ge=0, le=0.5)  # seeded jitter of IT power
+    inference_min_frac: float = Field(0.35, ge=0, le=1)
+    # Cooling power = IT * (cool_base_frac + cool_slope_per_c * max(0, T - cool_ref_c))
+    # + chiller term above chiller_on_c. Direct-to-chip liquid cooling with dry
+    # coolers: mechanical PUE of about 1.05-1.15 in mild weather (ASSUMPTION,
+    # deepened by the data-center issue).
+    cool_base_frac: float = Field(0.05, ge=0, le=1)
+    cool_ref_c: float = Field(15.0)
+    cool_slope_per_c: float = Field(0.003, ge=0, le=0.1)
+    chiller_on_c: float = Field(32.0)
+    chiller_slope_per_c: float = Field(0.01, ge=0, le=0.2)
+    shed_tiers_frac: tuple[float, ...] = (0.7, 0.4, 0.0)  # IT cap per tier (tier 1..n)
+    # Like the PV simulator: one step per period, a per-electrical-step
+    # trajectory of IT demand handed to the grid, caps applied every step.
+    step_s: float = Field(60.0, gt=0)
+
+
+class AmbientModelConfig(_Strict):
+    t_max_c: float | None = Field(None, ge=-40, le=60)
+    t_min_c: float | None = Field(None, ge=-40, le=60)
+    hour_min: float = Field(5.5, ge=0, lt=24)
+    hour_max: float = Field(15.5, ge=0, lt=24)
+    noise_c: float = Field(0.0, ge=0, le=10)
+    step_s: float = Field(60.0, gt=0)
+
+
+class GridModelConfig(_Strict):
+    solver: Literal["lightsim2grid", "pandapower"] = "lightsim2grid"
+    tolerance_pu: float = Field(1e-9, gt=0, le=1e-3)
+    max_iteration: int = Field(30, ge=3, le=200)
+    on_nonconvergence: Literal["stop", "flat_start_then_stop"] = "flat_start_then_stop"
+    v_band_pu: tuple[float, float] = (0.95, 1.05)
+
+
+class ModelsConfig(_Strict):
+    pv: PVModelConfig = PVModelConfig()
+    fleet: FleetModelConfig = FleetModelConfig()
+    datacenter: DataCenterModelConfig = DataCenterModelConfig()
+    ambient: AmbientModelConfig = AmbientModelConfig()
+    grid: GridModelConfig = GridModelConfig()
+
+
+# --------------------------------------------------------------------- controller
+class ControllerConfig(_Strict):
+    # ``class`` is a Python keyword; the TOML key is ``class``.
+    class_path: str = Field("twin.controller:ReferenceController", alias="class")
+    step_s: float | None = Field(None, gt=0)  # None: electrical step
+    params: dict[str, float | int | bool | str | list[float]] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("class_path")
+    @classmethod
+    def _path_form(cls, v: str) -> str:
+        mod, sep, name = v.partition(":")
+        if not sep or not mod or not name or not all(p.isidentifier() for p in mod.split(".") + [name]):
+            raise ValueError(f"expected 'package.module:ClassName', got {v!r}")
+        return v
+
+
+# ------------------------------------------------------------------------- events
+class _Event(_Strict):
+    at_s: float = Field(ge=0)
+
+
+class TripBessBlock(_Event):
+    kind: Literal["trip_bess_block"]
+    block: int = Field(ge=0)
+
+
+class RestoreBessBlock(_Event):
+    kind: Literal["restore_bess_block"]
+    block: int = Field(ge=0)
+
+
+class TripPacks(_Event):
+    kind: Literal["trip_packs"]
+    packs: tuple[int, ...] = Field(min_length=1)
+    reason: str = ""
+
+
+class RestorePacks(_Event):
+    kind: Literal["restore_packs"]
+    packs: tuple[int, ...] = Field(min_length=1)
+
+
+class TripPvBlock(_Event):
+    kind: Literal["trip_pv_block"]
+    block: int = Field(ge=0)
+
+
+class RestorePvBlock(_Event):
+    kind: Literal["restore_pv_block"]
+    block: int = Field(ge=0)
+
+
+class SparkLoadStep(_Event):
+    kind: Literal["spark_load"]
+    unit: int = Field(ge=0)
+    util_frac: float = Field(ge=0, le=1.2)
+
+
+class AmbientOverride(_Event):
+    kind: Literal["ambient"]
+    temp_c: float | None = Field(ge=-40, le=60)  # None (omitted) ends the override
+
+
+Event = Annotated[
+    Union[
+        TripBessBlock,
+        RestoreBessBlock,
+        TripPacks,
+        RestorePacks,
+        TripPvBlock,
+        RestorePvBlock,
+        SparkLoadStep,
+        AmbientOverride,
+    ],
+    Field(discriminator="kind"),
+]
+
+EVENT_KINDS: tuple[str, ...] = (
+    "trip_bess_block",
+    "restore_bess_block",
+    "trip_packs",
+    "restore_packs",
+    "trip_pv_block",
+    "restore_pv_block",
+    "spark_load",
+    "ambient",
+)
+
+
+# ----------------------------------------------------------------------- scenario
+class Scenario(_Strict):
+    name: str = ""
+    description: str = ""
+    site: SiteConfig = SiteConfig()
+    run: RunConfig = RunConfig()
+    models: ModelsConfig = ModelsConfig()
+    controller: ControllerConfig = ControllerConfig()
+    events: tuple[Event, ...] = ()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Scenario":
+        problems: list[str] = []
+        nb, npv, nsp = self.site.bess.n_blocks, self.site.pv.n_blocks, self.site.spark.n_units
+        npk = self.models.fleet.n_packs
+        if npk < nb:
+            problems.append(f"models.fleet.n_packs ({npk}) must be at least site.bess.n_blocks ({nb})")
+        for i, ev in enumerate(self.events):
+            where = f"events[{i}] ({ev.kind})"
+            if ev.at_s > self.run.duration_s:
+                problems.append(f"{where}: at_s {ev.at_s:g} is after the end of the run ({self.run.duration_s:g} s)")
+            idx = getattr(ev, "block", None)
+            if idx is not None:
+                n = nb if "bess" in ev.kind else npv
+                if idx >= n:
+                    problems.append(f"{where}: block {idx} does not exist (blocks are 0..{n - 1})")
+            unit = getattr(ev, "unit", None)
+            if unit is not None and unit >= nsp:
+                problems.append(f"{where}: unit {unit} does not exist (units are 0..{nsp - 1})")
+            packs = getattr(ev, "packs", None)
+            if packs is not None and max(packs) >= npk:
+                problems.append(f"{where}: pack {max(packs)} does not exist (packs are 0..{npk - 1})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.run.duration_s / self.run.step_s))

@@ -1,0 +1,182 @@
+"""Microgrid controller interface and the reference controller.
+
+The interface is deliberately small. A controller is a class::
+
+    class MyController(twin.controller.Controller):
+        def __init__(self, site: SiteInfo, params: dict): ...
+        def step(self, m: Measurements) -> Setpoints: ...
+
+named in a scenario as ``[controller] class = "package.module:MyController"``
+with its own ``[controller.params]``. It is called every controller period
+with the measurements of the step just solved and returns setpoints that
+the plant applies from the next step on (a time-shifted connection: there is
+no algebraic loop between controller and plant inside one step; see
+``docs/architecture.md``).
+
+Signs: battery power positive when charging; PV and loads positive as
+produced / consumed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What a controller may know about the site when it is built."""
+
+    n_bess_blocks: int
+    n_pv_blocks: int
+    n_spark_units: int
+    n_packs: int
+    bess_rating_mva: np.ndarray
+    pv_p_ac_max_mw: np.ndarray
+    it_peak_mw: np.ndarray
+    n_shed_tiers: int
+    step_s: float
+
+
+@dataclass
+class Measurements:
+    """The plant as seen at the end of step ``t_s`` (mean powers over the step)."""
+
+    t_s: float
+    dt_s: float
+    soc_frac: float  # fleet energy-weighted
+    e_stored_mwh: float
+    bess_p_mw: np.ndarray  # per block, + charging
+    bess_charge_max_mw: np.ndarray  # per block, limits for the next step
+    bess_discharge_max_mw: np.ndarray
+    pv_avail_p_mw: np.ndarray  # per block
+    pv_p_mw: np.ndarray
+    it_demand_p_mw: np.ndarray  # per unit
+    it_p_mw: np.ndarray
+    cooling_p_mw: np.ndarray
+    aux_p_mw: float
+    losses_p_mw: float
+    pack_soc_frac: np.ndarray  # per pack
+    pack_in_service: np.ndarray
+
+
+@dataclass
+class Setpoints:
+    """What the controller asks of the plant from the next step on."""
+
+    pv_p_limit_mw: np.ndarray | None = None  # per PV block; None: no curtailment
+    shed_tier: np.ndarray | None = None  # per Spark unit, 0 = none
+    pack_weights: np.ndarray | None = None  # per pack split weights; None: fleet's reference split
+    notes: dict[str, float] = field(default_factory=dict)  # recorded as ctrl_<name>
+
+
+class Controller(ABC):
+    """Base class of microgrid controllers (the reference one uses it too)."""
+
+    def __init__(self, site: SiteInfo, params: Mapping[str, Any]):
+        self.site = site
+        self.params = dict(params)
+
+    @abstractmethod
+    def step(self, m: Measurements) -> Setpoints:
+        """Return setpoints for the next step from the measurements of this one."""
+
+
+class ReferenceController(Controller):
+    """Battery fleet balances the site; PV is curtailed as the fleet fills;
+    load is shed in tiers as the fleet reaches its floor.
+
+    Parameters (``[controller.params]``):
+
+    ``soc_taper_frac`` (0.90)
+        fleet SoC above which the charging power allowed tapers linearly ...
+    ``soc_full_frac`` (0.95)
+        ... to zero here: PV is limited to what loads, losses and the
+        allowed charging can absorb.
+    ``charge_margin_frac`` (0.05)
+        headroom kept below the fleet's charge limit.
+    ``shed_soc_frac`` ([0.15, 0.10, 0.07])
+        fleet SoC below which shed tier 1, 2, 3 ... starts.
+    ``restore_band_frac`` (0.05)
+        a tier is released when SoC is this far above its threshold.
+    ``min_dwell_s`` (60)
+        minimum time between two tier changes.
+
+    The pack split is left to the fleet's reference dispatch (in proportion
+    to each pack's available energy and power, :meth:`twin.fleet.BatteryFleet.split_weights`).
+    """
+
+    DEFAULTS: dict[str, Any] = {
+        "soc_taper_frac": 0.90,
+        "soc_full_frac": 0.95,
+        "charge_margin_frac": 0.05,
+        "shed_soc_frac": [0.15, 0.10, 0.07],
+        "restore_band_frac": 0.05,
+        "min_dwell_s": 60.0,
+    }
+
+    def __init__(self, site: SiteInfo, params: Mapping[str, Any]):
+        unknown = sorted(set(params) - set(self.DEFAULTS))
+        if unknown:
+            import difflib
+
+            hints = [f"{k!r} (did you mean {difflib.get_close_matches(k, self.DEFAULTS, 1)[0]!r}?)"
+                     if difflib.get_close_matches(k, self.DEFAULTS, 1) else repr(k) for k in unknown]
+            raise ValueError(f"unknown ReferenceController parameter(s): {', '.join(hints)}; "
+                             f"allowed: {', '.join(sorted(self.DEFAULTS))}")
+        super().__init__(site, {**self.DEFAULTS, **params})
+        p = self.params
+        self.shed_soc = [float(x) for x in p["shed_soc_frac"]][: site.n_shed_tiers]
+        if not p["soc_taper_frac"] < p["soc_full_frac"]:
+            raise ValueError(f"soc_taper_frac ({p['soc_taper_frac']}) must be below soc_full_frac ({p['soc_full_frac']})")
+        self.level = 0
+        self._last_change_s = -np.inf
+
+    def step(self, m: Measurements) -> Setpoints:
+        p = self.params
+        load = float(m.it_demand_p_mw.sum() + m.cooling_p_mw.sum() + m.aux_p_mw + m.losses_p_mw)
+        # --- curtailment: PV may cover load plus what the fleet may still take
+        taper = np.clip((p["soc_full_frac"] - m.soc_frac) / (p["soc_full_frac"] - p["soc_taper_frac"]), 0.0, 1.0)
+        charge_ok = float(m.bess_charge_max_mw.sum()) * (1.0 - p["charge_margin_frac"]) * taper
+        pv_limit_total = load + charge_ok
+        avail = m.pv_avail_p_mw
+        if avail.sum() > pv_limit_total:
+            share = avail / avail.sum() if avail.sum() > 0 else np.full(len(avail), 1.0 / len(avail))
+            pv_limit = share * max(pv_limit_total, 0.0)
+        else:
+            pv_limit = None
+        # --- load shedding in tiers with hysteresis and dwell time
+        if m.t_s - self._last_change_s >= p["min_dwell_s"]:
+            deficit = load - float(m.pv_avail_p_mw.sum()) > float(m.bess_discharge_max_mw.sum())
+            if self.level < len(self.shed_soc) and (m.soc_frac < self.shed_soc[self.level] or deficit):
+                self.level += 1
+                self._last_change_s = m.t_s
+            elif self.level > 0 and m.soc_frac > self.shed_soc[self.level - 1] + p["restore_band_frac"]:
+                self.level -= 1
+                self._last_change_s = m.t_s
+        tiers = np.full(self.site.n_spark_units, self.level, dtype=np.int64)
+        return Setpoints(pv_p_limit_mw=pv_limit, shed_tier=tiers,
+                         notes={"shed_level": float(self.level), "charge_allowed_p_mw": charge_ok})
+
+
+def load_controller_class(path: str) -> type[Controller]:
+    """Import ``package.module:Class`` and check it is a :class:`Controller`."""
+    import importlib
+
+    mod_name, _, cls_name = path.partition(":")
+    module = importlib.import_module(mod_name)
+    try:
+        cls = getattr(module, cls_name)
+    except AttributeError:
+        import difflib
+
+        names = [n for n in dir(module) if not n.startswith("_")]
+        close = difflib.get_close_matches(cls_name, names, 1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ImportError(f"module {mod_name!r} has no class {cls_name!r}{hint}") from None
+    if not (isinstance(cls, type) and issubclass(cls, Controller)):
+        raise TypeError(f"{path} is not a subclass of twin.controller.Controller")
+    return cls

@@ -1,0 +1,619 @@
+"""PV plant: single-axis trackers, PVWatts DC and inverter models, moving clouds.
+
+The plant is ``n_blocks`` identical inverter blocks. Everything that does not
+depend on the simulation inputs is precomputed at construction, vectorised
+over the whole run with pvlib:
+
+* solar position (``Location.get_solarposition``, NREL SPA in numpy) on a
+  coarse grid (``sun_grid_s``), the sun's unit vector interpolated to the
+  irradiance grid;
+* clear-sky GHI/DNI/DHI (Ineichen with pvlib's Linke turbidity climatology,
+  ``Location.get_clearsky``), tracker orientation
+  (``pvlib.tracking.singleaxis``) and plane-of-array irradiance
+  (``pvlib.irradiance.get_total_irradiance``) on the irradiance grid
+  (``irradiance_grid_s``), linearly interpolated to the step grid;
+* the seeded cloud transmission of every block at every step.
+
+``PVPlant.step`` then only does per-block arithmetic: POA under clouds, the
+Faiman cell temperature, the PVWatts DC model, the PVWatts inverter and the
+curtailment limit.
+
+Units are in the names; power is positive out of the plant (a source).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pvlib
+from scipy.signal import lfilter
+
+__all__ = [
+    "CLOUD_MODES",
+    "SKY_MODELS",
+    "PVParams",
+    "PVPlant",
+    "PVStep",
+    "pvwatts_ac_mw",
+]
+
+CLOUD_MODES = ("clear", "partly_cloudy", "overcast")
+SKY_MODELS = ("isotropic", "haydavies")
+
+# PVWatts constants (A. P. Dobos, "PVWatts Version 5 Manual", NREL/TP-6A20-62641,
+# 2014, eqs. 7 and 8-9; identical to pvlib.pvsystem.pvwatts_dc and
+# pvlib.inverter.pvwatts).
+PVWATTS_TEMP_REF_C = 25.0  # cell reference temperature of pvwatts_dc
+PVWATTS_ETA_INV_REF = 0.9637  # reference inverter efficiency, pvlib eta_inv_ref
+_INV_K_LIN = 0.9858  # inverter efficiency curve coefficients (PVWatts v5 eq. 9)
+_INV_K_ZETA = 0.0162
+_INV_K_INV_ZETA = 0.0059
+
+# Blocks up to this count are stepped with Python floats: for a handful of
+# elements a numpy ufunc call (about 1 us each) costs more than the arithmetic,
+# and step() must stay under about 15 us. Larger plants use numpy arrays.
+_SCALAR_PATH_MAX_BLOCKS = 16
+
+
+def _fail(field: str, value: object, allowed: str) -> ValueError:
+    return ValueError(f"PVParams.{field}={value!r} is invalid: allowed {allowed}")
+
+
+def _check_range(
+    field: str,
+    value: float,
+    lo: float,
+    hi: float,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> None:
+    """Raise ValueError naming ``field`` unless ``value`` lies in the interval."""
+    allowed = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(field, value, f"a number in {allowed}")
+    v = float(value)
+    ok_lo = v > lo if lo_open else v >= lo
+    ok_hi = v < hi if hi_open else v <= hi
+    if not (ok_lo and ok_hi and math.isfinite(v)):
+        raise _fail(field, value, f"a finite number in {allowed}")
+
+
+def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise _fail(field, value, f"one of {choices}{hint}")
+
+
+@dataclass(frozen=True)
+class PVParams:
+    """Plant parameters. Defaults: the pilot site (``shared/design/SITE.md``)."""
+
+    p_dc_mw: float = 20.0  # whole plant DC nameplate; SITE.md "20 MWdc" ASSUMPTION
+    dc_ac_ratio: float = 1.25  # inverter AC rating = p_dc / ratio; SITE.md ASSUMPTION
+    n_blocks: int = 8  # identical inverter blocks; SITE.md ASSUMPTION
+    axis_tilt_deg: float = 0.0  # horizontal N-S axis, the usual utility tracker
+    axis_azimuth_deg: float = 180.0
+    max_angle_deg: float = 60.0  # typical tracker rotation limit (+-60 deg)
+    gcr: float = 0.35  # ground coverage ratio, typical of single-axis plants
+    backtrack: bool = True
+    albedo: float = 0.25  # pvlib default albedo (irradiance.get_ground_diffuse)
+    gamma_pdc_per_c: float = -0.0035  # pvwatts temperature coefficient (c-Si, PVWatts v5 "standard")
+    inverter_eff_nom: float = 0.985  # pvlib.inverter.pvwatts eta_inv_nom, utility central inverter
+    dc_loss_frac: float = 0.10  # soiling, mismatch, wiring (pvwatts-style; PVWatts v5 default 14 % incl. availability)
+    cloud_mode: str = "partly_cloudy"  # one of CLOUD_MODES
+    cloud_cover_frac: float = 0.25  # long-run fraction of time a block is shaded (partly_cloudy)
+    cloud_transmission_frac: float = 0.3  # irradiance fraction under a cloud (thick cumulus)
+    cloud_mean_duration_s: float = 120.0  # mean shaded duration (semi-Markov)
+    cloud_ramp_s: float = 20.0  # edge ramp time of a cloud shadow at a block
+    cloud_speed_block_lag_s: float = 15.0  # a shadow reaches block k+1 this much later than block k
+    # --- additions to the brief (assumptions made parameters) ---
+    sky_model: str = "haydavies"  # transposition model, one of SKY_MODELS (pvlib names)
+    wind_speed_m_s: float = 1.0  # wind for the Faiman cell temperature; pvlib.temperature.faiman default
+    faiman_u0_w_m2k: float = 25.0  # Faiman (2008) constant heat loss; pvlib.temperature.faiman default
+    faiman_u1_w_s_m3k: float = 6.84  # Faiman (2008) wind heat loss; pvlib.temperature.faiman default
+    overcast_variation_frac: float = 0.05  # std of the overcast transmission (absolute), assumption
+    irradiance_grid_s: float = 60.0  # grid of the pvlib irradiance/tracker calls (interpolated to steps)
+    sun_grid_s: float = 600.0  # grid of the SPA solar position (sun vector interpolated; error < 0.01 deg)
+
+    def __post_init__(self) -> None:
+        p = self
+        _check_range("p_dc_mw", p.p_dc_mw, 0.0, math.inf, lo_open=True, hi_open=True)
+        _check_range("dc_ac_ratio", p.dc_ac_ratio, 0.5, 3.0)
+        if isinstance(p.n_blocks, bool) or not isinstance(p.n_blocks, (int, np.integer)):
+            raise _fail("n_blocks", p.n_blocks, "an integer in [1, 10000]")
+        _check_range("n_blocks", int(p.n_blocks), 1, 10000)
+        _check_range("axis_tilt_deg", p.axis_tilt_deg, 0.0, 90.0, hi_open=True)
+        _check_range("axis_azimuth_deg", p.axis_azimuth_deg, 0.0, 360.0, hi_open=True)
+        _check_range("max_angle_deg", p.max_angle_deg, 0.0, 90.0, lo_open=True)
+        _check_range("gcr", p.gcr, 0.0, 1.0, lo_open=True, hi_open=True)
+        if not isinstance(p.backtrack, (bool, np.bool_)):
+            raise _fail("backtrack", p.backtrack, "True or False")
+        _check_range("albedo", p.albedo, 0.0, 1.0)
+        _check_range("gamma_pdc_per_c", p.gamma_pdc_per_c, -0.01, 0.0)
+        _check_range("inverter_eff_nom", p.inverter_eff_nom, 0.5, 1.0)
+        _check_range("dc_loss_frac", p.dc_loss_frac, 0.0, 1.0, hi_open=True)
+        _check_choice("cloud_mode", p.cloud_mode, CLOUD_MODES)
+        _check_range("cloud_cover_frac", p.cloud_cover_frac, 0.0, 1.0)
+        _check_range("cloud_transmission_frac", p.cloud_transmission_frac, 0.0, 1.0)
+        _check_range(
+            "cloud_mean_duration_s", p.cloud_mean_duration_s, 0.0, math.inf, lo_open=True, hi_open=True
+        )
+        _check_range("cloud_ramp_s", p.cloud_ramp_s, 0.0, math.inf, hi_open=True)
+        _check_range("cloud_speed_block_lag_s", p.cloud_speed_block_lag_s, 0.0, math.inf, hi_open=True)
+        _check_choice("sky_model", p.sky_model, SKY_MODELS)
+        _check_range("wind_speed_m_s", p.wind_speed_m_s, 0.0, 60.0)
+        _check_range("faiman_u0_w_m2k", p.faiman_u0_w_m2k, 0.0, math.inf, lo_open=True, hi_open=True)
+        _check_range("faiman_u1_w_s_m3k", p.faiman_u1_w_s_m3k, 0.0, math.inf, hi_open=True)
+        _check_range("overcast_variation_frac", p.overcast_variation_frac, 0.0, 1.0)
+        _check_range("irradiance_grid_s", p.irradiance_grid_s, 0.0, 3600.0, lo_open=True)
+        _check_range("sun_grid_s", p.sun_grid_s, 0.0, 3600.0, lo_open=True)
+
+
+@dataclass(slots=True)
+class PVStep:
+    """Result of one ``PVPlant.step``: per-block arrays (fresh every step)."""
+
+    p_avail_mw: np.ndarray  # AC power the block could deliver now (after clipping)
+    p_mw: np.ndarray  # delivered AC power = min(avail, limit), >= 0
+    poa_w_m2: np.ndarray  # plane-of-array irradiance under clouds
+    temp_cell_c: np.ndarray  # Faiman cell temperature
+
+
+def pvwatts_ac_mw(
+    poa_w_m2: npt.ArrayLike,
+    temp_cell_c: npt.ArrayLike,
+    p_dc_mw: npt.ArrayLike,
+    gamma_pdc_per_c: npt.ArrayLike,
+    dc_loss_frac: npt.ArrayLike,
+    p_ac_max_mw: npt.ArrayLike,
+    eta_nom: npt.ArrayLike,
+) -> np.ndarray:
+    """AC power of a PVWatts system: DC model, DC losses, inverter, clipping.
+
+    DC (``pvlib.pvsystem.pvwatts_dc``, PVWatts v5 eq. 7), with the DC losses
+    applied as one derate (as PVWatts applies its system losses)::
+
+        p_dc = poa/1000 * p_dc_mw * (1 + gamma * (temp_cell - 25)) * (1 - dc_loss)
+
+    Inverter (``pvlib.inverter.pvwatts``, PVWatts v5 eqs. 8-9), with the
+    inverter DC input limit ``pdc0 = p_ac_max / eta_nom`` and
+    ``zeta = p_dc / pdc0``::
+
+        eta  = eta_nom / 0.9637 * (-0.0162 zeta - 0.0059 / zeta + 0.9858)
+        p_ac = clip(eta * p_dc, 0, p_ac_max)
+
+    ``eta * p_dc`` is evaluated as ``eta_nom/0.9637 * (p_dc * (0.9858 -
+    0.0162 p_dc/pdc0) - 0.0059 pdc0)``, algebraically identical and free of the
+    division by zero at night (both are negative there and clipped to 0).
+
+    All arguments broadcast; power in MW (any consistent unit works).
+    """
+    poa = np.asarray(poa_w_m2, dtype=float)
+    tc = np.asarray(temp_cell_c, dtype=float)
+    p_ac_max = np.asarray(p_ac_max_mw, dtype=float)
+    eta = np.asarray(eta_nom, dtype=float)
+    p_dc = (
+        poa
+        * 1e-3
+        * np.asarray(p_dc_mw, dtype=float)
+        * (1.0 + np.asarray(gamma_pdc_per_c, dtype=float) * (tc - PVWATTS_TEMP_REF_C))
+        * (1.0 - np.asarray(dc_loss_frac, dtype=float))
+    )
+    pdc0 = p_ac_max / eta
+    p_ac = (eta / PVWATTS_ETA_INV_REF) * (
+        p_dc * (_INV_K_LIN - _INV_K_ZETA * p_dc / pdc0) - _INV_K_INV_ZETA * pdc0
+    )
+    return np.asarray(np.minimum(np.maximum(p_ac, 0.0), p_ac_max))
+
+
+# --------------------------------------------------------------------------- sky
+def _times(start: pd.Timestamp, t_s: np.ndarray) -> pd.DatetimeIndex:
+    """``start + t_s`` (seconds, float). Integer nanoseconds: pandas' float path is ~50x slower."""
+    ns = np.round(np.asarray(t_s, dtype=float) * 1e9).astype(np.int64)
+    return start + pd.to_timedelta(ns, unit="ns")
+
+
+def _sun_vectors(elevation_deg: np.ndarray, azimuth_deg: np.ndarray) -> np.ndarray:
+    el = np.radians(elevation_deg)
+    az = np.radians(azimuth_deg)
+    c = np.cos(el)
+    return np.stack([c * np.sin(az), c * np.cos(az), np.sin(el)])  # east, north, up
+
+
+def _vectors_to_angles(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    horiz = np.hypot(v[0], v[1])
+    elevation_deg = np.degrees(np.arctan2(v[2], horiz))
+    azimuth_deg = np.degrees(np.arctan2(v[0], v[1])) % 360.0
+    return elevation_deg, azimuth_deg
+
+
+def _solar_position(
+    location: pvlib.location.Location, start: pd.Timestamp, grid_t_s: np.ndarray, sun_grid_s: float
+) -> pd.DataFrame:
+    """SPA solar position at ``start + grid_t_s``.
+
+    Computed with ``Location.get_solarposition`` (NREL SPA, numpy) directly if
+    the grid is at least as coarse as ``sun_grid_s``; otherwise on a
+    ``sun_grid_s`` grid, and the true and apparent sun unit vectors are
+    linearly interpolated and renormalised (the sun moves 2.5 deg in 10 min;
+    the chord error after renormalisation is below 0.01 deg).
+    """
+    times = _times(start, grid_t_s)
+    spacing_s = float(grid_t_s[1] - grid_t_s[0]) if len(grid_t_s) > 1 else math.inf
+    if spacing_s >= sun_grid_s:
+        sp = location.get_solarposition(times)
+        return sp[["apparent_zenith", "zenith", "apparent_elevation", "elevation", "azimuth"]]
+    n_sun = int(math.ceil(grid_t_s[-1] / sun_grid_s - 1e-9)) + 1
+    sun_t_s = np.arange(n_sun) * sun_grid_s
+    sp_c = location.get_solarposition(_times(start, sun_t_s))
+    az_c = sp_c["azimuth"].to_numpy()
+    out = {}
+    for kind in ("elevation", "apparent_elevation"):
+        vec_c = _sun_vectors(sp_c[kind].to_numpy(), az_c)
+        vec = np.stack([np.interp(grid_t_s, sun_t_s, comp) for comp in vec_c])
+        el, az = _vectors_to_angles(vec)
+        out[kind] = el
+        if kind == "elevation":
+            out["azimuth"] = az
+    return pd.DataFrame(
+        {
+            "apparent_zenith": 90.0 - out["apparent_elevation"],
+            "zenith": 90.0 - out["elevation"],
+            "apparent_elevation": out["apparent_elevation"],
+            "elevation": out["elevation"],
+            "azimuth": out["azimuth"],
+        },
+        index=times,
+    )
+
+
+def clear_sky_poa_w_m2(
+    params: PVParams,
+    location: pvlib.location.Location,
+    start: pd.Timestamp,
+    n_steps: int,
+    step_s: float,
+) -> np.ndarray:
+    """Clear-sky plane-of-array irradiance on the trackers at every step [W/m2].
+
+    pvlib calls run on a ``params.irradiance_grid_s`` grid (or on the step
+    grid when the steps are coarser) and are linearly interpolated to the
+    steps: Ineichen clear sky with the Linke turbidity climatology shipped
+    with pvlib, ``tracking.singleaxis`` and ``get_total_irradiance``.
+    """
+    span_s = (n_steps - 1) * step_s
+    step_t_s = np.arange(n_steps) * step_s
+    if step_s >= params.irradiance_grid_s or n_steps == 1:
+        grid_t_s = step_t_s
+    else:
+        n_grid = int(math.ceil(span_s / params.irradiance_grid_s - 1e-9)) + 1
+        grid_t_s = np.arange(max(n_grid, 2)) * params.irradiance_grid_s
+    sp = _solar_position(location, start, grid_t_s, params.sun_grid_s)
+    times = sp.index
+    dni_extra = pvlib.irradiance.get_extra_radiation(times)
+    cs = location.get_clearsky(times, model="ineichen", solar_position=sp, dni_extra=dni_extra)
+    trk = pvlib.tracking.singleaxis(
+        sp["apparent_zenith"],
+        sp["azimuth"],
+        axis_tilt=params.axis_tilt_deg,
+        axis_azimuth=params.axis_azimuth_deg,
+        max_angle=params.max_angle_deg,
+        backtrack=bool(params.backtrack),
+        gcr=params.gcr,
+    )
+    # At night singleaxis returns NaN; park the trackers flat (no irradiance anyway).
+    tilt = trk["surface_tilt"].fillna(0.0)
+    azim = trk["surface_azimuth"].fillna(params.axis_azimuth_deg + 90.0)
+    poa = pvlib.irradiance.get_total_irradiance(
+        tilt,
+        azim,
+        sp["apparent_zenith"],
+        sp["azimuth"],
+        cs["dni"],
+        cs["ghi"],
+        cs["dhi"],
+        dni_extra=dni_extra,
+        albedo=params.albedo,
+        model=params.sky_model,
+    )["poa_global"].to_numpy()
+    poa = np.clip(np.nan_to_num(poa, nan=0.0), 0.0, None)
+    if grid_t_s is step_t_s:
+        return poa
+    return np.interp(step_t_s, grid_t_s, poa)
+
+
+# --------------------------------------------------------------------------- clouds
+def _shade_fraction_semi_markov(
+    query_t_s: np.ndarray,
+    *,
+    t0_s: float,
+    t1_s: float,
+    cover_frac: float,
+    mean_shaded_s: float,
+    ramp_s: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Shade depth in [0, 1] of a two-state clear/shaded process at ``query_t_s``.
+
+    Alternating renewal process with exponential durations (a semi-Markov
+    chain): mean shaded ``mean_shaded_s``, mean clear ``mean_shaded_s *
+    (1 - f) / f`` so that the long-run shaded fraction is ``f``; it starts in
+    its stationary law (shaded with probability ``f``; exponential residual
+    times are memoryless), so there is no warm-up transient. The 0/1 state is
+    averaged over a moving window of ``ramp_s`` (a box filter), which turns
+    each edge into a linear ramp lasting exactly ``ramp_s`` (slope bounded by
+    1/ramp_s) and keeps the mean. Computed exactly through the cumulative
+    shaded time, which is piecewise linear between the edges.
+    """
+    mean_clear_s = mean_shaded_s * (1.0 - cover_frac) / cover_frac
+    shaded0 = bool(rng.random() < cover_frac)
+    means = (
+        np.array([mean_shaded_s, mean_clear_s]) if shaded0 else np.array([mean_clear_s, mean_shaded_s])
+    )
+    span_s = t1_s - t0_s
+    n_pairs = int(span_s / (mean_shaded_s + mean_clear_s) * 1.2) + 16
+    durations: list[np.ndarray] = []
+    total_s = 0.0
+    while total_s < span_s:
+        d = rng.standard_exponential(2 * n_pairs) * np.tile(means, n_pairs)
+        durations.append(d)
+        total_s += float(d.sum())
+    dur = np.concatenate(durations)
+    edges_s = t0_s + np.concatenate([[0.0], np.cumsum(dur)])
+    shaded = (np.arange(len(dur)) % 2 == 0) == shaded0  # state of each interval
+    if ramp_s == 0.0:
+        idx = np.searchsorted(edges_s, query_t_s, side="right") - 1
+        return shaded[idx].astype(float)
+    cum_shaded_s = np.concatenate([[0.0], np.cumsum(dur * shaded)])
+    half = 0.5 * ramp_s
+    hi = np.interp(query_t_s + half, edges_s, cum_shaded_s)
+    lo = np.interp(query_t_s - half, edges_s, cum_shaded_s)
+    return np.clip((hi - lo) / ramp_s, 0.0, 1.0)
+
+
+def _overcast_transmission(
+    query_t_s: np.ndarray,
+    *,
+    t0_s: float,
+    t1_s: float,
+    mean_frac: float,
+    std_frac: float,
+    corr_s: float,
+    knot_s: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Transmission ``mean + std * z(t)``, z a unit-variance Ornstein-Uhlenbeck process.
+
+    Exact OU discretisation on knots every ``knot_s`` (AR(1), phi =
+    exp(-knot_s/corr_s)), started stationary, linearly interpolated; clipped to
+    [0, 1].
+    """
+    n_knots = int(math.ceil((t1_s - t0_s) / knot_s)) + 2
+    knots_t_s = t0_s + np.arange(n_knots) * knot_s
+    phi = math.exp(-knot_s / corr_s)
+    w = rng.standard_normal(n_knots + 1)
+    z = lfilter([math.sqrt(1.0 - phi * phi)], [1.0, -phi], w[1:], zi=[phi * w[0]])[0]
+    x = np.clip(mean_frac + std_frac * z, 0.0, 1.0)
+    return np.interp(query_t_s, knots_t_s, x)
+
+
+def cloud_transmission_frac(
+    params: PVParams, n_steps: int, step_s: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Seeded irradiance transmission of every block at every step, shape [n_steps, n_blocks].
+
+    Block ``b`` sees the pattern of block 0 delayed by
+    ``b * cloud_speed_block_lag_s`` (a cloud field moving across the plant).
+    """
+    nb = int(params.n_blocks)
+    tau = params.cloud_transmission_frac
+    if params.cloud_mode == "clear":
+        return np.ones((n_steps, nb))
+    lag_s = params.cloud_speed_block_lag_s
+    # query_t_s[j, b] = time on the pattern seen by block b at step j
+    query_t_s = (np.arange(n_steps) * step_s)[:, None] - lag_s * np.arange(nb)[None, :]
+    margin_s = params.cloud_ramp_s + 1.0
+    t0_s = -(nb - 1) * lag_s - margin_s
+    t1_s = (n_steps - 1) * step_s + margin_s
+    if params.cloud_mode == "overcast":
+        return _overcast_transmission(
+            query_t_s,
+            t0_s=t0_s,
+            t1_s=t1_s,
+            mean_frac=tau,
+            std_frac=params.overcast_variation_frac,
+            corr_s=params.cloud_mean_duration_s,
+            knot_s=max(params.cloud_ramp_s, 1.0),
+            rng=rng,
+        )
+    # partly_cloudy
+    f = params.cloud_cover_frac
+    if f == 0.0:
+        return np.ones((n_steps, nb))
+    if f == 1.0:
+        return np.full((n_steps, nb), tau)
+    depth = _shade_fraction_semi_markov(
+        query_t_s,
+        t0_s=t0_s,
+        t1_s=t1_s,
+        cover_frac=f,
+        mean_shaded_s=params.cloud_mean_duration_s,
+        ramp_s=params.cloud_ramp_s,
+        rng=rng,
+    )
+    return 1.0 - (1.0 - tau) * depth
+
+
+# --------------------------------------------------------------------------- plant
+class PVPlant:
+    """The PV plant of ``n_blocks`` identical tracker + inverter blocks.
+
+    ``step(k, ...)`` evaluates step ``k`` at time ``start + k * step_s``.
+
+    Attributes (read-only arrays):
+        poa_clear_w_m2: clear-sky POA on the trackers, shape [n_steps].
+        cloud_frac: cloud transmission (1 = clear sky), shape [n_blocks, n_steps]
+            (a transposed view of C-contiguous [n_steps, n_blocks] storage).
+        p_ac_max_mw: inverter AC rating per block, shape [n_blocks].
+    """
+
+    def __init__(
+        self,
+        params: PVParams,
+        *,
+        latitude_deg: float,
+        longitude_deg: float,
+        altitude_m: float,
+        tz: str,
+        start: pd.Timestamp,
+        n_steps: int,
+        step_s: float,
+        seed: int,
+    ) -> None:
+        if not isinstance(params, PVParams):
+            raise TypeError(f"params must be a PVParams, got {type(params).__name__}")
+        if not isinstance(start, pd.Timestamp) or start.tz is None:
+            raise ValueError(
+                f"start={start!r} is invalid: allowed a timezone-aware pandas.Timestamp "
+                "(e.g. pd.Timestamp('2025-07-15', tz='America/Los_Angeles'))"
+            )
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+            raise ValueError(f"n_steps={n_steps!r} is invalid: allowed an integer >= 1")
+        if not (isinstance(step_s, (int, float)) and math.isfinite(step_s) and step_s > 0):
+            raise ValueError(f"step_s={step_s!r} is invalid: allowed a finite number > 0")
+        if not (-90.0 <= latitude_deg <= 90.0):
+            raise ValueError(f"latitude_deg={latitude_deg!r} is invalid: allowed [-90, 90]")
+        if not (-180.0 <= longitude_deg <= 180.0):
+            raise ValueError(f"longitude_deg={longitude_deg!r} is invalid: allowed [-180, 180]")
+        if not (-500.0 <= altitude_m <= 9000.0):
+            raise ValueError(f"altitude_m={altitude_m!r} is invalid: allowed [-500, 9000]")
+
+        self.params = params
+        self.n_blocks: int = int(params.n_blocks)
+        self.n_steps: int = int(n_steps)
+        self.step_s: float = float(step_s)
+        self.start: pd.Timestamp = start
+        location = pvlib.location.Location(
+            latitude_deg, longitude_deg, tz=tz, altitude=altitude_m
+        )
+        self.p_dc_block_mw: float = params.p_dc_mw / self.n_blocks
+        p_ac_block_mw = params.p_dc_mw / params.dc_ac_ratio / self.n_blocks
+        self.p_ac_max_mw: np.ndarray = np.full(self.n_blocks, p_ac_block_mw)
+        self.p_ac_max_mw.flags.writeable = False
+
+        self.poa_clear_w_m2: np.ndarray = clear_sky_poa_w_m2(
+            params, location, start, self.n_steps, self.step_s
+        )
+        self.poa_clear_w_m2.flags.writeable = False
+        rng = np.random.default_rng(seed)
+        self._cloud_sb = np.ascontiguousarray(
+            cloud_transmission_frac(params, self.n_steps, self.step_s, rng)
+        )
+        self._cloud_sb.flags.writeable = False
+        self.cloud_frac: np.ndarray = self._cloud_sb.T
+
+        # Constants of the per-step arithmetic (see pvwatts_ac_mw and step).
+        # Faiman (2008) cell temperature, pvlib.temperature.faiman:
+        #   temp_cell = temp_air + poa / (u0 + u1 * wind)
+        self._k_faiman = 1.0 / (params.faiman_u0_w_m2k + params.faiman_u1_w_s_m3k * params.wind_speed_m_s)
+        dc_per_w_m2 = 1e-3 * self.p_dc_block_mw * (1.0 - params.dc_loss_frac)
+        g = params.gamma_pdc_per_c
+        # pvwatts_dc * (1 - loss) = dc_per_w_m2 * poa * (1 + g * (ta + kf * poa - 25))
+        #                         = poa * (a0 + a1 * ta + b * poa)
+        self._dc_a0 = dc_per_w_m2 * (1.0 - g * PVWATTS_TEMP_REF_C)
+        self._dc_a1 = dc_per_w_m2 * g
+        self._dc_b = dc_per_w_m2 * g * self._k_faiman
+        pdc0 = p_ac_block_mw / params.inverter_eff_nom  # inverter DC input limit
+        c = params.inverter_eff_nom / PVWATTS_ETA_INV_REF
+        self._inv_c1 = c * _INV_K_LIN
+        self._inv_c2 = c * _INV_K_ZETA / pdc0
+        self._inv_c3 = c * _INV_K_INV_ZETA * pdc0
+        self._p_ac_block_mw = p_ac_block_mw
+        self._scalar_path = self.n_blocks <= _SCALAR_PATH_MAX_BLOCKS
+
+    def clear_sky_fraction(self, k: int) -> np.ndarray:
+        """Per-block irradiance at step ``k`` as a fraction of clear sky (cloud transmission)."""
+        return self._cloud_sb[k].copy()
+
+    def step(self, k: int, temp_air_c: float, p_limit_mw: np.ndarray | None = None) -> PVStep:
+        """Evaluate step ``k`` (time ``start + k * step_s``).
+
+        ``temp_air_c``: ambient dry-bulb temperature. ``p_limit_mw``: per-block
+        curtailment limit [MW], shape [n_blocks] (a scalar applies to all
+        blocks; NaN means no limit), or None for no limit. Limits below 0
+        deliver 0.
+        """
+        if not 0 <= k < self.n_steps:
+            raise IndexError(f"step k={k} out of range [0, {self.n_steps})")
+        ta = float(temp_air_c)
+        if not self._scalar_path:
+            return self._step_numpy(k, ta, p_limit_mw)
+        poa_clear = self.poa_clear_w_m2.item(k)
+        kf = self._k_faiman
+        # pvwatts_dc * (1 - loss) = poa * (a + b * poa) with temp_cell = ta + kf * poa
+        a = self._dc_a0 + self._dc_a1 * ta
+        b = self._dc_b
+        c1, c2, c3 = self._inv_c1, self._inv_c2, self._inv_c3
+        p_max = self._p_ac_block_mw
+        poa = []
+        tc = []
+        avail = []
+        for c in self._cloud_sb[k].tolist():
+            x = c * poa_clear
+            poa.append(x)
+            tc.append(ta + kf * x)
+            pdc = x * (a + b * x)
+            pac = pdc * (c1 - c2 * pdc) - c3  # pvlib.inverter.pvwatts: eta * pdc
+            avail.append(p_max if pac > p_max else (pac if pac > 0.0 else 0.0))
+        if p_limit_mw is None:
+            out = avail
+        else:
+            out = []
+            for av, li in zip(avail, self._limit_list(p_limit_mw)):
+                v = li if li < av else av  # NaN limit: no limit
+                out.append(v if v > 0.0 else 0.0)
+        # four 1-D arrays: cheaper than rows of one 2-D array (view creation)
+        return PVStep(np.array(avail), np.array(out), np.array(poa), np.array(tc))
+
+    def _limit_list(self, p_limit_mw: np.ndarray | float) -> list[float]:
+        if type(p_limit_mw) is np.ndarray and p_limit_mw.shape == (self.n_blocks,):
+            return p_limit_mw.tolist()
+        arr = np.asarray(p_limit_mw, dtype=float)
+        if arr.ndim == 0:
+            return [float(arr)] * self.n_blocks
+        if arr.shape != (self.n_blocks,):
+            raise ValueError(
+                f"p_limit_mw has shape {arr.shape}: allowed a scalar or shape ({self.n_blocks},)"
+            )
+        return arr.tolist()
+
+    def _step_numpy(self, k: int, ta: float, p_limit_mw: np.ndarray | float | None) -> PVStep:
+        p = self.params
+        poa = self._cloud_sb[k] * float(self.poa_clear_w_m2[k])
+        tc = poa * self._k_faiman + ta
+        avail = pvwatts_ac_mw(
+            poa,
+            tc,
+            self.p_dc_block_mw,
+            p.gamma_pdc_per_c,
+            p.dc_loss_frac,
+            self._p_ac_block_mw,
+            p.inverter_eff_nom,
+        )
+        if p_limit_mw is None:
+            out = avail.copy()
+        else:
+            lim = np.asarray(p_limit_mw, dtype=float)
+            if lim.ndim != 0 and lim.shape != (self.n_blocks,):
+                raise ValueError(
+                    f"p_limit_mw has shape {lim.shape}: allowed a scalar or shape ({self.n_blocks},)"
+                )
+            out = np.maximum(np.fmin(avail, lim), 0.0)  # fmin: NaN limit = no limit
+        return PVStep(avail, out, poa, tc)
