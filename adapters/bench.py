@@ -33,23 +33,24 @@ def bench_run(path: str, hours: float | None) -> None:
     s = res.summary
     n = s["n_steps"]
     sim_s = s["sim_time_s"]
-    loop = s["wall_time_s"]
+    tm = s["timing_s"]
+    loop = tm["loop"]
     print(f"scenario {sc.name}: {sim_s:g} s simulated at {sc.run.step_s:g} s steps ({n} steps), status {res.status}")
-    print(f"  wall {total:.2f} s in all, {loop:.2f} s from results folder open to close "
-          f"-> {sim_s / total:,.0f} simulated s per wall s ({sim_s / loop:,.0f} without set-up)")
-    build = s.get("build_s", float("nan"))
-    print(f"  set-up (build site, solver, PV clear sky): {build:.2f} s")
+    print(f"  wall {total:.2f} s in all -> {sim_s / total:,.0f} x real time; "
+          f"simulation loop {loop:.2f} s -> {sim_s / loop:,.0f} x real time")
+    print(f"  set-up {tm['build']:.2f} s (site, net, solver, PV clear sky), finalize {tm['finalize']:.2f} s "
+          f"(join Parquet, plot, network.json)")
     print(f"  per electrical step: {1e6 * loop / n:8.1f} us")
     parts = dict(sorted(res.sim_wall_s.items(), key=lambda kv: -kv[1]))
     inside = 0.0
     for name, w in parts.items():
         inside += w
         print(f"    {name:<12} {1e6 * w / n:8.1f} us/step  {100 * w / loop:5.1f} %")
-    rest = loop - inside - s.get("finalize_s", 0.0)
-    print(f"    {'mosaik+rest':<12} {1e6 * rest / n:8.1f} us/step  {100 * rest / loop:5.1f} %  (scheduler, data passing, results sink)")
-    print(f"    {'finalize':<12} {s.get('finalize_s', float('nan')):8.2f} s (join parquet, plot, network.json)")
-    g = res.site.grid
-    print(f"  power-flow solves per step: {res.sim_wall_s and getattr(res, 'n_solves', 0) or 'n/a'}")
+    rest = loop - inside
+    print(f"    {'mosaik+sink':<12} {1e6 * rest / n:8.1f} us/step  {100 * rest / loop:5.1f} %  "
+          f"(scheduler, data passing, row sink, Parquet chunks)")
+    grid = res.site.grid
+    print(f"  power-flow solves per step: {grid.n_solves / max(n, 1):.3f}")
 
 
 def bench_solvers(n: int) -> None:

@@ -11,8 +11,9 @@ from adapters.base import EventQueue, ModelSim
 
 class FleetSim(ModelSim):
     MODEL = "Fleet"
-    ATTRS = ["bess_charge_max_mw", "bess_discharge_max_mw", "soc_frac", "e_stored_mwh",
-             "pack_soc_frac", "pack_in_service"]
+    MEAS = ["bess_charge_max_mw", "bess_discharge_max_mw", "soc_frac", "e_stored_mwh", "pack_soc_frac",
+            "pack_in_service"]
+    ATTRS = MEAS + ["fleet_meas"]  # fleet_meas: all of MEAS in one dict (see GridSim)
     INPUTS = ["bess_p_mw", "pack_weights"]
 
     def setup(self) -> None:
@@ -52,12 +53,14 @@ class FleetSim(ModelSim):
         rec["bess_shortfall_p_mw"] = short
         rec["bess_charge_max_p_mw"] = float(ch.sum())
         rec["bess_discharge_max_p_mw"] = float(dis.sum())
-        self.out = {
+        meas = {
             "bess_charge_max_mw": ch,
             "bess_discharge_max_mw": dis,
             "soc_frac": tot["soc_frac"],
             "e_stored_mwh": tot["e_stored_mwh"],
             "pack_soc_frac": fleet.soc_frac,
-            "pack_in_service": fleet.active,
+            "pack_in_service": fleet._act,
         }
+        self.out = meas.copy()
+        self.out["fleet_meas"] = meas
         self.record = rec

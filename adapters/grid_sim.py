@@ -19,8 +19,12 @@ from twin.powerflow import PowerFlowDiverged
 
 class GridSim(ModelSim):
     MODEL = "Grid"
-    ATTRS = ["bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "cooling_p_mw", "aux_p_mw",
-             "losses_p_mw"]
+    # Each output on its own, and all of them as one ``grid_meas`` dict: the
+    # controller takes the dict (one attribute per step is cheaper in mosaik
+    # than eight), other simulators may connect to single attributes.
+    MEAS = ["bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "cooling_p_mw", "aux_p_mw",
+            "losses_p_mw"]
+    ATTRS = MEAS + ["grid_meas"]
     INPUTS = ["pv_avail_p_mw", "it_demand_p_mw", "cooling_frac", "pv_p_limit_mw", "shed_tier",
               "bess_charge_max_mw", "bess_discharge_max_mw"]
 
@@ -77,33 +81,36 @@ class GridSim(ModelSim):
             self.site.log(t_s, "ufls", f"fleet saturated on discharge: {r.ufls_p_mw:.3f} MW of load shed")
         self._ufls_active = uf
         bess = r.bess_p_mw
+        b = bess.tolist()
+        pv_l = r.pv_p_mw.tolist()
+        it_l = r.it_p_mw.tolist()
         rec = {
-            "pv_avail_p_mw": float(avail.sum()),
-            "pv_setpoint_p_mw": float(pv_set.sum()),
-            "pv_p_mw": float(r.pv_p_mw.sum()),
+            "pv_avail_p_mw": sum(avail.tolist()),
+            "pv_setpoint_p_mw": sum(pv_set.tolist()),
+            "pv_p_mw": sum(pv_l),
             "pv_fast_curtail_p_mw": r.pv_fast_curtail_p_mw,
-            "it_demand_p_mw": float(demand.sum()),
-            "it_p_mw": float(r.it_p_mw.sum()),
-            "cooling_p_mw": float(r.cooling_p_mw.sum()),
+            "it_demand_p_mw": sum(demand.tolist()),
+            "it_p_mw": sum(it_l),
+            "cooling_p_mw": sum(r.cooling_p_mw.tolist()),
             "aux_p_mw": r.aux_p_mw,
-            "shed_p_mw": float(shed.sum()),
+            "shed_p_mw": sum(shed.tolist()),
             "ufls_p_mw": r.ufls_p_mw,
-            "bess_p_mw": float(bess.sum()),
-            "bess_charge_p_mw": float(bess[bess > 0].sum()),
-            "bess_discharge_p_mw": float(-bess[bess < 0].sum()),
-            "bess_q_mvar": float(r.bess_q_mvar.sum()),
+            "bess_p_mw": sum(b),
+            "bess_charge_p_mw": sum(x for x in b if x > 0),
+            "bess_discharge_p_mw": -sum(x for x in b if x < 0),
+            "bess_q_mvar": sum(r.bess_q_mvar.tolist()),
             "losses_p_mw": r.losses_p_mw,
             "v_min_pu": r.v_min_pu,
             "v_max_pu": r.v_max_pu,
             "line_loading_max_pct": r.line_loading_max_pct,
             "trafo_loading_max_pct": r.trafo_loading_max_pct,
         }
-        rec.update(zip(self.names_bess, bess.tolist()))
-        rec.update(zip(self.names_pv, r.pv_p_mw.tolist()))
-        rec.update(zip(self.names_it, r.it_p_mw.tolist()))
+        rec.update(zip(self.names_bess, b))
+        rec.update(zip(self.names_pv, pv_l))
+        rec.update(zip(self.names_it, it_l))
         self.last = r
         self.record = rec
-        self.out = {
+        meas = {
             "bess_p_mw": bess,
             "pv_avail_p_mw": avail,
             "pv_p_mw": r.pv_p_mw,
@@ -113,3 +120,5 @@ class GridSim(ModelSim):
             "aux_p_mw": r.aux_p_mw,
             "losses_p_mw": r.losses_p_mw,
         }
+        self.out = meas.copy()
+        self.out["grid_meas"] = meas

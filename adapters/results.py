@@ -63,27 +63,42 @@ class Accumulator:
         self.e_end_mwh = math.nan
         self.steps = 0
         self.t_end_s = 0.0
+        self._terms = tuple(ENERGY_TERMS.items())
 
     def add(self, t_s: float, dt_s: float, row: dict[str, float]) -> None:
         h = self.h
-        for k, cols in ENERGY_TERMS.items():
-            self.e[k] += sum(row.get(c, 0.0) for c in cols) * h
+        e = self.e
+        for k, cols in self._terms:
+            for c in cols:
+                v = row.get(c)
+                if v is not None:
+                    e[k] += v * h
         x = self.ext
-        x["v_min_pu"] = min(x["v_min_pu"], row["v_min_pu"])
-        x["v_max_pu"] = max(x["v_max_pu"], row["v_max_pu"])
-        x["loading_max_pct"] = max(x["loading_max_pct"], row["line_loading_max_pct"], row["trafo_loading_max_pct"])
+        v = row["v_min_pu"]
+        if v < x["v_min_pu"]:
+            x["v_min_pu"] = v
+        v = row["v_max_pu"]
+        if v > x["v_max_pu"]:
+            x["v_max_pu"] = v
+        v = max(row["line_loading_max_pct"], row["trafo_loading_max_pct"])
+        if v > x["loading_max_pct"]:
+            x["loading_max_pct"] = v
         soc = row["soc_frac"]
-        if self.soc_start is None:
-            # state at the start = after step 0's energy change undone
-            self.soc_start = soc
-        x["soc_min"] = min(x["soc_min"], soc)
-        x["soc_max"] = max(x["soc_max"], soc)
-        x["pack_soc_min"] = min(x["pack_soc_min"], row["soc_min_frac"])
-        x["pack_soc_max"] = max(x["pack_soc_max"], row["soc_max_frac"])
-        x["temp_amb_max_c"] = max(x["temp_amb_max_c"], row.get("temp_amb_c", -math.inf))
+        if soc < x["soc_min"]:
+            x["soc_min"] = soc
+        if soc > x["soc_max"]:
+            x["soc_max"] = soc
+        if row["soc_min_frac"] < x["pack_soc_min"]:
+            x["pack_soc_min"] = row["soc_min_frac"]
+        if row["soc_max_frac"] > x["pack_soc_max"]:
+            x["pack_soc_max"] = row["soc_max_frac"]
+        v = row.get("temp_amb_c", -math.inf)
+        if v > x["temp_amb_max_c"]:
+            x["temp_amb_max_c"] = v
         bal = (row["pv_p_mw"] + row["bess_discharge_p_mw"] - row["bess_charge_p_mw"] - row["it_p_mw"]
                - row["cooling_p_mw"] - row["aux_p_mw"] - row["losses_p_mw"])
-        x["bal_max_abs_mw"] = max(x["bal_max_abs_mw"], abs(bal))
+        if abs(bal) > x["bal_max_abs_mw"]:
+            x["bal_max_abs_mw"] = abs(bal)
         self.soc_end = soc
         self.e_end_mwh = row["e_stored_mwh"]
         self.steps += 1
@@ -182,10 +197,8 @@ class ResultsWriter:
             self.columns = list(row)
             self.buf = np.full((self.chunk_rows, len(self.columns)), np.nan)
         assert self.buf is not None
-        b = self.buf[self.n_buf]
-        for j, c in enumerate(self.columns):
-            v = row.get(c)
-            b[j] = np.nan if v is None else v
+        get = row.get
+        self.buf[self.n_buf] = [get(c, math.nan) for c in self.columns]
         self.n_buf += 1
         self.n_rows += 1
         if self.n_buf == self.chunk_rows:
@@ -256,7 +269,7 @@ class ResultsWriter:
             "v_pu": {"min": _finite(x.get("v_min_pu", math.nan)), "max": _finite(x.get("v_max_pu", math.nan))},
             "loading_max_pct": _finite(x.get("loading_max_pct", math.nan)),
             "temp_amb_max_c": _finite(x.get("temp_amb_max_c", math.nan)),
-            "events": self.events,
+            "events": sorted(self.events, key=lambda ev: ev["time_s"]),
         }
         out.update(self.meta.get("extra", {}))
         return out

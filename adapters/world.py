@@ -67,7 +67,9 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
                  solver: str | None = None) -> RunResult:
     """Build the site, run the co-simulation and write the results folder."""
     out = Path(out_dir)
+    t_build = time.perf_counter()
     site = build_site(sc, solver=solver)
+    t_build = time.perf_counter() - t_build
     run = sc.run
     meta = {
         "step_s": run.step_s,
@@ -123,10 +125,8 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
         world.connect(pv, grid, "pv_avail_p_mw")
         world.connect(dc, grid, "it_demand_p_mw", "cooling_frac")
         world.connect(grid, fleet, "bess_p_mw")
-        world.connect(grid, ctrl, "bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw",
-                      "cooling_p_mw", "aux_p_mw", "losses_p_mw")
-        world.connect(fleet, ctrl, "soc_frac", "e_stored_mwh", "bess_charge_max_mw", "bess_discharge_max_mw",
-                      "pack_soc_frac", "pack_in_service")
+        world.connect(grid, ctrl, "grid_meas")  # bundles of measurements: one attribute each
+        world.connect(fleet, ctrl, "fleet_meas")
         # Feedback paths, time-shifted: used one electrical step later, with explicit initial data.
         ch0, dis0 = site.fleet.limits(run.step_s)
         world.connect(fleet, grid, "bess_charge_max_mw", "bess_discharge_max_mw", time_shifted=True,
@@ -135,6 +135,7 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
                       initial_data={"pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),
                                     "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64)})
         world.connect(ctrl, fleet, "pack_weights", time_shifted=True, initial_data={"pack_weights": np.empty(0)})
+        t_loop = time.perf_counter()
         world.run(until=sc.n_steps, print_progress=False)
         if interrupted["flag"] or acc.steps < sc.n_steps:
             status = "interrupted"
@@ -156,13 +157,17 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
             world.shutdown()
         except Exception:  # the loop may already be closed after an error
             pass
+    t_fin = time.perf_counter()
+    loop_s = t_fin - t_loop if "t_loop" in locals() else 0.0
     writer.flush()
     ts = writer.join_parts()
     _write_network(site, out / "network.json")
-    msg = None if error is None else f"{type(error).__name__}: {error}"
-    summary = writer.write_summary(status=status, error=msg)
     if ts.exists():
         plot_overview(ts, out / "overview.png", f"{scenario_name or sc.name} ({status})")
+    msg = None if error is None else f"{type(error).__name__}: {error}"
+    meta["extra"]["timing_s"] = {"build": round(t_build, 3), "loop": round(loop_s, 3),
+                                 "finalize": round(time.perf_counter() - t_fin, 3)}
+    summary = writer.write_summary(status=status, error=msg)
     walls = {name: sim.wall_s for name, sim in registry.items()}
     return RunResult(status=status, summary=summary, out_dir=out, site=site, error=error, sim_wall_s=walls)
 

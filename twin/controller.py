@@ -134,32 +134,35 @@ class ReferenceController(Controller):
             raise ValueError(f"soc_taper_frac ({p['soc_taper_frac']}) must be below soc_full_frac ({p['soc_full_frac']})")
         self.level = 0
         self._last_change_s = -np.inf
+        self._tiers: np.ndarray | None = None
 
     def step(self, m: Measurements) -> Setpoints:
         p = self.params
-        load = float(m.it_demand_p_mw.sum() + m.cooling_p_mw.sum() + m.aux_p_mw + m.losses_p_mw)
+        load = sum(m.it_demand_p_mw.tolist()) + sum(m.cooling_p_mw.tolist()) + m.aux_p_mw + m.losses_p_mw
         # --- curtailment: PV may cover load plus what the fleet may still take
-        taper = np.clip((p["soc_full_frac"] - m.soc_frac) / (p["soc_full_frac"] - p["soc_taper_frac"]), 0.0, 1.0)
-        charge_ok = float(m.bess_charge_max_mw.sum()) * (1.0 - p["charge_margin_frac"]) * taper
+        taper = min(max((p["soc_full_frac"] - m.soc_frac) / (p["soc_full_frac"] - p["soc_taper_frac"]), 0.0), 1.0)
+        charge_ok = sum(m.bess_charge_max_mw.tolist()) * (1.0 - p["charge_margin_frac"]) * taper
         pv_limit_total = load + charge_ok
         avail = m.pv_avail_p_mw
-        if avail.sum() > pv_limit_total:
-            share = avail / avail.sum() if avail.sum() > 0 else np.full(len(avail), 1.0 / len(avail))
-            pv_limit = share * max(pv_limit_total, 0.0)
+        avail_total = sum(avail.tolist())
+        if avail_total > pv_limit_total:
+            pv_limit = avail * (max(pv_limit_total, 0.0) / avail_total)
         else:
             pv_limit = None
         # --- load shedding in tiers with hysteresis and dwell time
         if m.t_s - self._last_change_s >= p["min_dwell_s"]:
-            deficit = load - float(m.pv_avail_p_mw.sum()) > float(m.bess_discharge_max_mw.sum())
+            deficit = load - avail_total > sum(m.bess_discharge_max_mw.tolist())
             if self.level < len(self.shed_soc) and (m.soc_frac < self.shed_soc[self.level] or deficit):
                 self.level += 1
                 self._last_change_s = m.t_s
             elif self.level > 0 and m.soc_frac > self.shed_soc[self.level - 1] + p["restore_band_frac"]:
                 self.level -= 1
                 self._last_change_s = m.t_s
-        tiers = np.full(self.site.n_spark_units, self.level, dtype=np.int64)
+        if self._tiers is None or self._tiers[0] != self.level:
+            self._tiers = np.full(self.site.n_spark_units, self.level, dtype=np.int64)
+        tiers = self._tiers
         return Setpoints(pv_p_limit_mw=pv_limit, shed_tier=tiers,
-                         notes={"shed_level": float(self.level), "charge_allowed_p_mw": charge_ok})
+                         notes={"shed_tier_idx": float(self.level), "charge_allowed_p_mw": charge_ok})
 
 
 def load_controller_class(path: str) -> type[Controller]:

@@ -80,6 +80,6 @@ def apply_caps(demand_p_mw: np.ndarray, tier: np.ndarray, tiers_frac: np.ndarray
 
     ``tiers_frac`` is ``[1.0, cap of tier 1, cap of tier 2, ...]``.
     """
-    cap = peak_p_mw * tiers_frac[np.clip(tier, 0, len(tiers_frac) - 1)]
+    cap = peak_p_mw * tiers_frac[np.minimum(tier, len(tiers_frac) - 1)]  # tiers are >= 0
     it = np.minimum(demand_p_mw, cap)
     return it, it * cooling_frac, (demand_p_mw - it) * (1.0 + cooling_frac)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from twin.config import FleetModelConfig
@@ -72,7 +73,12 @@ class FleetStep:
 
 
 class BatteryFleet:
-    """All packs of the site, vectorised."""
+    """All packs of the site, vectorised.
+
+    Per-pack limits and split weights depend only on the state, so they are
+    computed once after each change of state (:meth:`_refresh`) and reused
+    by the grid's limits, the split and the controller's measurements.
+    """
 
     def __init__(self, cfg: FleetModelConfig, inventory: FleetInventory, n_blocks: int, pack_converter_kw: float):
         self.cfg = cfg
@@ -89,8 +95,21 @@ class BatteryFleet:
         self.in_service = np.ones(n, dtype=bool)
         self.block_in_service = np.ones(n_blocks, dtype=bool)
         self.block = inventory.block
-        # sparse-free block sums: np.bincount with this many bins
-        self._nb = n_blocks
+        # Packs are cabled to blocks in contiguous runs: block sums by reduceat.
+        if np.any(np.diff(self.block) < 0) or len(np.unique(self.block)) != n_blocks:
+            raise ValueError("packs must be grouped by block in contiguous runs, every block with at least one pack")
+        self._starts = np.flatnonzero(np.r_[True, np.diff(self.block) > 0])
+        self._ends = np.r_[self._starts[1:], n]
+        self._no_weights = np.empty(0)
+        self._e_lo = self.soc_lo * self.e_max_mwh
+        self._e_hi = self.soc_hi * self.e_max_mwh
+        self._ch, self._dis, self._wc, self._wd = (np.zeros(n) for _ in range(4))
+        self._block_ch, self._block_dis = np.zeros(n_blocks), np.zeros(n_blocks)
+        self._stats = np.zeros(4)
+        self._e_max_total = float(self.e_max_mwh.sum())
+        self._act = self.active
+        self._dt_s = -1.0
+        self._stale = True
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -101,16 +120,21 @@ class BatteryFleet:
     def active(self) -> np.ndarray:
         return self.in_service & self.block_in_service[self.block]
 
+    def _refresh(self, dt_s: float) -> None:
+        """Limits over the next ``dt_s``, split weights and stats for the current state."""
+        if not self._stale and dt_s == self._dt_s:
+            return
+        _limits(self.e_mwh, self.e_max_mwh, self._e_lo, self._e_hi, self.p_max_mw, self.eta_c, self.eta_d,
+                self._act, dt_s / 3600.0, self.cfg.split_horizon_s / 3600.0, self._starts, self._ends,
+                self._ch, self._dis, self._wc, self._wd, self._block_ch, self._block_dis, self._stats)
+        self._dt_s = dt_s
+        self._stale = False
+
     def pack_limits_mw(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Per pack AC-side charge and discharge power (>= 0) deliverable over the
         next ``dt_s`` without leaving the SoC window."""
-        h = dt_s / 3600.0
-        act = self.active
-        room = np.maximum(self.soc_hi * self.e_max_mwh - self.e_mwh, 0.0)
-        avail = np.maximum(self.e_mwh - self.soc_lo * self.e_max_mwh, 0.0)
-        ch = np.where(act, np.minimum(self.p_max_mw, room / (self.eta_c * h)), 0.0)
-        dis = np.where(act, np.minimum(self.p_max_mw, avail * self.eta_d / h), 0.0)
-        return ch, dis
+        self._refresh(dt_s)
+        return self._ch, self._dis
 
     def split_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """Reference split of a block's power over its packs, for charging and
@@ -119,81 +143,63 @@ class BatteryFleet:
         available energy over the horizon, whichever is smaller). Packs with
         more energy discharge harder and fuller packs charge less, so the
         SoCs converge while no pack is asked past its rating."""
-        h = self.cfg.split_horizon_s / 3600.0
-        act = self.active
-        room = np.maximum(self.soc_hi * self.e_max_mwh - self.e_mwh, 0.0)
-        avail = np.maximum(self.e_mwh - self.soc_lo * self.e_max_mwh, 0.0)
-        wc = np.where(act, np.minimum(self.p_max_mw, room / h), 0.0)
-        wd = np.where(act, np.minimum(self.p_max_mw, avail / h), 0.0)
-        return wc, wd
+        self._refresh(self._dt_s if self._dt_s > 0 else 1.0)
+        return self._wc, self._wd
 
     def block_sum(self, x: np.ndarray) -> np.ndarray:
-        return np.bincount(self.block, weights=x, minlength=self._nb)
+        return np.add.reduceat(x, self._starts)
 
     def limits(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
-        ch, dis = self.pack_limits_mw(dt_s)
-        return self.block_sum(ch), self.block_sum(dis)
+        """Per block charge / discharge power (>= 0) the packs can take over the next ``dt_s``."""
+        self._refresh(dt_s)
+        return self._block_ch.copy(), self._block_dis.copy()
 
     # -- one step ---------------------------------------------------------------------
     def step(self, dt_s: float, block_p_mw: np.ndarray, weights: np.ndarray | None = None) -> FleetStep:
         """Split each block's power over its packs and integrate energy.
 
         ``weights`` (per pack, >= 0) sets the split; the default is
-        :meth:`split_weights` (available energy and power). A pack never gets more than its limit: the split is capped and
-        the remainder is spread over the packs of the block with headroom
-        (water filling), and what no pack can take is the block's shortfall.
+        :meth:`split_weights` (available energy and power). A pack never gets
+        more than its limit: the split is capped and the remainder spread
+        over the packs of the block with headroom (water filling); what no
+        pack can take is the block's shortfall. One compiled kernel
+        (:func:`_split_and_integrate`) does the whole step.
         """
-        ch, dis = self.pack_limits_mw(dt_s)
-        p_block = np.asarray(block_p_mw, dtype=float)
-        charging = p_block[self.block] >= 0.0
-        lim = np.where(charging, ch, dis)
-        if weights is None:
-            wc, wd = self.split_weights()
-            weights = np.where(charging, wc, wd)
-        w = np.where(lim > 0, np.maximum(weights, 0.0), 0.0)
-        mag = np.abs(p_block)
-        p = np.zeros_like(lim)
-        remaining = mag.copy()
-        free = lim > 0
-        for _ in range(8):  # water filling; converges in one or two passes in practice
-            wsum = self.block_sum(np.where(free, w, 0.0))
-            share = np.where(free, w / np.maximum(wsum[self.block], _EPS), 0.0)
-            add = share * remaining[self.block]
-            p_new = np.minimum(p + add, lim)
-            remaining = remaining - self.block_sum(p_new - p)
-            p = p_new
-            free = p < lim - _EPS
-            if np.all(remaining <= 1e-9) or not free.any():
-                break
-            w = np.where(free, np.where(w > 0, w, lim), 0.0)
-        remaining = np.maximum(remaining, 0.0)
-        sign = np.where(charging, 1.0, -1.0)
-        p_pack = p * sign
-        h = dt_s / 3600.0
-        e_in = np.where(p_pack > 0, p_pack * self.eta_c, p_pack / self.eta_d) * h
-        self.e_mwh = np.clip(self.e_mwh + e_in, 0.0, self.e_max_mwh)
-        loss = float(np.sum(p_pack * h - e_in)) / h
-        delivered = self.block_sum(p_pack)
-        return FleetStep(p_pack_mw=p_pack, block_p_mw=delivered, shortfall_mw=remaining * np.sign(p_block), loss_mw=loss)
+        self._refresh(dt_s)
+        p_block = np.ascontiguousarray(block_p_mw, dtype=np.float64)
+        w = self._no_weights if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+        p_pack = np.empty_like(self.e_mwh)
+        remaining = np.empty(self.n_blocks)
+        loss = _split_and_integrate(
+            p_block, w, self._ch, self._dis, self._wc, self._wd, self._starts, self._ends,
+            self.eta_c, self.eta_d, self.e_max_mwh, self.e_mwh, dt_s / 3600.0, p_pack, remaining,
+        )
+        self._stale = True
+        self._refresh(dt_s)
+        return FleetStep(p_pack_mw=p_pack, block_p_mw=self.block_sum(p_pack),
+                         shortfall_mw=remaining * np.sign(p_block), loss_mw=loss)
 
     # -- events -----------------------------------------------------------------------
     def set_packs(self, packs: np.ndarray | list[int], in_service: bool) -> None:
         self.in_service[np.asarray(packs, dtype=np.int64)] = in_service
+        self._act = self.active
+        self._stale = True
 
     def set_block(self, block: int, in_service: bool) -> None:
         self.block_in_service[block] = in_service
+        self._act = self.active
+        self._stale = True
 
     # -- aggregates -------------------------------------------------------------------
     def totals(self) -> dict[str, float]:
-        e, emax = self.e_mwh, self.e_max_mwh
-        soc = e / emax
-        act = self.active
+        self._refresh(self._dt_s if self._dt_s > 0 else 1.0)
+        st = self._stats
         return {
-            "e_stored_mwh": float(e.sum()),
-            "soc_frac": float(e.sum() / emax.sum()),
-            "soc_min_frac": float(soc[act].min()) if act.any() else float("nan"),
-            "soc_max_frac": float(soc[act].max()) if act.any() else float("nan"),
-            "packs_in_service": float(act.sum()),
+            "e_stored_mwh": float(st[0]),
+            "soc_frac": float(st[0] / self._e_max_total),
+            "soc_min_frac": float(st[1]),
+            "soc_max_frac": float(st[2]),
+            "n_packs_in_service": float(st[3]),
         }
 
 
@@ -207,3 +213,116 @@ def energy_balance_error_mwh(e_start_mwh: np.ndarray, e_end_mwh: np.ndarray, p_p
     h = dt_s / 3600.0
     e_in = np.where(p_pack_mw_steps > 0, p_pack_mw_steps * eta_c, p_pack_mw_steps / eta_d).sum(axis=0) * h
     return (e_end_mwh - e_start_mwh) - e_in
+
+
+@numba.njit(cache=True)
+def _split_and_integrate(p_block, weights, ch, dis, wc, wd, starts, ends, eta_c, eta_d, e_max, e, h,
+                         p_pack, remaining):  # pragma: no cover - compiled; tested through BatteryFleet.step
+    """Per block: capped proportional split of |p_block| over its packs (water
+    filling), then the energy update ``e += (eta_c p_ch - p_dis / eta_d) h``.
+    Writes ``p_pack`` (+ charging) and ``remaining`` (per block, >= 0); returns
+    the conversion losses (MW, mean over the step)."""
+    loss = 0.0
+    use_w = weights.shape[0] > 0
+    for b in range(starts.shape[0]):
+        s0, s1 = starts[b], ends[b]
+        pb = p_block[b]
+        charging = pb >= 0.0
+        mag = abs(pb)
+        for i in range(s0, s1):
+            p_pack[i] = 0.0
+        rem = mag
+        for _ in range(64):
+            if rem <= 1e-12:
+                break
+            wsum = 0.0
+            for i in range(s0, s1):
+                lim = ch[i] if charging else dis[i]
+                if p_pack[i] < lim - 1e-15:
+                    if use_w:
+                        w = weights[i] if weights[i] > 0.0 else 0.0
+                    else:
+                        w = wc[i] if charging else wd[i]
+                    if w <= 0.0:
+                        w = lim  # headroom but no weight: last resort
+                    wsum += w
+            if wsum <= 0.0:
+                break
+            f = rem / wsum
+            for i in range(s0, s1):
+                lim = ch[i] if charging else dis[i]
+                if p_pack[i] < lim - 1e-15:
+                    if use_w:
+                        w = weights[i] if weights[i] > 0.0 else 0.0
+                    else:
+                        w = wc[i] if charging else wd[i]
+                    if w <= 0.0:
+                        w = lim
+                    x = p_pack[i] + w * f
+                    p_pack[i] = x if x < lim else lim
+            tot = 0.0
+            for i in range(s0, s1):
+                tot += p_pack[i]
+            rem = mag - tot
+        remaining[b] = rem if rem > 1e-9 else 0.0
+        for i in range(s0, s1):
+            p = p_pack[i]
+            if charging:
+                de = p * eta_c[i] * h
+                loss += p * (1.0 - eta_c[i])
+            else:
+                p = -p
+                p_pack[i] = p
+                de = p / eta_d[i] * h
+                loss += -p * (1.0 / eta_d[i] - 1.0)
+            x = e[i] + de
+            e[i] = 0.0 if x < 0.0 else (e_max[i] if x > e_max[i] else x)
+    return loss
+
+
+@numba.njit(cache=True)
+def _limits(e, e_max, e_lo, e_hi, p_max, eta_c, eta_d, act, h, hz, starts, ends, ch, dis, wc, wd,
+            block_ch, block_dis, stats):  # pragma: no cover - compiled; tested through BatteryFleet
+    """Per pack: charge / discharge limits over the next step (``h`` hours)
+    without leaving the SoC window, and split weights (the power sustainable
+    for ``hz`` hours); their block sums; fleet stats
+    ``[e_sum, soc_min over active, soc_max over active, n_active]``."""
+    e_sum = 0.0
+    smin = np.inf
+    smax = -np.inf
+    n_act = 0
+    for b in range(starts.shape[0]):
+        bc = 0.0
+        bd = 0.0
+        for i in range(starts[b], ends[b]):
+            e_sum += e[i]
+            if act[i]:
+                room = e_hi[i] - e[i]
+                room = room if room > 0.0 else 0.0
+                av = e[i] - e_lo[i]
+                av = av if av > 0.0 else 0.0
+                x = room / (eta_c[i] * h)
+                ch[i] = x if x < p_max[i] else p_max[i]
+                x = av * eta_d[i] / h
+                dis[i] = x if x < p_max[i] else p_max[i]
+                x = room / hz
+                wc[i] = x if x < p_max[i] else p_max[i]
+                x = av / hz
+                wd[i] = x if x < p_max[i] else p_max[i]
+                bc += ch[i]
+                bd += dis[i]
+                soc = e[i] / e_max[i]
+                smin = soc if soc < smin else smin
+                smax = soc if soc > smax else smax
+                n_act += 1
+            else:
+                ch[i] = 0.0
+                dis[i] = 0.0
+                wc[i] = 0.0
+                wd[i] = 0.0
+        block_ch[b] = bc
+        block_dis[b] = bd
+    stats[0] = e_sum
+    stats[1] = smin if n_act else np.nan
+    stats[2] = smax if n_act else np.nan
+    stats[3] = n_act

@@ -54,6 +54,13 @@ class GridStep:
     injections: Injections
 
 
+def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
+    """A contiguous index run as a slice (cheaper than fancy indexing every step)."""
+    if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return idx
+
+
 class Grid:
     """The electrical plant of the site around one power-flow solver."""
 
@@ -72,6 +79,10 @@ class Grid:
         self.bess_in_service = np.ones(index.n_bess, dtype=bool)
         self.pv_in_service = np.ones(index.n_pv, dtype=bool)
         self.n_nonconverged = 0
+        self.n_solves = 0
+        self._zeros_bess = np.zeros(index.n_bess)
+        self._sl = {"gen": _as_slice(index.bess_gen), "sgen": _as_slice(index.pv_sgen),
+                    "it": _as_slice(index.it_load), "cool": _as_slice(index.cooling_load)}
 
     # -- events ------------------------------------------------------------------------
     def set_bess_block(self, block: int, in_service: bool) -> None:
@@ -105,9 +116,10 @@ class Grid:
         Raises :class:`PowerFlowDiverged` if no operating point is found.
         """
         ix, inj = self.ix, self._inj
+        sl = self._sl
         pv = np.where(self.pv_in_service, np.maximum(pv_p_mw, 0.0), 0.0)
-        it = np.maximum(np.asarray(it_p_mw, dtype=float), 0.0)
-        cool = np.maximum(np.asarray(cooling_p_mw, dtype=float), 0.0)
+        it = np.maximum(it_p_mw, 0.0)
+        cool = np.maximum(cooling_p_mw, 0.0)
         aux = max(float(aux_p_mw), 0.0)
         on = self.bess_in_service & ((bess_charge_max_mw > _P_TOL_MW) | (bess_discharge_max_mw > _P_TOL_MW))
         if not on.any():
@@ -117,35 +129,39 @@ class Grid:
             )
         ch = np.where(on, bess_charge_max_mw, 0.0)
         dis = np.where(on, bess_discharge_max_mw, 0.0)
+        ch_tol = ch + _P_TOL_MW
+        dis_tol = dis + _P_TOL_MW
 
-        inj.gen_in_service[ix.bess_gen] = on
-        inj.sgen_in_service[ix.pv_sgen] = self.pv_in_service
+        inj.gen_in_service[sl["gen"]] = on
+        inj.sgen_in_service[sl["sgen"]] = self.pv_in_service
         weight = np.where(on, ix.bess_rating_mva, 0.0)
-        target = np.zeros(ix.n_bess)  # gen p, pandapower sign (+ discharging)
+        target = self._zeros_bess  # gen p, pandapower sign (+ discharging); replaced, never written in place
         pv_cut = 0.0
         shed = 0.0
         n = 0
         for _ in range(2 * ix.n_bess + 4):
-            inj.sgen_p_mw[ix.pv_sgen] = pv
-            inj.load_p_mw[ix.it_load] = it
-            inj.load_q_mvar[ix.it_load] = it * ix.it_q_per_p
-            inj.load_p_mw[ix.cooling_load] = cool
-            inj.load_q_mvar[ix.cooling_load] = cool * ix.cooling_q_per_p
+            inj.sgen_p_mw[sl["sgen"]] = pv
+            inj.load_p_mw[sl["it"]] = it
+            inj.load_q_mvar[sl["it"]] = it * ix.it_q_per_p
+            inj.load_p_mw[sl["cool"]] = cool
+            inj.load_q_mvar[sl["cool"]] = cool * ix.cooling_q_per_p
             inj.load_p_mw[ix.aux_load] = aux
             inj.load_q_mvar[ix.aux_load] = aux * ix.aux_q_per_p
-            inj.gen_slack_weight[ix.bess_gen] = weight
-            inj.gen_p_mw[ix.bess_gen] = target
+            inj.gen_slack_weight[sl["gen"]] = weight
+            inj.gen_p_mw[sl["gen"]] = target
             flow = self._solve(inj)
             n += 1
-            p_gen = flow.gen_p_mw[ix.bess_gen]
-            charge = np.where(on, -p_gen, 0.0)
-            over_ch = on & (weight > 0) & (charge > ch + _P_TOL_MW)
-            over_dis = on & (weight > 0) & (-charge > dis + _P_TOL_MW)
-            if not (over_ch.any() or over_dis.any()):
+            self.n_solves += 1
+            charge = -flow.gen_p_mw[sl["gen"]]  # + charging (off blocks read 0)
+            free = weight > 0
+            over_ch = free & (charge > ch_tol)
+            over_dis = free & (-charge > dis_tol)
+            over = over_ch | over_dis
+            if not over.any():
                 break
             # Saturate the blocks past their limit; the others pick up the rest.
             target = np.where(over_ch, -ch, np.where(over_dis, dis, target))
-            weight = np.where(over_ch | over_dis, 0.0, weight)
+            weight = np.where(over, 0.0, weight)
             if weight.sum() > 0:
                 continue
             # Every block saturated: the local fast layer acts, then one block
@@ -165,17 +181,16 @@ class Grid:
             k = int(np.argmax(np.where(on, ch + dis, -1.0)))
             weight = np.zeros(ix.n_bess)
             weight[k] = ix.bess_rating_mva[k]
+            target = target.copy()
             target[k] = 0.0
-        else:  # pragma: no cover - the loop above always ends by saturation
-            pass
-        bess = np.where(on, -flow.gen_p_mw[ix.bess_gen], 0.0)
+        bess = np.where(on, -flow.gen_p_mw[sl["gen"]], 0.0)
         return GridStep(
             bess_p_mw=bess,
-            bess_q_mvar=np.where(on, -flow.gen_q_mvar[ix.bess_gen], 0.0),
-            pv_p_mw=pv.copy(),
+            bess_q_mvar=np.where(on, -flow.gen_q_mvar[sl["gen"]], 0.0),
+            pv_p_mw=pv,
             pv_fast_curtail_p_mw=pv_cut,
-            it_p_mw=it.copy(),
-            cooling_p_mw=cool.copy(),
+            it_p_mw=it,
+            cooling_p_mw=cool,
             aux_p_mw=aux,
             ufls_p_mw=shed,
             losses_p_mw=flow.losses_mw,

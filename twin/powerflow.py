@@ -146,57 +146,60 @@ class LightSimSolver:
         hv = net.bus.vn_kv.loc[net.trafo.hv_bus].to_numpy()
         lv = net.bus.vn_kv.loc[net.trafo.lv_bus].to_numpy()
         self._tr_vn = (hv, lv)
+        self._tr_k = np.sqrt(3.0) * 100.0 / self._tr_sn
+        self._line_k = 100.0 / self._line_max_ka
         g = self.grid
         n_gen = len(net.gen)
-        self._last = {
-            "sgen_p": np.full(len(net.sgen), np.nan),
-            "sgen_on": np.ones(len(net.sgen), dtype=bool),
-            "load_p": np.full(len(net.load), np.nan),
-            "load_q": np.full(len(net.load), np.nan),
-            "gen_p": np.full(n_gen, np.nan),
-            "gen_on": np.ones(n_gen, dtype=bool),
-            "gen_w": net.gen.slack_weight.to_numpy().astype(float).copy(),
+        nan = float("nan")
+        # what the C++ model holds now (python lists: cheap to compare)
+        self._last: dict[str, list] = {
+            "sgen_p": [nan] * len(net.sgen),
+            "sgen_on": [True] * len(net.sgen),
+            "load_p": [nan] * len(net.load),
+            "load_q": [nan] * len(net.load),
+            "gen_p": [nan] * n_gen,
+            "gen_on": [True] * n_gen,
+            "gen_w": net.gen.slack_weight.astype(float).tolist(),
         }
-        self._ref = int(np.flatnonzero(net.gen.slack.to_numpy())[0])
         self._g = g
 
     def _push(self, inj: Injections) -> None:
+        """Send the injections that changed since the last solve (double precision)."""
         g, last = self._g, self._last
-        for i in np.flatnonzero(inj.sgen_in_service.astype(bool) != last["sgen_on"]):
-            (g.reactivate_sgen if inj.sgen_in_service[i] else g.deactivate_sgen)(int(i))
-            last["sgen_on"][i] = bool(inj.sgen_in_service[i])
-        for i in np.flatnonzero(inj.sgen_p_mw != last["sgen_p"]):
-            g.change_p_sgen(int(i), float(inj.sgen_p_mw[i]))
-        last["sgen_p"][:] = inj.sgen_p_mw
-        for i in np.flatnonzero(inj.load_p_mw != last["load_p"]):
-            g.change_p_load(int(i), float(inj.load_p_mw[i]))
-        last["load_p"][:] = inj.load_p_mw
-        for i in np.flatnonzero(inj.load_q_mvar != last["load_q"]):
-            g.change_q_load(int(i), float(inj.load_q_mvar[i]))
-        last["load_q"][:] = inj.load_q_mvar
-        gen_on = inj.gen_in_service.astype(bool)
-        topo_changed = False
-        for i in np.flatnonzero(gen_on != last["gen_on"]):
-            (g.reactivate_gen if gen_on[i] else g.deactivate_gen)(int(i))
-            last["gen_on"][i] = gen_on[i]
-            topo_changed = True
-        w = np.where(gen_on, inj.gen_slack_weight, 0.0)
-        changed_w = np.flatnonzero(w != last["gen_w"])
-        if len(changed_w) or topo_changed:
-            ref = int(np.flatnonzero(gen_on)[0])
-            for i in changed_w:
-                if last["gen_w"][i] > 0:
-                    g.remove_gen_slackbus(int(i))
-            for i in changed_w:
-                if w[i] > 0:
-                    g.add_gen_slackbus(int(i), float(w[i]))
-            if ref != self._ref:
-                g.set_reference_slack_bus(int(ref)) if hasattr(g, "set_reference_slack_bus") else None
-                self._ref = ref
-            last["gen_w"][:] = w
-        for i in np.flatnonzero(inj.gen_p_mw != last["gen_p"]):
-            g.change_p_gen(int(i), float(inj.gen_p_mw[i]))
-        last["gen_p"][:] = inj.gen_p_mw
+        sgen_on = inj.sgen_in_service.tolist()
+        if sgen_on != last["sgen_on"]:
+            for i, (a, b) in enumerate(zip(sgen_on, last["sgen_on"])):
+                if a != b:
+                    (g.reactivate_sgen if a else g.deactivate_sgen)(i)
+            last["sgen_on"] = sgen_on
+        for key, setter, new in (("sgen_p", g.change_p_sgen, inj.sgen_p_mw), ("load_p", g.change_p_load, inj.load_p_mw),
+                                 ("load_q", g.change_q_load, inj.load_q_mvar)):
+            vals = new.tolist()
+            old = last[key]
+            if vals != old:
+                for i, (a, b) in enumerate(zip(vals, old)):
+                    if a != b:
+                        setter(i, a)
+                last[key] = vals
+        gen_on = inj.gen_in_service.tolist()
+        w = [x if on else 0.0 for x, on in zip(inj.gen_slack_weight.tolist(), gen_on)]
+        if gen_on != last["gen_on"] or w != last["gen_w"]:
+            for i, (a, b) in enumerate(zip(gen_on, last["gen_on"])):
+                if a != b:
+                    (g.reactivate_gen if a else g.deactivate_gen)(i)
+            for i, (a, b) in enumerate(zip(w, last["gen_w"])):
+                if a != b and b > 0:
+                    g.remove_gen_slackbus(i)
+            for i, (a, b) in enumerate(zip(w, last["gen_w"])):
+                if a != b and a > 0:
+                    g.add_gen_slackbus(i, a)
+            last["gen_on"], last["gen_w"] = gen_on, w
+        vals = inj.gen_p_mw.tolist()
+        if vals != last["gen_p"]:
+            for i, (a, b) in enumerate(zip(vals, last["gen_p"])):
+                if a != b:
+                    g.change_p_gen(i, a)
+            last["gen_p"] = vals
 
     def solve(self, inj: Injections, flat_start: bool = False) -> FlowResult:
         self._push(inj)
@@ -209,27 +212,66 @@ class LightSimSolver:
                 inj.as_dict(),
             )
         self._V = V
-        g = self._g
-        gp, gq, _ = g.get_gen_res()
-        lp1, _, _, la1 = g.get_line_res1()
-        lp2, _, _, la2 = g.get_line_res2()
-        tp1, _, _, ta1 = g.get_trafo_res1()
-        tp2, _, _, ta2 = g.get_trafo_res2()
-        sp, _, _ = g.get_shunts_res()
-        sq3 = np.sqrt(3.0)
-        tr_load = np.maximum(ta1 * self._tr_vn[0], ta2 * self._tr_vn[1]) * sq3 / self._tr_sn * 100.0
-        line_load = np.maximum(la1, la2) / self._line_max_ka * 100.0
-        return FlowResult(
-            vm_pu=np.abs(V),
-            va_deg=np.degrees(np.angle(V)),
-            gen_p_mw=np.asarray(gp),
-            gen_q_mvar=np.asarray(gq),
-            line_loading_pct=line_load,
-            trafo_loading_pct=tr_load,
-            line_losses_mw=float(np.sum(lp1) + np.sum(lp2)),
-            trafo_losses_mw=float(np.sum(tp1) + np.sum(tp2)),
-            shunt_losses_mw=float(np.sum(sp)),
-        )
+        gp, gq, _ = self._g.get_gen_res()
+        return LightSimFlow(self, V, gp, gq)
+
+
+class LightSimFlow(FlowResult):
+    """A :class:`FlowResult` whose branch results are read only when asked for
+    (the grid's saturation loop needs only generator powers)."""
+
+    def __init__(self, solver: LightSimSolver, V: np.ndarray, gp: np.ndarray, gq: np.ndarray):
+        self._s = solver
+        self.V = V
+        self.gen_p_mw = gp
+        self.gen_q_mvar = gq
+        self.iterations = -1
+        self.extra = {}
+        self._branch: tuple[np.ndarray, np.ndarray, float, float, float] | None = None
+
+    @property
+    def vm_pu(self) -> np.ndarray:  # type: ignore[override]
+        return np.abs(self.V)
+
+    @property
+    def va_deg(self) -> np.ndarray:  # type: ignore[override]
+        return np.degrees(np.angle(self.V))
+
+    def _branches(self) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+        if self._branch is None:
+            s, g = self._s, self._s._g
+            lp1, _, _, la1 = g.get_line_res1()
+            lp2, _, _, la2 = g.get_line_res2()
+            tp1, _, _, ta1 = g.get_trafo_res1()
+            tp2, _, _, ta2 = g.get_trafo_res2()
+            sp, _, _ = g.get_shunts_res()
+            # pandapower's definitions: line loading = max end current / (max_i_ka * parallel);
+            # trafo loading (trafo_loading="current") = max(I_hv * Vn_hv, I_lv * Vn_lv) * sqrt(3) / sn_mva
+            tr = np.maximum(ta1 * s._tr_vn[0], ta2 * s._tr_vn[1]) * s._tr_k
+            ln = np.maximum(la1, la2) * s._line_k
+            self._branch = (ln, tr, sum(lp1.tolist()) + sum(lp2.tolist()), sum(tp1.tolist()) + sum(tp2.tolist()),
+                            sum(sp.tolist()))
+        return self._branch
+
+    @property
+    def line_loading_pct(self) -> np.ndarray:  # type: ignore[override]
+        return self._branches()[0]
+
+    @property
+    def trafo_loading_pct(self) -> np.ndarray:  # type: ignore[override]
+        return self._branches()[1]
+
+    @property
+    def line_losses_mw(self) -> float:  # type: ignore[override]
+        return self._branches()[2]
+
+    @property
+    def trafo_losses_mw(self) -> float:  # type: ignore[override]
+        return self._branches()[3]
+
+    @property
+    def shunt_losses_mw(self) -> float:  # type: ignore[override]
+        return self._branches()[4]
 
 
 SOLVERS = {"lightsim2grid": LightSimSolver, "pandapower": PandapowerSolver}

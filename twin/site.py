@@ -75,9 +75,10 @@ def build_network(site: SiteConfig) -> tuple[pp.pandapowerNet, SiteIndex]:
 
     def cable(a: int, b: int, km: float, name: str) -> None:
         c = site.cable
+        n = c.parallel  # parallel runs folded into one equivalent line (lightsim2grid takes parallel == 1 only)
         pp.create_line_from_parameters(
-            net, a, b, length_km=km, r_ohm_per_km=c.r_ohm_per_km, x_ohm_per_km=c.x_ohm_per_km,
-            c_nf_per_km=c.c_nf_per_km, max_i_ka=c.max_i_ka, parallel=c.parallel, name=name,
+            net, a, b, length_km=km, r_ohm_per_km=c.r_ohm_per_km / n, x_ohm_per_km=c.x_ohm_per_km / n,
+            c_nf_per_km=c.c_nf_per_km * n, max_i_ka=c.max_i_ka * n, name=name,
         )
 
     def block(kind: str, i: int, rating_mva: float, prev_mv: int | None, feeder_pos: int) -> tuple[int, int]:
