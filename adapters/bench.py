@@ -47,8 +47,8 @@ def bench_run(path: str, hours: float | None) -> None:
         inside += w
         print(f"    {name:<12} {1e6 * w / n:8.1f} us/step  {100 * w / loop:5.1f} %")
     rest = loop - inside
-    print(f"    {'mosaik+sink':<12} {1e6 * rest / n:8.1f} us/step  {100 * rest / loop:5.1f} %  "
-          f"(scheduler, data passing, row sink, Parquet chunks)")
+    print(f"    {'mosaik':<12} {1e6 * rest / n:8.1f} us/step  {100 * rest / loop:5.1f} %  "
+          f"(scheduler and data passing: the rest of the loop)")
     grid = res.site.grid
     print(f"  power-flow solves per step: {grid.n_solves / max(n, 1):.3f}")
 

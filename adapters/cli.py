@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
     r = sub.add_parser("run", help="run a scenario and write its results folder")
     r.add_argument("scenario")
-    r.add_argument("--out", help="results folder (default: results/<scenario name>, or $TWIN_OUT/<name>)")
+    r.add_argument("--out", help="results folder (default: $TWIN_OUT/<scenario file stem> if TWIN_OUT is set, "
+                                 "else results/<scenario file stem>)")
     r.add_argument("--solver", choices=["lightsim2grid", "pandapower"],
                    help="power-flow solver (overrides models.grid.solver)")
     g = r.add_mutually_exclusive_group()

@@ -14,7 +14,7 @@ class ControllerSim(ModelSim):
     MODEL = "Controller"
     ATTRS = ["pv_p_limit_mw", "shed_tier", "pack_weights"]
     INPUTS = ["grid_meas", "fleet_meas"]
-    FIELDS = ["soc_frac", "e_stored_mwh", "bess_p_mw", "bess_charge_max_mw", "bess_discharge_max_mw",
+    FIELDS = ["soc_frac", "e_stored_mwh", "bess_p_mw", "bess_charge_max_p_mw", "bess_discharge_max_p_mw",
               "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "cooling_p_mw", "aux_p_mw",
               "losses_p_mw", "pack_soc_frac", "pack_in_service"]
 
@@ -27,7 +27,7 @@ class ControllerSim(ModelSim):
 
     def _log_changes(self, t_s: float, sp: Setpoints, lim: np.ndarray, tiers: np.ndarray) -> None:
         """Record changes of the shed tier (curtailment comes and goes with every
-        cloud: it is in the time series, ``ctrl_pv_limit_p_mw``, not in the events)."""
+        cloud: it is in the time series, ``ctrl_pv_p_limit_mw``, not in the events)."""
         top = int(tiers.max()) if len(tiers) else 0
         if top != self._tier:
             self.site.log(t_s, "controller_shed_tier", f"shed tier {self._tier} -> {top}")
@@ -54,7 +54,7 @@ class ControllerSim(ModelSim):
         if sp.pack_weights is not None and w.shape != (info.n_packs,):
             raise ValueError(f"pack_weights must have one entry per pack ({info.n_packs}), got shape {w.shape}")
         self._log_changes(t_s, sp, lim, tiers)
-        rec = {"ctrl_pv_limit_p_mw": float(lim.sum())}
+        rec = {"ctrl_pv_p_limit_mw": float(lim.sum())}
         rec.update({f"ctrl_{k}": float(v) for k, v in sp.notes.items()})
         self.out = {"pv_p_limit_mw": lim, "shed_tier": tiers, "pack_weights": w}
         self.record = rec

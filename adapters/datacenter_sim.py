@@ -19,7 +19,7 @@ from adapters.trajectory import Trajectory
 class DataCenterSim(ModelSim):
     MODEL = "DataCenter"
     ATTRS = ["it_demand_p_mw", "cooling_frac"]
-    INPUTS = ["temp_c"]
+    INPUTS = ["temp_amb_c"]
 
     def setup(self) -> None:
         self.events = EventQueue(self.site.scenario.events, {"spark_load"})
@@ -27,7 +27,7 @@ class DataCenterSim(ModelSim):
 
     def advance(self, t_s: float, inputs: dict[str, Any]) -> None:
         dc = self.site.datacenter
-        temp = float(inputs.get("temp_c", 25.0))
+        temp = float(inputs["temp_amb_c"])
         demand = np.zeros((self.n_sub, dc.n))
         for j in range(self.n_sub):
             t = t_s + j * self.dt_elec

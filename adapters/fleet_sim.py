@@ -11,7 +11,7 @@ from adapters.base import EventQueue, ModelSim
 
 class FleetSim(ModelSim):
     MODEL = "Fleet"
-    MEAS = ["bess_charge_max_mw", "bess_discharge_max_mw", "soc_frac", "e_stored_mwh", "pack_soc_frac",
+    MEAS = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "soc_frac", "e_stored_mwh", "pack_soc_frac",
             "pack_in_service"]
     ATTRS = MEAS + ["fleet_meas"]  # fleet_meas: all of MEAS in one dict (see GridSim)
     INPUTS = ["bess_p_mw", "pack_weights"]
@@ -21,7 +21,7 @@ class FleetSim(ModelSim):
             self.site.scenario.events,
             {"trip_bess_block", "restore_bess_block", "trip_packs", "restore_packs"},
         )
-        self.loss_mwh = 0.0
+        self._short = False
         self.apply_events(0.0)
         self.initial_limits = self.site.fleet.limits(self.dt_s)
 
@@ -43,19 +43,20 @@ class FleetSim(ModelSim):
         w = inputs.get("pack_weights")
         r = fleet.step(self.dt_s, inputs["bess_p_mw"], w if w is not None and len(w) else None)
         short = float(np.abs(r.shortfall_mw).sum())
-        if short > 1e-6:
+        if short > 1e-6 and not self._short:  # log the onset; the amount is in the time series
             self.site.log(t_s, "fleet_shortfall", f"{short:.4f} MW asked of the packs could not be delivered")
+        self._short = short > 1e-6
         self.apply_events(t_s + self.dt_s)
         ch, dis = fleet.limits(self.dt_s)
         tot = fleet.totals()
         rec = {k: v for k, v in tot.items()}
-        rec["bess_conv_loss_p_mw"] = r.loss_mw
+        rec["bess_conv_loss_p_mw"] = r.loss_p_mw
         rec["bess_shortfall_p_mw"] = short
         rec["bess_charge_max_p_mw"] = float(ch.sum())
         rec["bess_discharge_max_p_mw"] = float(dis.sum())
         meas = {
-            "bess_charge_max_mw": ch,
-            "bess_discharge_max_mw": dis,
+            "bess_charge_max_p_mw": ch,
+            "bess_discharge_max_p_mw": dis,
             "soc_frac": tot["soc_frac"],
             "e_stored_mwh": tot["e_stored_mwh"],
             "pack_soc_frac": fleet.soc_frac,

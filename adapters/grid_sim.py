@@ -26,7 +26,7 @@ class GridSim(ModelSim):
             "losses_p_mw"]
     ATTRS = MEAS + ["grid_meas"]
     INPUTS = ["pv_avail_p_mw", "it_demand_p_mw", "cooling_frac", "pv_p_limit_mw", "shed_tier",
-              "bess_charge_max_mw", "bess_discharge_max_mw"]
+              "bess_charge_max_p_mw", "bess_discharge_max_p_mw"]
 
     def setup(self) -> None:
         self.events = EventQueue(
@@ -63,8 +63,8 @@ class GridSim(ModelSim):
                 it_p_mw=it,
                 cooling_p_mw=cool,
                 aux_p_mw=self.aux_p_mw,
-                bess_charge_max_mw=inputs["bess_charge_max_mw"],
-                bess_discharge_max_mw=inputs["bess_discharge_max_mw"],
+                bess_charge_max_p_mw=inputs["bess_charge_max_p_mw"],
+                bess_discharge_max_p_mw=inputs["bess_discharge_max_p_mw"],
             )
         except PowerFlowDiverged as exc:
             self.site.log(t_s, "powerflow_not_converged", {"message": str(exc), "injections": exc.injections})

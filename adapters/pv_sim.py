@@ -19,7 +19,7 @@ from adapters.trajectory import Trajectory
 class PVSim(ModelSim):
     MODEL = "PV"
     ATTRS = ["pv_avail_p_mw"]
-    INPUTS = ["temp_c"]
+    INPUTS = ["temp_amb_c"]
 
     def setup(self) -> None:
         self.events = EventQueue(self.site.scenario.events, {"trip_pv_block", "restore_pv_block"})
@@ -28,7 +28,7 @@ class PVSim(ModelSim):
 
     def advance(self, t_s: float, inputs: dict[str, Any]) -> None:
         pv = self.site.pv
-        temp = float(inputs.get("temp_c", 25.0))
+        temp = float(inputs["temp_amb_c"])
         n = self.n_sub
         k0 = int(round(t_s / self.dt_elec))
         avail = np.zeros((n, pv.n_blocks))

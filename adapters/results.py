@@ -51,8 +51,10 @@ ENERGY_TERMS: dict[str, tuple[str, ...]] = {
 class Accumulator:
     """Integrates powers every electrical step (independent of the recording rate)."""
 
-    def __init__(self, dt_s: float):
+    def __init__(self, dt_s: float, v_band_pu: tuple[float, float] = (0.95, 1.05)):
         self.h = dt_s / 3600.0
+        self.v_band = v_band_pu
+        self.v_out_of_band_steps = 0
         self.e = {k: 0.0 for k in ENERGY_TERMS}
         self.ext = {"v_min_pu": math.inf, "v_max_pu": -math.inf, "loading_max_pct": 0.0,
                     "soc_min": math.inf, "soc_max": -math.inf, "pack_soc_min": math.inf, "pack_soc_max": -math.inf,
@@ -74,12 +76,13 @@ class Accumulator:
                 if v is not None:
                     e[k] += v * h
         x = self.ext
-        v = row["v_min_pu"]
-        if v < x["v_min_pu"]:
-            x["v_min_pu"] = v
-        v = row["v_max_pu"]
-        if v > x["v_max_pu"]:
-            x["v_max_pu"] = v
+        vmin, vmax = row["v_min_pu"], row["v_max_pu"]
+        if vmin < x["v_min_pu"]:
+            x["v_min_pu"] = vmin
+        if vmax > x["v_max_pu"]:
+            x["v_max_pu"] = vmax
+        if vmin < self.v_band[0] or vmax > self.v_band[1]:
+            self.v_out_of_band_steps += 1
         v = max(row["line_loading_max_pct"], row["trafo_loading_max_pct"])
         if v > x["loading_max_pct"]:
             x["loading_max_pct"] = v
@@ -88,10 +91,10 @@ class Accumulator:
             x["soc_min"] = soc
         if soc > x["soc_max"]:
             x["soc_max"] = soc
-        if row["soc_min_frac"] < x["pack_soc_min"]:
-            x["pack_soc_min"] = row["soc_min_frac"]
-        if row["soc_max_frac"] > x["pack_soc_max"]:
-            x["pack_soc_max"] = row["soc_max_frac"]
+        if row["pack_soc_min_frac"] < x["pack_soc_min"]:
+            x["pack_soc_min"] = row["pack_soc_min_frac"]
+        if row["pack_soc_max_frac"] > x["pack_soc_max"]:
+            x["pack_soc_max"] = row["pack_soc_max_frac"]
         v = row.get("temp_amb_c", -math.inf)
         if v > x["temp_amb_max_c"]:
             x["temp_amb_max_c"] = v
@@ -126,6 +129,7 @@ class RowSink:
         self.next = 0
         self.progress = progress
         self._since_progress = 0
+        self.wall_s = 0.0  # time spent here, for the benchmark split
 
     def register(self, source: str) -> None:
         self.covered[source] = 0
@@ -267,6 +271,7 @@ class ResultsWriter:
             },
             "pue": round(pue, 5) if pue else None,
             "v_pu": {"min": _finite(x.get("v_min_pu", math.nan)), "max": _finite(x.get("v_max_pu", math.nan))},
+            "v_out_of_band_steps": acc.v_out_of_band_steps if acc else 0,
             "loading_max_pct": _finite(x.get("loading_max_pct", math.nan)),
             "temp_amb_max_c": _finite(x.get("temp_amb_max_c", math.nan)),
             "events": sorted(self.events, key=lambda ev: ev["time_s"]),
@@ -305,7 +310,7 @@ def plot_overview(ts_path: Path, png_path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     cols = ["time_s", "pv_avail_p_mw", "pv_p_mw", "it_p_mw", "cooling_p_mw", "bess_p_mw", "soc_frac",
-            "soc_min_frac", "soc_max_frac", "v_min_pu", "v_max_pu", "temp_amb_c", "losses_p_mw"]
+            "pack_soc_min_frac", "pack_soc_max_frac", "v_min_pu", "v_max_pu", "temp_amb_c", "losses_p_mw"]
     t = pq.read_table(ts_path, columns=[c for c in cols if c in pq.read_schema(ts_path).names])
     d = {c: t.column(c).to_numpy() for c in t.column_names}
     n = len(d["time_s"])
@@ -323,7 +328,7 @@ def plot_overview(ts_path: Path, png_path: Path, title: str) -> None:
     ax[0].set_ylabel("power [MW]")
     ax[0].legend(loc="upper left", fontsize=8, ncol=4)
     ax[1].plot(hours, d["soc_frac"], color="tab:green", label="fleet")
-    ax[1].fill_between(hours, d["soc_min_frac"], d["soc_max_frac"], color="tab:green", alpha=0.2, label="pack range")
+    ax[1].fill_between(hours, d["pack_soc_min_frac"], d["pack_soc_max_frac"], color="tab:green", alpha=0.2, label="pack range")
     ax[1].set_ylim(0, 1)
     ax[1].set_ylabel("state of charge [-]")
     ax[1].legend(loc="upper left", fontsize=8)

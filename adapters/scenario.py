@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from twin.config import EVENT_KINDS, Scenario
+from twin.config import EVENT_KINDS, Scenario, cross_check
 
 
 class ScenarioError(ValueError):
@@ -145,13 +145,13 @@ def format_errors(path: Path, text: str, data: dict[str, Any], exc: ValidationEr
             key = str(loc[-1])
             allowed = _fields_at(loc[:-1], data) or []
             close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = f"; did you mean '{close[0]}'?" if close else ";"
             msgs.append(f"{prefix}: unknown key '{where}'{hint} Allowed keys here: {', '.join(sorted(allowed))}")
             continue
         if typ in ("union_tag_invalid", "union_tag_not_found"):
             kind = received.get("kind") if isinstance(received, dict) else received
             close = difflib.get_close_matches(str(kind), EVENT_KINDS, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = f"; did you mean '{close[0]}'?" if close else ";"
             msgs.append(f"{prefix}: {where}.kind = {kind!r} is not an event kind{hint} "
                         f"Allowed: {', '.join(EVENT_KINDS)}")
             continue
@@ -194,6 +194,14 @@ def load_scenario(path: str | Path) -> Scenario:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(format_errors(p, text, data, exc)) from None
+    problems = cross_check(sc)
+    if problems:
+        msgs = []
+        for loc, msg in problems:
+            line = _find_line(text, loc)
+            msgs.append(f"{p}:{line}: {_where(loc)}: {msg}" if line else f"{p}: {_where(loc)}: {msg}")
+        n = len(msgs)
+        raise ScenarioError(msgs[0] if n == 1 else f"{p}: {n} problems in the scenario:\n" + "\n".join("  " + m for m in msgs))
     if not sc.name:
         sc = sc.model_copy(update={"name": p.stem})
     _check_controller(p, text, sc)

@@ -71,9 +71,9 @@ def test_losses_reported_match_energy_books():
     r1 = f.step(3600.0, np.full(12, 0.5))  # one hour at 6 MW charging
     r2 = f.step(3600.0, np.full(12, -0.5))
     stored = f.e_mwh.sum() - e0
-    assert stored == pytest.approx((6.0 - r1.loss_mw) - (6.0 + r2.loss_mw), abs=1e-9)
-    assert r1.loss_mw == pytest.approx(6.0 * (1 - 0.96), rel=1e-9)
-    assert r2.loss_mw == pytest.approx(6.0 * (1 / 0.96 - 1), rel=1e-9)
+    assert stored == pytest.approx((6.0 - r1.loss_p_mw) - (6.0 + r2.loss_p_mw), abs=1e-9)
+    assert r1.loss_p_mw == pytest.approx(6.0 * (1 - 0.96), rel=1e-9)
+    assert r2.loss_p_mw == pytest.approx(6.0 * (1 / 0.96 - 1), rel=1e-9)
 
 
 def test_default_split_favours_packs_with_more_energy():

@@ -48,7 +48,7 @@ def sampled_steps(tmp_path_factory):
         calls["n"] += 1
         if calls["n"] % 97 == 1:
             samples.append((copy.deepcopy(inj), res.vm_pu.copy(), res.va_deg.copy(), res.gen_p_mw.copy(),
-                            res.losses_mw))
+                            res.losses_p_mw))
         return res
 
     LightSimSolver.solve = recording_solve
@@ -71,7 +71,7 @@ def test_fast_path_equals_plain_runpp(sampled_steps):
         assert np.max(np.abs(r.vm_pu - vm)) < 1e-6
         assert np.max(np.abs(np.radians(r.va_deg - va))) < 1e-6
         assert np.max(np.abs(r.gen_p_mw - gen_p)) < 1e-6
-        assert abs(r.losses_mw - losses) < 1e-6
+        assert abs(r.losses_p_mw - losses) < 1e-6
         worst = max(worst, float(np.max(np.abs(r.vm_pu - vm))))
     # at least one sample had a tripped block (gen out of service) and PV on
     assert any(not s[0].gen_in_service.all() for s in samples)

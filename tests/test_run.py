@@ -76,9 +76,9 @@ def test_power_balance_every_step_and_energy_balance(hour):
 
 
 def test_state_of_charge_and_voltages_in_bounds(hour):
-    t = hour.table(["soc_frac", "soc_min_frac", "soc_max_frac", "v_min_pu", "v_max_pu"])
-    soc_min = t.column("soc_min_frac").to_numpy()
-    soc_max = t.column("soc_max_frac").to_numpy()
+    t = hour.table(["soc_frac", "pack_soc_min_frac", "pack_soc_max_frac", "v_min_pu", "v_max_pu"])
+    soc_min = t.column("pack_soc_min_frac").to_numpy()
+    soc_max = t.column("pack_soc_max_frac").to_numpy()
     assert np.all((0 <= soc_min) & (soc_max <= 1))
     assert soc_min.min() >= 0.05 - 1e-9 and soc_max.max() <= 0.95 + 1e-9  # the packs' usable window
     assert t.column("v_min_pu").to_numpy().min() >= 0.95

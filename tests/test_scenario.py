@@ -63,7 +63,9 @@ def test_unknown_event_kind_suggests_the_close_one(tmp_path):
 
 def test_event_pointing_at_a_missing_block(tmp_path):
     bad = write_scenario(tmp_path, "blk", GOOD.replace("block = 3", "block = 30", 1))
-    with pytest.raises(ScenarioError, match=r"events\[0\] \(trip_bess_block\): block 30 does not exist \(blocks are 0\.\.11\)"):
+    line = GOOD.splitlines().index("block = 3") + 1
+    with pytest.raises(ScenarioError, match=rf"blk\.toml:{line}: events\[0\]\.block: trip_bess_block: block 30 does "
+                                            r"not exist \(blocks are 0\.\.11\)"):
         load_scenario(bad)
 
 
@@ -122,3 +124,19 @@ def test_bad_cli_arguments_exit_2():
     assert p.returncode == 2 and "usage:" in p.stderr
     p = run_cli(["frobnicate"])
     assert p.returncode == 2
+
+
+def test_periods_must_be_whole_electrical_steps(tmp_path):
+    bad = write_scenario(tmp_path, "per", GOOD + "\n[models.ambient]\nstep_s = 2.5\n[models.pv]\nstep_s = 0.5\n")
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(bad)
+    msg = str(ei.value)
+    assert "2 problems" in msg
+    assert re.search(r"per\.toml:\d+: models\.ambient\.step_s: 2\.5 is not a whole multiple of run\.step_s \(1 s\)", msg)
+    assert "models.pv.step_s: 0.5 is not a whole multiple" in msg
+
+
+def test_ambient_hours_in_order(tmp_path):
+    bad = write_scenario(tmp_path, "amb", GOOD + "\n[models.ambient]\nhour_min = 16\nhour_max = 6\n")
+    with pytest.raises(ScenarioError, match=r"models\.ambient = .*hour_max \(6\) must be after hour_min \(16\)"):
+        load_scenario(bad)

@@ -2,8 +2,9 @@
 
 Every assumption about the site (``../shared/design/SITE.md``) is a field
 here with its default; nothing site-specific is a constant in the models.
-Parsing the file and turning validation errors into messages for people is
-done by :mod:`twin.scenario`; this module only declares the schema.
+Reading the file and turning validation errors into messages for people is
+done by :mod:`adapters.scenario`; this module declares the schema and the
+checks across tables (:func:`cross_check`).
 
 Units are in the names (``p_mw``, ``temp_c``, ``t_s``); sign conventions are
 in ``docs/nomenclature.md``.
@@ -51,7 +52,7 @@ class TransformerConfig(_Strict):
     vkr_percent: float = Field(0.9, gt=0, le=5)
     pfe_kw_per_mva: float = Field(1.1, ge=0)
     i0_percent: float = Field(0.2, ge=0, le=5)
-    oversize_frac: float = Field(1.25, ge=1.0, le=3.0)  # trafo MVA / inverter or load MVA
+    oversize_ratio: float = Field(1.25, ge=1.0, le=3.0)  # trafo MVA / inverter or load MVA
 
 
 class FeederConfig(_Strict):
@@ -67,7 +68,6 @@ class BessSiteConfig(_Strict):
     block_inverter_mva: float = Field(1.0, gt=0)
     pack_converter_kw: float = Field(15.0, gt=0)  # Redwood DC/DC box per pack
     vm_set_pu: float = Field(1.0, gt=0.9, lt=1.1)  # grid-forming voltage setpoint at the LV bus
-    q_share: Literal["voltage"] = "voltage"
 
 
 class PVSiteConfig(_Strict):
@@ -81,6 +81,8 @@ class SparkSiteConfig(_Strict):
     it_peak_mw: float = Field(1.0, gt=0)
     it_pf: float = Field(0.98, gt=0, le=1)
     cooling_pf: float = Field(0.90, gt=0, le=1)
+    # Unit transformer rating; None: IT peak plus 30 % for cooling at the worse power factor.
+    transformer_mva: float | None = Field(None, gt=0)
 
 
 class AuxSiteConfig(_Strict):
@@ -141,7 +143,7 @@ class RunConfig(_Strict):
 # ------------------------------------------------------------------------- models
 class PVModelConfig(_Strict):
     axis_tilt_deg: float = Field(0.0, ge=0, le=45)
-    axis_azimuth_deg: float = Field(180.0, ge=0, le=360)
+    axis_azimuth_deg: float = Field(180.0, ge=0, lt=360)
     max_angle_deg: float = Field(60.0, gt=0, le=90)
     gcr: float = Field(0.35, gt=0, lt=1)
     backtrack: bool = True
@@ -157,6 +159,11 @@ class PVModelConfig(_Strict):
     cloud_speed_block_lag_s: float = Field(15.0, ge=0)
     sky_model: Literal["isotropic", "haydavies"] = "haydavies"
     wind_speed_m_s: float = Field(1.0, ge=0, le=40)
+    faiman_u0_w_m2k: float = Field(25.0, gt=0)  # pvlib.temperature.faiman defaults
+    faiman_u1_w_s_m3k: float = Field(6.84, ge=0)
+    overcast_variation_frac: float = Field(0.05, ge=0, le=1)
+    irradiance_grid_s: float = Field(60.0, gt=0)  # pvlib evaluated on this grid, interpolated to steps
+    sun_grid_s: float = Field(600.0, gt=0)  # solar position grid
     # The PV simulator steps at this period and hands the grid the per-step
     # trajectory of available power over it (no averaging: one value per
     # electrical step). Curtailment is applied by the inverters in the grid
@@ -200,7 +207,6 @@ class FleetModelConfig(_Strict):
     c_rate_max: float = Field(0.5, gt=0, le=5)  # second-life derating, per hour of usable energy
     eta_charge: float = Field(0.96, gt=0.5, le=1)  # converter + cell, one way
     eta_discharge: float = Field(0.96, gt=0.5, le=1)
-    split_horizon_s: float = Field(3600.0, gt=0)  # see BatteryFleet.split_weights
 
     @model_validator(mode="after")
     def _windows(self) -> "FleetModelConfig":
@@ -220,6 +226,7 @@ class DataCenterModelConfig(_Strict):
     profile: Literal["training", "inference", "constant"] = "training"
     util_frac: float = Field(0.85, ge=0, le=1)  # mean IT power / IT peak
     noise_frac: float = Field(0.02, ge=0, le=0.5)  # seeded jitter of IT power
+    noise_corr_s: float = Field(30.0, gt=0)  # correlation time of the jitter (AR(1))
     inference_min_frac: float = Field(0.35, ge=0, le=1)
     # Cooling power = IT * (cool_base_frac + cool_slope_per_c * max(0, T - cool_ref_c))
     # + chiller term above chiller_on_c. Direct-to-chip liquid cooling with dry
@@ -239,10 +246,21 @@ class DataCenterModelConfig(_Strict):
 class AmbientModelConfig(_Strict):
     t_max_c: float | None = Field(None, ge=-40, le=60)
     t_min_c: float | None = Field(None, ge=-40, le=60)
-    hour_min: float = Field(5.5, ge=0, lt=24)
-    hour_max: float = Field(15.5, ge=0, lt=24)
+    hour_min: float = Field(5.5, ge=0, lt=24)  # local hour of the daily minimum
+    hour_max: float = Field(15.5, ge=0, lt=24)  # local hour of the daily maximum
     noise_c: float = Field(0.0, ge=0, le=10)
+    noise_corr_s: float = Field(7200.0, gt=0)
+    noise_knot_s: float = Field(300.0, gt=0)
+    interpolate_normals: bool = True
     step_s: float = Field(60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> "AmbientModelConfig":
+        if self.hour_max <= self.hour_min:
+            raise ValueError(f"hour_max ({self.hour_max:g}) must be after hour_min ({self.hour_min:g})")
+        if self.t_max_c is not None and self.t_min_c is not None and self.t_max_c < self.t_min_c:
+            raise ValueError(f"t_max_c ({self.t_max_c:g}) must not be below t_min_c ({self.t_min_c:g})")
+        return self
 
 
 class GridModelConfig(_Strict):
@@ -250,7 +268,7 @@ class GridModelConfig(_Strict):
     tolerance_pu: float = Field(1e-9, gt=0, le=1e-3)
     max_iteration: int = Field(30, ge=3, le=200)
     on_nonconvergence: Literal["stop", "flat_start_then_stop"] = "flat_start_then_stop"
-    v_band_pu: tuple[float, float] = (0.95, 1.05)
+    v_band_pu: tuple[float, float] = (0.95, 1.05)  # steps outside are counted in the summary (ANSI C84.1 range A)
 
 
 class ModelsConfig(_Strict):
@@ -323,7 +341,7 @@ class SparkLoadStep(_Event):
 
 class AmbientOverride(_Event):
     kind: Literal["ambient"]
-    temp_c: float | None = Field(ge=-40, le=60)  # None (omitted) ends the override
+    temp_c: float | None = Field(None, ge=-40, le=60)  # omitted: the override ends
 
 
 Event = Annotated[
@@ -362,32 +380,39 @@ class Scenario(_Strict):
     controller: ControllerConfig = ControllerConfig()
     events: tuple[Event, ...] = ()
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> "Scenario":
-        problems: list[str] = []
-        nb, npv, nsp = self.site.bess.n_blocks, self.site.pv.n_blocks, self.site.spark.n_units
-        npk = self.models.fleet.n_packs
-        if npk < nb:
-            problems.append(f"models.fleet.n_packs ({npk}) must be at least site.bess.n_blocks ({nb})")
-        for i, ev in enumerate(self.events):
-            where = f"events[{i}] ({ev.kind})"
-            if ev.at_s > self.run.duration_s:
-                problems.append(f"{where}: at_s {ev.at_s:g} is after the end of the run ({self.run.duration_s:g} s)")
-            idx = getattr(ev, "block", None)
-            if idx is not None:
-                n = nb if "bess" in ev.kind else npv
-                if idx >= n:
-                    problems.append(f"{where}: block {idx} does not exist (blocks are 0..{n - 1})")
-            unit = getattr(ev, "unit", None)
-            if unit is not None and unit >= nsp:
-                problems.append(f"{where}: unit {unit} does not exist (units are 0..{nsp - 1})")
-            packs = getattr(ev, "packs", None)
-            if packs is not None and max(packs) >= npk:
-                problems.append(f"{where}: pack {max(packs)} does not exist (packs are 0..{npk - 1})")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
     @property
     def n_steps(self) -> int:
         return int(round(self.run.duration_s / self.run.step_s))
+
+
+def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks across tables: ``(key path, message)`` for each problem found."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    nb, npv, nsp = sc.site.bess.n_blocks, sc.site.pv.n_blocks, sc.site.spark.n_units
+    npk = sc.models.fleet.n_packs
+    step = sc.run.step_s
+    if npk < nb:
+        out.append((("models", "fleet", "n_packs"), f"{npk} packs cannot fill site.bess.n_blocks = {nb} blocks"))
+    periods = [(("models", "ambient", "step_s"), sc.models.ambient.step_s),
+               (("models", "pv", "step_s"), sc.models.pv.step_s),
+               (("models", "datacenter", "step_s"), sc.models.datacenter.step_s),
+               (("controller", "step_s"), sc.controller.step_s),
+               (("run", "record_every_s"), sc.run.record_every_s)]
+    for loc, v in periods:
+        if v is not None and (v < step - 1e-9 or abs(v / step - round(v / step)) > 1e-9):
+            out.append((loc, f"{v:g} is not a whole multiple of run.step_s ({step:g} s)"))
+    for i, ev in enumerate(sc.events):
+        if ev.at_s > sc.run.duration_s:
+            out.append((("events", i, "at_s"), f"{ev.at_s:g} is after the end of the run ({sc.run.duration_s:g} s)"))
+        idx = getattr(ev, "block", None)
+        if idx is not None:
+            n = nb if "bess" in ev.kind else npv
+            if idx >= n:
+                out.append((("events", i, "block"), f"{ev.kind}: block {idx} does not exist (blocks are 0..{n - 1})"))
+        unit = getattr(ev, "unit", None)
+        if unit is not None and unit >= nsp:
+            out.append((("events", i, "unit"), f"{ev.kind}: unit {unit} does not exist (units are 0..{nsp - 1})"))
+        packs = getattr(ev, "packs", None)
+        if packs is not None and max(packs) >= npk:
+            out.append((("events", i, "packs"), f"{ev.kind}: pack {max(packs)} does not exist (packs are 0..{npk - 1})"))
+    return out

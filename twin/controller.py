@@ -43,15 +43,17 @@ class SiteInfo:
 
 @dataclass
 class Measurements:
-    """The plant as seen at the end of step ``t_s`` (mean powers over the step)."""
+    """The plant over the electrical step that starts at ``t_s``: powers as
+    solved for that step; fleet state and limits at its end (the limits hold
+    for the next step)."""
 
     t_s: float
     dt_s: float
     soc_frac: float  # fleet energy-weighted
     e_stored_mwh: float
     bess_p_mw: np.ndarray  # per block, + charging
-    bess_charge_max_mw: np.ndarray  # per block, limits for the next step
-    bess_discharge_max_mw: np.ndarray
+    bess_charge_max_p_mw: np.ndarray  # per block, limits for the next step
+    bess_discharge_max_p_mw: np.ndarray
     pv_avail_p_mw: np.ndarray  # per block
     pv_p_mw: np.ndarray
     it_demand_p_mw: np.ndarray  # per unit
@@ -141,7 +143,7 @@ class ReferenceController(Controller):
         load = sum(m.it_demand_p_mw.tolist()) + sum(m.cooling_p_mw.tolist()) + m.aux_p_mw + m.losses_p_mw
         # --- curtailment: PV may cover load plus what the fleet may still take
         taper = min(max((p["soc_full_frac"] - m.soc_frac) / (p["soc_full_frac"] - p["soc_taper_frac"]), 0.0), 1.0)
-        charge_ok = sum(m.bess_charge_max_mw.tolist()) * (1.0 - p["charge_margin_frac"]) * taper
+        charge_ok = sum(m.bess_charge_max_p_mw.tolist()) * (1.0 - p["charge_margin_frac"]) * taper
         pv_limit_total = load + charge_ok
         avail = m.pv_avail_p_mw
         avail_total = sum(avail.tolist())
@@ -151,7 +153,7 @@ class ReferenceController(Controller):
             pv_limit = None
         # --- load shedding in tiers with hysteresis and dwell time
         if m.t_s - self._last_change_s >= p["min_dwell_s"]:
-            deficit = load - avail_total > sum(m.bess_discharge_max_mw.tolist())
+            deficit = load - avail_total > sum(m.bess_discharge_max_p_mw.tolist())
             if self.level < len(self.shed_soc) and (m.soc_frac < self.shed_soc[self.level] or deficit):
                 self.level += 1
                 self._last_change_s = m.t_s

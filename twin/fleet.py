@@ -69,7 +69,7 @@ class FleetStep:
     p_pack_mw: np.ndarray  # per pack, delivered, + charging
     block_p_mw: np.ndarray  # per block, delivered
     shortfall_mw: np.ndarray  # per block: asked but not deliverable
-    loss_mw: float  # conversion losses of the step (mean power)
+    loss_p_mw: float  # conversion losses of the step (mean power)
 
 
 class BatteryFleet:
@@ -125,7 +125,7 @@ class BatteryFleet:
         if not self._stale and dt_s == self._dt_s:
             return
         _limits(self.e_mwh, self.e_max_mwh, self._e_lo, self._e_hi, self.p_max_mw, self.eta_c, self.eta_d,
-                self._act, dt_s / 3600.0, self.cfg.split_horizon_s / 3600.0, self._starts, self._ends,
+                self._act, dt_s / 3600.0, self._starts, self._ends,
                 self._ch, self._dis, self._wc, self._wd, self._block_ch, self._block_dis, self._stats)
         self._dt_s = dt_s
         self._stale = False
@@ -137,12 +137,13 @@ class BatteryFleet:
         return self._ch, self._dis
 
     def split_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Reference split of a block's power over its packs, for charging and
-        for discharging: in proportion to the power each pack could sustain
-        for ``split_horizon_s`` (its power limit, or its energy room /
-        available energy over the horizon, whichever is smaller). Packs with
-        more energy discharge harder and fuller packs charge less, so the
-        SoCs converge while no pack is asked past its rating."""
+        """Reference split of a block's power over its packs (what Redwood's
+        Pack Manager does), for charging and for discharging: in proportion to
+        each pack's energy room / available energy in its SoC window, capped
+        at each pack's power limit (the excess goes to the others: water
+        filling in :meth:`step`). Every pack then reaches the top or the
+        bottom of its window at the same time, so the SoCs stay together and
+        no pack is asked past its rating."""
         self._refresh(self._dt_s if self._dt_s > 0 else 1.0)
         return self._wc, self._wd
 
@@ -177,7 +178,7 @@ class BatteryFleet:
         self._stale = True
         self._refresh(dt_s)
         return FleetStep(p_pack_mw=p_pack, block_p_mw=self.block_sum(p_pack),
-                         shortfall_mw=remaining * np.sign(p_block), loss_mw=loss)
+                         shortfall_mw=remaining * np.sign(p_block), loss_p_mw=loss)
 
     # -- events -----------------------------------------------------------------------
     def set_packs(self, packs: np.ndarray | list[int], in_service: bool) -> None:
@@ -197,8 +198,8 @@ class BatteryFleet:
         return {
             "e_stored_mwh": float(st[0]),
             "soc_frac": float(st[0] / self._e_max_total),
-            "soc_min_frac": float(st[1]),
-            "soc_max_frac": float(st[2]),
+            "pack_soc_min_frac": float(st[1]),
+            "pack_soc_max_frac": float(st[2]),
             "n_packs_in_service": float(st[3]),
         }
 
@@ -281,11 +282,11 @@ def _split_and_integrate(p_block, weights, ch, dis, wc, wd, starts, ends, eta_c,
 
 
 @numba.njit(cache=True)
-def _limits(e, e_max, e_lo, e_hi, p_max, eta_c, eta_d, act, h, hz, starts, ends, ch, dis, wc, wd,
+def _limits(e, e_max, e_lo, e_hi, p_max, eta_c, eta_d, act, h, starts, ends, ch, dis, wc, wd,
             block_ch, block_dis, stats):  # pragma: no cover - compiled; tested through BatteryFleet
     """Per pack: charge / discharge limits over the next step (``h`` hours)
-    without leaving the SoC window, and split weights (the power sustainable
-    for ``hz`` hours); their block sums; fleet stats
+    without leaving the SoC window, and split weights (energy room and
+    available energy); the limits' block sums; fleet stats
     ``[e_sum, soc_min over active, soc_max over active, n_active]``."""
     e_sum = 0.0
     smin = np.inf
@@ -305,10 +306,8 @@ def _limits(e, e_max, e_lo, e_hi, p_max, eta_c, eta_d, act, h, hz, starts, ends,
                 ch[i] = x if x < p_max[i] else p_max[i]
                 x = av * eta_d[i] / h
                 dis[i] = x if x < p_max[i] else p_max[i]
-                x = room / hz
-                wc[i] = x if x < p_max[i] else p_max[i]
-                x = av / hz
-                wd[i] = x if x < p_max[i] else p_max[i]
+                wc[i] = room  # split weights: energy room / available energy (MWh)
+                wd[i] = av
                 bc += ch[i]
                 bd += dis[i]
                 soc = e[i] / e_max[i]

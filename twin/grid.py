@@ -107,8 +107,8 @@ class Grid:
         it_p_mw: np.ndarray,
         cooling_p_mw: np.ndarray,
         aux_p_mw: float,
-        bess_charge_max_mw: np.ndarray,
-        bess_discharge_max_mw: np.ndarray,
+        bess_charge_max_p_mw: np.ndarray,
+        bess_discharge_max_p_mw: np.ndarray,
     ) -> GridStep:
         """Solve the site for one step.
 
@@ -121,14 +121,14 @@ class Grid:
         it = np.maximum(it_p_mw, 0.0)
         cool = np.maximum(cooling_p_mw, 0.0)
         aux = max(float(aux_p_mw), 0.0)
-        on = self.bess_in_service & ((bess_charge_max_mw > _P_TOL_MW) | (bess_discharge_max_mw > _P_TOL_MW))
+        on = self.bess_in_service & ((bess_charge_max_p_mw > _P_TOL_MW) | (bess_discharge_max_p_mw > _P_TOL_MW))
         if not on.any():
             raise PowerFlowDiverged(
                 "no grid-forming battery block is available: the island has no voltage source",
                 {"bess_in_service": self.bess_in_service.tolist()},
             )
-        ch = np.where(on, bess_charge_max_mw, 0.0)
-        dis = np.where(on, bess_discharge_max_mw, 0.0)
+        ch = np.where(on, bess_charge_max_p_mw, 0.0)
+        dis = np.where(on, bess_discharge_max_p_mw, 0.0)
         ch_tol = ch + _P_TOL_MW
         dis_tol = dis + _P_TOL_MW
 
@@ -193,7 +193,7 @@ class Grid:
             cooling_p_mw=cool,
             aux_p_mw=aux,
             ufls_p_mw=shed,
-            losses_p_mw=flow.losses_mw,
+            losses_p_mw=flow.losses_p_mw,
             v_min_pu=float(flow.vm_pu.min()),
             v_max_pu=float(flow.vm_pu.max()),
             line_loading_max_pct=float(flow.line_loading_pct.max()),

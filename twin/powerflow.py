@@ -66,7 +66,7 @@ class FlowResult:
     extra: dict[str, float] = field(default_factory=dict)
 
     @property
-    def losses_mw(self) -> float:
+    def losses_p_mw(self) -> float:
         return self.line_losses_mw + self.trafo_losses_mw + self.shunt_losses_mw
 
 

@@ -88,7 +88,7 @@ def build_network(site: SiteConfig) -> tuple[pp.pandapowerNet, SiteIndex]:
             cable(main, bmv, site.feeder.home_run_km, f"{kind}{i:02d}_home_run")
         else:
             cable(prev_mv, bmv, site.feeder.spacing_km, f"{kind}{i:02d}_link")
-        sn = rating_mva * tr.oversize_frac
+        sn = rating_mva * tr.oversize_ratio
         pp.create_transformer_from_parameters(
             net, bmv, blv, sn_mva=sn, vn_hv_kv=mv, vn_lv_kv=lv, vk_percent=tr.vk_percent,
             vkr_percent=tr.vkr_percent, pfe_kw=0.0, i0_percent=0.0, shift_degree=0.0,
@@ -133,7 +133,9 @@ def build_network(site: SiteConfig) -> tuple[pp.pandapowerNet, SiteIndex]:
                for i, bus in enumerate(pv_lv)]
 
     s = site.spark
-    unit_mva = s.it_peak_mw * 1.3 / min(s.it_pf, s.cooling_pf)  # IT peak plus cooling at its worst
+    # the unit transformer: as given, else IT peak plus 30 % for cooling at the worse power factor
+    unit_mva = (s.transformer_mva / tr.oversize_ratio if s.transformer_mva
+                else s.it_peak_mw * 1.3 / min(s.it_pf, s.cooling_pf))
     spark_lv = feeders("spark", s.n_units, unit_mva)
     it_load = [pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_it") for i, bus in enumerate(spark_lv)]
     cool_load = [pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_cooling")
