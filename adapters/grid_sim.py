@@ -41,6 +41,8 @@ class GridSim(ModelSim):
         self.names_bess = [f"bess_b{i:02d}_p_mw" for i in range(ix.n_bess)]
         self.names_pv = [f"pv_b{i:02d}_p_mw" for i in range(ix.n_pv)]
         self.names_it = [f"spark_u{i:02d}_it_p_mw" for i in range(ix.n_spark)]
+        # every bus voltage, named after the pandapower bus (mv_main, bess00_mv, bess00_lv, ...)
+        self.names_v = [f"v_{name}_pu" for name in self.site.net.bus.name]
         self.n_solves = 0
         self._fw_active = False
         self._ufls_active = False
@@ -108,6 +110,7 @@ class GridSim(ModelSim):
         rec.update(zip(self.names_bess, b))
         rec.update(zip(self.names_pv, pv_l))
         rec.update(zip(self.names_it, it_l))
+        rec.update(zip(self.names_v, r.flow.vm_pu.tolist()))
         self.last = r
         self.record = rec
         meas = {

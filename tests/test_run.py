@@ -195,3 +195,22 @@ def test_ctrl_c_leaves_readable_results(tmp_path):
     assert n >= 3600 and s["n_rows"] == n and s["sim_time_s"] >= n - 1
     assert any(e["kind"] == "interrupted" for e in s["events"])
     assert (out / "overview.png").exists()
+
+
+def test_reference_controller_sheds_in_tiers_at_the_floor(tmp_path):
+    text = (SCENARIOS / "pilot-1h.toml").read_text().split("[[events]]")[0]
+    text = text.replace("start = 2025-07-15T12:00:00", "start = 2025-07-15T02:00:00").replace(
+        "duration_s = 3600", "duration_s = 900").replace("soc_start_frac = 0.6", "soc_start_frac = 0.102")
+    text += "\n[controller.params]\nmin_dwell_s = 30\n"
+    r = twin_run(write_scenario(tmp_path, "floor", text), tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    tiers = [e for e in r.summary["events"] if e["kind"] == "controller_shed_tier"]
+    assert [e["detail"] for e in tiers[:2]] == ["shed tier 0 -> 1", "shed tier 1 -> 2"]
+    assert tiers[1]["time_s"] - tiers[0]["time_s"] >= 30  # dwell time between tier changes
+    t = r.table(["it_demand_p_mw", "it_p_mw", "shed_p_mw", "ctrl_shed_tier_idx"])
+    it, dem = t.column("it_p_mw").to_numpy(), t.column("it_demand_p_mw").to_numpy()
+    tier = t.column("ctrl_shed_tier_idx").to_numpy()
+    assert np.all(it[tier >= 2] <= 4 * 0.7 + 1e-9)  # tier 1 caps the units at 70 % of peak (applied a step later)
+    assert r.summary["energy_mwh"]["unserved"] > 0
+    assert r.summary["soc_frac"]["pack_min"] >= 0.05 - 1e-9  # never below the window
+    assert np.all(dem >= it - 1e-12)

@@ -302,35 +302,37 @@ class _Event(_Strict):
     at_s: float = Field(ge=0)
 
 
-class TripBessBlock(_Event):
-    kind: Literal["trip_bess_block"]
+class _BlockEvent(_Event):
     block: int = Field(ge=0)
 
 
-class RestoreBessBlock(_Event):
-    kind: Literal["restore_bess_block"]
-    block: int = Field(ge=0)
-
-
-class TripPacks(_Event):
-    kind: Literal["trip_packs"]
+class _PacksEvent(_Event):
     packs: tuple[int, ...] = Field(min_length=1)
+
+
+class TripBessBlock(_BlockEvent):
+    kind: Literal["trip_bess_block"]
+
+
+class RestoreBessBlock(_BlockEvent):
+    kind: Literal["restore_bess_block"]
+
+
+class TripPacks(_PacksEvent):
+    kind: Literal["trip_packs"]
     reason: str = ""
 
 
-class RestorePacks(_Event):
+class RestorePacks(_PacksEvent):
     kind: Literal["restore_packs"]
-    packs: tuple[int, ...] = Field(min_length=1)
 
 
-class TripPvBlock(_Event):
+class TripPvBlock(_BlockEvent):
     kind: Literal["trip_pv_block"]
-    block: int = Field(ge=0)
 
 
-class RestorePvBlock(_Event):
+class RestorePvBlock(_BlockEvent):
     kind: Literal["restore_pv_block"]
-    block: int = Field(ge=0)
 
 
 class SparkLoadStep(_Event):

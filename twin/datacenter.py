@@ -62,8 +62,8 @@ class DataCenter:
     def step(self, t_s: float, dt_s: float, temp_amb_c: float, shed_tier: np.ndarray | None) -> DataCenterStep:
         c = self.cfg
         if c.profile == "training" and c.noise_frac > 0:
-            # AR(1) jitter with a 30 s correlation time, independent of dt
-            a = np.exp(-dt_s / 30.0)
+            # AR(1) jitter with correlation time noise_corr_s, independent of dt
+            a = np.exp(-dt_s / c.noise_corr_s)
             self._noise = a * self._noise + np.sqrt(1 - a * a) * c.noise_frac * self.rng.standard_normal(self.n)
         demand = self.peak * np.clip(self._profile(t_s) + self._noise, 0.0, 1.2)
         f = self.cooling_frac(temp_amb_c)

@@ -225,6 +225,7 @@ def _split_and_integrate(p_block, weights, ch, dis, wc, wd, starts, ends, eta_c,
     the conversion losses (MW, mean over the step)."""
     loss = 0.0
     use_w = weights.shape[0] > 0
+    wbuf = np.empty(e.shape[0])
     for b in range(starts.shape[0]):
         s0, s1 = starts[b], ends[b]
         pb = p_block[b]
@@ -232,34 +233,28 @@ def _split_and_integrate(p_block, weights, ch, dis, wc, wd, starts, ends, eta_c,
         mag = abs(pb)
         for i in range(s0, s1):
             p_pack[i] = 0.0
+        for i in range(s0, s1):  # effective weight of each pack in the direction of flow
+            lim = ch[i] if charging else dis[i]
+            if use_w:
+                w = weights[i] if weights[i] > 0.0 else 0.0
+            else:
+                w = wc[i] if charging else wd[i]
+            wbuf[i] = w if w > 0.0 else lim  # headroom but no weight: a share as a last resort
         rem = mag
         for _ in range(64):
             if rem <= 1e-12:
                 break
             wsum = 0.0
             for i in range(s0, s1):
-                lim = ch[i] if charging else dis[i]
-                if p_pack[i] < lim - 1e-15:
-                    if use_w:
-                        w = weights[i] if weights[i] > 0.0 else 0.0
-                    else:
-                        w = wc[i] if charging else wd[i]
-                    if w <= 0.0:
-                        w = lim  # headroom but no weight: last resort
-                    wsum += w
+                if p_pack[i] < (ch[i] if charging else dis[i]) - 1e-15:
+                    wsum += wbuf[i]
             if wsum <= 0.0:
                 break
             f = rem / wsum
             for i in range(s0, s1):
                 lim = ch[i] if charging else dis[i]
                 if p_pack[i] < lim - 1e-15:
-                    if use_w:
-                        w = weights[i] if weights[i] > 0.0 else 0.0
-                    else:
-                        w = wc[i] if charging else wd[i]
-                    if w <= 0.0:
-                        w = lim
-                    x = p_pack[i] + w * f
+                    x = p_pack[i] + wbuf[i] * f
                     p_pack[i] = x if x < lim else lim
             tot = 0.0
             for i in range(s0, s1):

@@ -80,7 +80,7 @@ class Grid:
         self.pv_in_service = np.ones(index.n_pv, dtype=bool)
         self.n_nonconverged = 0
         self.n_solves = 0
-        self._zeros_bess = np.zeros(index.n_bess)
+        self._rating = index.bess_rating_mva.astype(float).tolist()
         self._sl = {"gen": _as_slice(index.bess_gen), "sgen": _as_slice(index.pv_sgen),
                     "it": _as_slice(index.it_load), "cool": _as_slice(index.cooling_load)}
 
@@ -115,78 +115,88 @@ class Grid:
         ``bess_*_max_mw`` are the fleet's per-block limits for this step (>= 0).
         Raises :class:`PowerFlowDiverged` if no operating point is found.
         """
-        ix, inj = self.ix, self._inj
-        sl = self._sl
-        pv = np.where(self.pv_in_service, np.maximum(pv_p_mw, 0.0), 0.0)
+        # The 8-12-element block logic runs on Python lists: for arrays this
+        # small, numpy's per-call cost is most of the time of a step.
+        ix, inj, sl = self.ix, self._inj, self._sl
+        nb, tol = ix.n_bess, _P_TOL_MW
+        pv = np.maximum(pv_p_mw, 0.0)
+        if not self.pv_in_service.all():
+            pv = np.where(self.pv_in_service, pv, 0.0)
         it = np.maximum(it_p_mw, 0.0)
         cool = np.maximum(cooling_p_mw, 0.0)
         aux = max(float(aux_p_mw), 0.0)
-        on = self.bess_in_service & ((bess_charge_max_p_mw > _P_TOL_MW) | (bess_discharge_max_p_mw > _P_TOL_MW))
-        if not on.any():
+        svc = self.bess_in_service.tolist()
+        chl, disl = bess_charge_max_p_mw.tolist(), bess_discharge_max_p_mw.tolist()
+        on = [s_ and (c > tol or d > tol) for s_, c, d in zip(svc, chl, disl)]
+        if not any(on):
             raise PowerFlowDiverged(
                 "no grid-forming battery block is available: the island has no voltage source",
-                {"bess_in_service": self.bess_in_service.tolist()},
+                {"bess_in_service": svc},
             )
-        ch = np.where(on, bess_charge_max_p_mw, 0.0)
-        dis = np.where(on, bess_discharge_max_p_mw, 0.0)
-        ch_tol = ch + _P_TOL_MW
-        dis_tol = dis + _P_TOL_MW
+        ch = [c if o else 0.0 for c, o in zip(chl, on)]
+        dis = [d if o else 0.0 for d, o in zip(disl, on)]
+        rating = self._rating
+        weight = [r if o else 0.0 for r, o in zip(rating, on)]
+        target = [0.0] * nb  # gen p, pandapower sign (+ discharging)
 
         inj.gen_in_service[sl["gen"]] = on
         inj.sgen_in_service[sl["sgen"]] = self.pv_in_service
-        weight = np.where(on, ix.bess_rating_mva, 0.0)
-        target = self._zeros_bess  # gen p, pandapower sign (+ discharging); replaced, never written in place
         pv_cut = 0.0
         shed = 0.0
         n = 0
-        for _ in range(2 * ix.n_bess + 4):
+        loads_changed = True
+        for _ in range(2 * nb + 4):
             inj.sgen_p_mw[sl["sgen"]] = pv
-            inj.load_p_mw[sl["it"]] = it
-            inj.load_q_mvar[sl["it"]] = it * ix.it_q_per_p
-            inj.load_p_mw[sl["cool"]] = cool
-            inj.load_q_mvar[sl["cool"]] = cool * ix.cooling_q_per_p
-            inj.load_p_mw[ix.aux_load] = aux
-            inj.load_q_mvar[ix.aux_load] = aux * ix.aux_q_per_p
+            if loads_changed:
+                inj.load_p_mw[sl["it"]] = it
+                inj.load_q_mvar[sl["it"]] = it * ix.it_q_per_p
+                inj.load_p_mw[sl["cool"]] = cool
+                inj.load_q_mvar[sl["cool"]] = cool * ix.cooling_q_per_p
+                inj.load_p_mw[ix.aux_load] = aux
+                inj.load_q_mvar[ix.aux_load] = aux * ix.aux_q_per_p
+                loads_changed = False
             inj.gen_slack_weight[sl["gen"]] = weight
             inj.gen_p_mw[sl["gen"]] = target
             flow = self._solve(inj)
             n += 1
             self.n_solves += 1
-            charge = -flow.gen_p_mw[sl["gen"]]  # + charging (off blocks read 0)
-            free = weight > 0
-            over_ch = free & (charge > ch_tol)
-            over_dis = free & (-charge > dis_tol)
-            over = over_ch | over_dis
-            if not over.any():
+            charge = (-flow.gen_p_mw[sl["gen"]]).tolist()  # + charging
+            over_ch = [w > 0 and c > cm + tol for w, c, cm in zip(weight, charge, ch)]
+            over_dis = [w > 0 and -c > dm + tol for w, c, dm in zip(weight, charge, dis)]
+            any_ch, any_dis = any(over_ch), any(over_dis)
+            if not (any_ch or any_dis):
                 break
             # Saturate the blocks past their limit; the others pick up the rest.
-            target = np.where(over_ch, -ch, np.where(over_dis, dis, target))
-            weight = np.where(over, 0.0, weight)
-            if weight.sum() > 0:
+            target = [-cm if oc else (dm if od else t) for t, cm, dm, oc, od in zip(target, ch, dis, over_ch, over_dis)]
+            weight = [0.0 if (oc or od) else w for w, oc, od in zip(weight, over_ch, over_dis)]
+            if any(w > 0 for w in weight):
                 continue
             # Every block saturated: the local fast layer acts, then one block
             # (the one with most headroom) takes the residual slack again.
-            if over_ch.any():
-                excess = float(np.sum(charge[over_ch] - ch[over_ch]))
-                total_pv = pv.sum()
+            if any_ch:
+                excess = sum(c - cm for c, cm, oc in zip(charge, ch, over_ch) if oc)
+                total_pv = float(pv.sum())
                 cut = min(excess, total_pv)
                 if total_pv > 0:
                     pv = pv * (1.0 - cut / total_pv)
                 pv_cut += cut
             else:
-                deficit = float(np.sum(-charge[over_dis] - dis[over_dis]))
-                shed += self._shed(deficit, it, cool)
-                if shed <= 0 and deficit > _P_TOL_MW:
+                deficit = sum(-c - dm for c, dm, od in zip(charge, dis, over_dis) if od)
+                dropped = self._shed(deficit, it, cool)
+                shed += dropped
+                loads_changed = True
+                if dropped <= 0 and deficit > tol:
                     break
-            k = int(np.argmax(np.where(on, ch + dis, -1.0)))
-            weight = np.zeros(ix.n_bess)
-            weight[k] = ix.bess_rating_mva[k]
-            target = target.copy()
+            k = max(range(nb), key=lambda i: ch[i] + dis[i] if on[i] else -1.0)
+            weight = [0.0] * nb
+            weight[k] = rating[k]
             target[k] = 0.0
-        bess = np.where(on, -flow.gen_p_mw[sl["gen"]], 0.0)
+        on_mask = inj.gen_in_service[sl["gen"]]
+        bess = np.where(on_mask, -flow.gen_p_mw[sl["gen"]], 0.0)
+        vm = flow.vm_pu
         return GridStep(
             bess_p_mw=bess,
-            bess_q_mvar=np.where(on, -flow.gen_q_mvar[sl["gen"]], 0.0),
+            bess_q_mvar=np.where(on_mask, -flow.gen_q_mvar[sl["gen"]], 0.0),
             pv_p_mw=pv,
             pv_fast_curtail_p_mw=pv_cut,
             it_p_mw=it,
@@ -194,8 +204,8 @@ class Grid:
             aux_p_mw=aux,
             ufls_p_mw=shed,
             losses_p_mw=flow.losses_p_mw,
-            v_min_pu=float(flow.vm_pu.min()),
-            v_max_pu=float(flow.vm_pu.max()),
+            v_min_pu=float(vm.min()),
+            v_max_pu=float(vm.max()),
             line_loading_max_pct=float(flow.line_loading_pct.max()),
             trafo_loading_max_pct=float(flow.trafo_loading_pct.max()),
             n_solves=n,
