@@ -155,3 +155,22 @@ def test_pandapower_solver_runs_the_world_too(tmp_path):
     assert ref.summary["solver"] == "pandapower"
     assert ref.summary["energy_mwh"]["losses"] == pytest.approx(fast.summary["energy_mwh"]["losses"], rel=1e-6)
     assert ref.summary["v_pu"]["min"] == pytest.approx(fast.summary["v_pu"]["min"], abs=1e-6)
+
+
+def test_saturation_carried_from_the_last_step_never_changes_the_answer():
+    """The grid starts each step from the previous step's saturated blocks; a
+    fresh grid (no memory) must give the same operating point every step."""
+    rng = np.random.default_rng(3)
+    g, _ = _grid()
+    for k in range(40):
+        pv = rng.uniform(0.0, 2.0, 8)
+        it = rng.uniform(0.3, 1.0, 4)
+        ch = rng.choice([0.0, 0.05, 0.3, 1.0], 12)
+        dis = rng.choice([0.0, 0.05, 0.3, 1.0], 12)
+        args = (pv, it, it * 0.08, 0.15, ch, dis)
+        fresh, _ = _grid()
+        a, b = g.step(*args), fresh.step(*args)
+        assert np.allclose(a.bess_p_mw, b.bess_p_mw, atol=1e-6), k
+        assert a.pv_fast_curtail_p_mw == pytest.approx(b.pv_fast_curtail_p_mw, abs=1e-6)
+        assert a.ufls_p_mw == pytest.approx(b.ufls_p_mw, abs=1e-6)
+        assert np.all(a.bess_p_mw <= ch + 1e-6) and np.all(-a.bess_p_mw <= dis + 1e-6)

@@ -81,6 +81,7 @@ class Grid:
         self.n_nonconverged = 0
         self.n_solves = 0
         self._rating = index.bess_rating_mva.astype(float).tolist()
+        self._saturated = [0] * index.n_bess  # +1 held at charge limit, -1 at discharge limit
         self._sl = {"gen": _as_slice(index.bess_gen), "sgen": _as_slice(index.pv_sgen),
                     "it": _as_slice(index.it_load), "cool": _as_slice(index.cooling_load)}
 
@@ -138,6 +139,22 @@ class Grid:
         rating = self._rating
         weight = [r if o else 0.0 for r, o in zip(rating, on)]
         target = [0.0] * nb  # gen p, pandapower sign (+ discharging)
+        # Start from the blocks that were saturated last step (held at their new
+        # limits): usually still right, which saves a solve. Checked below.
+        guessed = [0] * nb
+        prev = self._saturated
+        if any(prev):
+            for i in range(nb):
+                if on[i] and prev[i]:
+                    guessed[i] = prev[i]
+                    weight[i] = 0.0
+                    target[i] = -ch[i] if prev[i] > 0 else dis[i]
+            if not any(w > 0 for w in weight):  # keep at least one block on the slack
+                guessed = [0] * nb
+                weight = [r if o else 0.0 for r, o in zip(rating, on)]
+                target = [0.0] * nb
+        all_saturated = False
+        sat = list(guessed)  # +1 held at its charge limit, -1 at its discharge limit, 0 on the slack
 
         inj.gen_in_service[sl["gen"]] = on
         inj.sgen_in_service[sl["sgen"]] = self.pv_in_service
@@ -145,7 +162,7 @@ class Grid:
         shed = 0.0
         n = 0
         loads_changed = True
-        for _ in range(2 * nb + 4):
+        for _ in range(4 * nb + 8):
             inj.sgen_p_mw[sl["sgen"]] = pv
             if loads_changed:
                 inj.load_p_mw[sl["it"]] = it
@@ -165,14 +182,33 @@ class Grid:
             over_dis = [w > 0 and -c > dm + tol for w, c, dm in zip(weight, charge, dis)]
             any_ch, any_dis = any(over_ch), any(over_dis)
             if not (any_ch or any_dis):
-                break
+                # Every held block must be one that, free, would take at least its
+                # limit (free blocks share per rating: charge / rating is equal);
+                # a wrong guess from the last step, or a block pushed to a limit
+                # only because of one, goes back on the slack.
+                j = next((i for i in range(nb) if weight[i] > 0), -1)
+                if j < 0 or all_saturated or not any(sat):
+                    break
+                mu = charge[j] / rating[j]
+                wrong = [d != 0 and (mu * r < cm - tol if d > 0 else -mu * r < dm - tol)
+                         for d, r, cm, dm in zip(sat, rating, ch, dis)]
+                if not any(wrong):
+                    break
+                for i in range(nb):
+                    if wrong[i]:
+                        sat[i] = 0
+                        weight[i] = rating[i]
+                        target[i] = 0.0
+                continue
             # Saturate the blocks past their limit; the others pick up the rest.
             target = [-cm if oc else (dm if od else t) for t, cm, dm, oc, od in zip(target, ch, dis, over_ch, over_dis)]
+            sat = [1 if oc else (-1 if od else d) for d, oc, od in zip(sat, over_ch, over_dis)]
             weight = [0.0 if (oc or od) else w for w, oc, od in zip(weight, over_ch, over_dis)]
             if any(w > 0 for w in weight):
                 continue
             # Every block saturated: the local fast layer acts, then one block
             # (the one with most headroom) takes the residual slack again.
+            all_saturated = True
             if any_ch:
                 excess = sum(c - cm for c, cm, oc in zip(charge, ch, over_ch) if oc)
                 total_pv = float(pv.sum())
@@ -191,6 +227,8 @@ class Grid:
             weight = [0.0] * nb
             weight[k] = rating[k]
             target[k] = 0.0
+            sat[k] = 0
+        self._saturated = [0] * nb if all_saturated else sat
         on_mask = inj.gen_in_service[sl["gen"]]
         bess = np.where(on_mask, -flow.gen_p_mw[sl["gen"]], 0.0)
         vm = flow.vm_pu
