@@ -150,6 +150,7 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
         if bar is not None:
+            bar.update(sink.next - bar.n)  # the rows since the last update
             bar.close()
         try:
             world.shutdown()
