@@ -60,7 +60,7 @@ class FleetSim(ModelSim):
             "soc_frac": tot["soc_frac"],
             "e_stored_mwh": tot["e_stored_mwh"],
             "pack_soc_frac": fleet.soc_frac,
-            "pack_in_service": fleet._act,
+            "pack_in_service": fleet.active,
         }
         self.out = meas.copy()
         self.out["fleet_meas"] = meas

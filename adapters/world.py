@@ -34,7 +34,7 @@ from adapters.base import SimulationAborted
 from adapters.results import Accumulator, ResultsWriter, RowSink, plot_overview
 from twin.build import Site, build_site
 from twin.config import Scenario
-from twin.powerflow import _apply_injections
+from twin.powerflow import apply_injections
 
 SIM_CONFIG = {
     "Ambient": {"python": "adapters.ambient_sim:AmbientSim"},
@@ -109,6 +109,7 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    t_loop: float | None = None
     try:
         models = sc.models
         periods = {"Ambient": models.ambient.step_s, "PV": models.pv.step_s, "DataCenter": models.datacenter.step_s,
@@ -157,7 +158,7 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
         except Exception:  # the loop may already be closed after an error
             pass
     t_fin = time.perf_counter()
-    loop_s = t_fin - t_loop if "t_loop" in locals() else 0.0
+    loop_s = t_fin - t_loop if t_loop is not None else 0.0
     writer.flush()
     ts = writer.join_parts()
     _write_network(site, out / "network.json")
@@ -175,7 +176,7 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
 def _write_network(site: Site, path: Path) -> None:
     """The pandapower net with the injections of the last solved step."""
     net = site.net
-    last = site.grid._inj
-    if last is not None and last.gen_in_service.any():
-        _apply_injections(net, last)
+    last = site.grid.last_injections
+    if last.gen_in_service.any():
+        apply_injections(net, last)
     pp.to_json(net, str(path))

@@ -107,7 +107,7 @@ class BatteryFleet:
         self._block_ch, self._block_dis = np.zeros(n_blocks), np.zeros(n_blocks)
         self._stats = np.zeros(4)
         self._e_max_total = float(self.e_max_mwh.sum())
-        self._act = self.active
+        self._act = self.in_service & self.block_in_service[self.block]
         self._dt_s = -1.0
         self._stale = True
 
@@ -118,7 +118,12 @@ class BatteryFleet:
 
     @property
     def active(self) -> np.ndarray:
-        return self.in_service & self.block_in_service[self.block]
+        """Per pack: in service and on a block in service (kept up to date by the events)."""
+        return self._act
+
+    def _update_active(self) -> None:
+        self._act = self.in_service & self.block_in_service[self.block]
+        self._stale = True
 
     def _refresh(self, dt_s: float) -> None:
         """Limits over the next ``dt_s``, split weights and stats for the current state."""
@@ -183,13 +188,11 @@ class BatteryFleet:
     # -- events -----------------------------------------------------------------------
     def set_packs(self, packs: np.ndarray | list[int], in_service: bool) -> None:
         self.in_service[np.asarray(packs, dtype=np.int64)] = in_service
-        self._act = self.active
-        self._stale = True
+        self._update_active()
 
     def set_block(self, block: int, in_service: bool) -> None:
         self.block_in_service[block] = in_service
-        self._act = self.active
-        self._stale = True
+        self._update_active()
 
     # -- aggregates -------------------------------------------------------------------
     def totals(self) -> dict[str, float]:

@@ -85,6 +85,11 @@ class Grid:
         self._sl = {"gen": _as_slice(index.bess_gen), "sgen": _as_slice(index.pv_sgen),
                     "it": _as_slice(index.it_load), "cool": _as_slice(index.cooling_load)}
 
+    @property
+    def last_injections(self) -> Injections:
+        """The injections of the last solve (what ``network.json`` is written with)."""
+        return self._inj
+
     # -- events ------------------------------------------------------------------------
     def set_bess_block(self, block: int, in_service: bool) -> None:
         self.bess_in_service[block] = in_service

@@ -70,7 +70,8 @@ class FlowResult:
         return self.line_losses_mw + self.trafo_losses_mw + self.shunt_losses_mw
 
 
-def _apply_injections(net: pp.pandapowerNet, inj: Injections) -> None:
+def apply_injections(net: pp.pandapowerNet, inj: Injections) -> None:
+    """Write the injections of one solve into the pandapower tables."""
     net.sgen["p_mw"] = inj.sgen_p_mw
     net.sgen["in_service"] = inj.sgen_in_service.astype(bool)
     net.load["p_mw"] = inj.load_p_mw
@@ -96,7 +97,7 @@ class PandapowerSolver:
 
     def solve(self, inj: Injections, flat_start: bool = False) -> FlowResult:
         net = self.net
-        _apply_injections(net, inj)
+        apply_injections(net, inj)
         try:
             # lightsim2grid=False: pandapower's own Newton-Raphson, independent of the fast path.
             pp.runpp(net, distributed_slack=True, tolerance_mva=self.tolerance_mva, lightsim2grid=False,
