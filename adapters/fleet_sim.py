@@ -23,7 +23,6 @@ class FleetSim(ModelSim):
         )
         self._short = False
         self.apply_events(0.0)
-        self.initial_limits = self.site.fleet.limits(self.dt_s)
 
     def apply_events(self, t_s: float) -> None:
         """Apply events due by ``t_s`` (the fleet applies the next step's events at the

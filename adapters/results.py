@@ -59,8 +59,6 @@ class Accumulator:
         self.ext = {"v_min_pu": math.inf, "v_max_pu": -math.inf, "loading_max_pct": 0.0,
                     "soc_min": math.inf, "soc_max": -math.inf, "pack_soc_min": math.inf, "pack_soc_max": -math.inf,
                     "temp_amb_max_c": -math.inf, "bal_max_abs_mw": 0.0}
-        self.soc_start: float | None = None
-        self.e_start_mwh: float | None = None
         self.soc_end = math.nan
         self.e_end_mwh = math.nan
         self.steps = 0

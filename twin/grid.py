@@ -118,7 +118,7 @@ class Grid:
     ) -> GridStep:
         """Solve the site for one step.
 
-        ``bess_*_max_mw`` are the fleet's per-block limits for this step (>= 0).
+        ``bess_*_max_p_mw`` are the fleet's per-block limits for this step (>= 0).
         Raises :class:`PowerFlowDiverged` if no operating point is found.
         """
         # The 8-12-element block logic runs on Python lists: for arrays this

@@ -19,7 +19,7 @@ whose weight is 0 holds its target ``p_mw``. Signs are pandapower's here
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandapower as pp
@@ -63,7 +63,6 @@ class FlowResult:
     trafo_losses_mw: float
     shunt_losses_mw: float
     iterations: int = -1
-    extra: dict[str, float] = field(default_factory=dict)
 
     @property
     def losses_p_mw(self) -> float:
@@ -227,7 +226,6 @@ class LightSimFlow(FlowResult):
         self.gen_p_mw = gp
         self.gen_q_mvar = gq
         self.iterations = -1
-        self.extra = {}
         self._branch: tuple[np.ndarray, np.ndarray, float, float, float] | None = None
 
     @property
