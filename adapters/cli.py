@@ -51,6 +51,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = Path(os.environ["TWIN_OUT"]) / Path(args.scenario).stem
     else:
         out = _default_out(Path(args.scenario))
+    try:  # an output folder we cannot write is bad input, found before the run starts
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".twin-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ScenarioError(f"cannot write results to {out}: {exc.strerror or exc}; choose another --out") from None
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     res = run_scenario(sc, out, scenario_name=sc.name, progress=progress, solver=args.solver)
     s = res.summary

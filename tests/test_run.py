@@ -214,3 +214,12 @@ def test_reference_controller_sheds_in_tiers_at_the_floor(tmp_path):
     assert r.summary["energy_mwh"]["unserved"] > 0
     assert r.summary["soc_frac"]["pack_min"] >= 0.05 - 1e-9  # never below the window
     assert np.all(dem >= it - 1e-12)
+
+
+def test_unwritable_results_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    r = twin_run(SCENARIOS / "pilot-1h.toml", blocker / "out")
+    assert r.returncode == 2
+    assert "cannot write results to" in r.stderr and "choose another --out" in r.stderr
+    assert "Traceback" not in r.stderr
