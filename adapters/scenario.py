@@ -28,14 +28,14 @@ def _fields_at(loc: tuple[Any, ...], data: Any) -> list[str] | None:
     """Allowed keys of the table at ``loc`` (for suggestions), walking the schema."""
     model: Any = Scenario
     node = data
+    ann: Any = None
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int):  # an item of an array of tables: its model may depend on its kind
             node = node[part] if isinstance(node, list) and part < len(node) else {}
+            model = _inner_model(ann, node) if ann is not None else model
             if model is None:
                 return None
             continue
-        if isinstance(node, dict) and "kind" in node and model is None:
-            pass
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
         f = model.model_fields.get(part) or next(
@@ -43,7 +43,8 @@ def _fields_at(loc: tuple[Any, ...], data: Any) -> list[str] | None:
         if f is None:
             return None
         node = node.get(part, {}) if isinstance(node, dict) else {}
-        model = _inner_model(f.annotation, node)
+        ann = f.annotation
+        model = _inner_model(ann, node)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [fi.alias or n for n, fi in model.model_fields.items()]
     return None
@@ -85,7 +86,7 @@ def _find_line(text: str, loc: tuple[Any, ...]) -> int | None:
     # locate the table header that holds the last key
     section: list[str] = []
     want_index: int | None = None
-    for i, p in enumerate(loc[:-1]):
+    for p in loc[:-1]:
         if isinstance(p, int):
             want_index = p
         else:
@@ -135,7 +136,9 @@ def _where(loc: tuple[Any, ...]) -> str:
 def format_errors(path: Path, text: str, data: dict[str, Any], exc: ValidationError) -> str:
     msgs = []
     for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
+        # pydantic puts the event's kind (the union's tag) into the path: drop it
+        loc = tuple(p for i, p in enumerate(err["loc"])
+                    if not (i > 0 and isinstance(err["loc"][i - 1], int) and p in EVENT_KINDS))
         typ = err["type"]
         where = _where(loc)
         line = _find_line(text, loc)

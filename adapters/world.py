@@ -19,7 +19,6 @@ algebraic loop inside a step and the step order is fixed by the graph.
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from dataclasses import dataclass, field

@@ -11,13 +11,11 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import pandapower as pp
 import pytest
 
 from adapters.scenario import load_scenario
 from adapters.world import run_scenario
 from tests.conftest import SCENARIOS
-from twin.build import build_site
 from twin.config import GridModelConfig, Scenario
 from twin.grid import Grid
 from twin.powerflow import Injections, LightSimSolver, PandapowerSolver, PowerFlowDiverged

@@ -140,3 +140,9 @@ def test_ambient_hours_in_order(tmp_path):
     bad = write_scenario(tmp_path, "amb", GOOD + "\n[models.ambient]\nhour_min = 16\nhour_max = 6\n")
     with pytest.raises(ScenarioError, match=r"models\.ambient = .*hour_max \(6\) must be after hour_min \(16\)"):
         load_scenario(bad)
+
+
+def test_misspelled_key_inside_an_event(tmp_path):
+    bad = write_scenario(tmp_path, "evkey", GOOD.replace("block = 3", "blok = 3", 1))
+    with pytest.raises(ScenarioError, match=r"evkey\.toml:\d+: unknown key 'events\[0\]\.blok'; did you mean 'block'\?"):
+        load_scenario(bad)
