@@ -24,6 +24,8 @@ OUT ?= results/pilot-summer-day
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "make: no Python >= 3.12 found on PATH or through pyenv; pass PYTHON=/path/to/python3.12" >&2; exit 2; fi
+	@if [ -x $(VPY) ] && ! $(VPY) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	  echo "$(VENV) has a Python older than 3.12: recreating it"; rm -rf $(VENV); fi
 	@if [ ! -x $(VPY) ]; then echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); fi
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -e '.[test]'
