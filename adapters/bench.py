@@ -53,15 +53,18 @@ def bench_run(path: str, hours: float | None) -> None:
     print(f"  power-flow solves per step: {grid.n_solves / max(n, 1):.3f}")
 
 
-def bench_mosaik_floor(steps: int) -> float:
+def bench_mosaik_floor(scenario: str, steps: int) -> float:
     """mosaik's own cost per step for the twin's topology: the same simulators,
     rates and connections as adapters/world.py, with simulators that do nothing."""
     import mosaik
     import mosaik_api_v3
 
+    from adapters.scenario import load_scenario
+    from adapters.world import SIM_CONFIG, simulator_periods, wire
+
+    shifted = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "pv_p_limit_mw", "shed_tier", "pack_weights"]
     attrs = ["temp_amb_c", "pv_avail_p_mw", "it_demand_p_mw", "cooling_frac", "bess_p_mw", "grid_meas",
-             "fleet_meas", "bess_charge_max_p_mw", "bess_discharge_max_p_mw", "pv_p_limit_mw", "shed_tier",
-             "pack_weights"]
+             "fleet_meas", *shifted]
     meta = {"api_version": "3.0", "type": "time-based",
             "models": {"M": {"public": True, "params": [], "attrs": attrs}}}
 
@@ -86,23 +89,12 @@ def bench_mosaik_floor(steps: int) -> float:
 
     mod = sys.modules[__name__]
     mod._Noop = Noop  # the python starter imports the class by module path
-    names = ["Ambient", "PV", "DataCenter", "Grid", "Fleet", "Controller"]
-    cfg = {n: {"python": f"{__name__}:_Noop"} for n in names}
-    w = mosaik.World(cfg, skip_greetings=True, configure_logging=False)
-    periods = {"Ambient": 60, "PV": 60, "DataCenter": 60, "Grid": 1, "Fleet": 1, "Controller": 1}
-    e = {n: w.start(n, period=periods[n]).M() for n in names}
-    w.connect(e["Ambient"], e["PV"], "temp_amb_c")
-    w.connect(e["Ambient"], e["DataCenter"], "temp_amb_c")
-    w.connect(e["PV"], e["Grid"], "pv_avail_p_mw")
-    w.connect(e["DataCenter"], e["Grid"], "it_demand_p_mw", "cooling_frac")
-    w.connect(e["Grid"], e["Fleet"], "bess_p_mw")
-    w.connect(e["Grid"], e["Controller"], "grid_meas")
-    w.connect(e["Fleet"], e["Controller"], "fleet_meas")
-    w.connect(e["Fleet"], e["Grid"], "bess_charge_max_p_mw", "bess_discharge_max_p_mw", time_shifted=True,
-              initial_data={"bess_charge_max_p_mw": 0.0, "bess_discharge_max_p_mw": 0.0})
-    w.connect(e["Controller"], e["Grid"], "pv_p_limit_mw", "shed_tier", time_shifted=True,
-              initial_data={"pv_p_limit_mw": 0.0, "shed_tier": 0.0})
-    w.connect(e["Controller"], e["Fleet"], "pack_weights", time_shifted=True, initial_data={"pack_weights": 0.0})
+    sc = load_scenario(scenario)
+    cfg = {n: {"python": f"{__name__}:_Noop"} for n in SIM_CONFIG}
+    w = mosaik.World(cfg, time_resolution=sc.run.step_s, skip_greetings=True, configure_logging=False)
+    periods = simulator_periods(sc)
+    e = {n: w.start(n, period=int(round(periods[n] / sc.run.step_s))).M() for n in periods}
+    wire(w, e, initial={a: 0.0 for a in shifted})
     t0 = time.perf_counter()
     w.run(until=steps, print_progress=False)
     per = (time.perf_counter() - t0) / steps
@@ -173,7 +165,7 @@ def main() -> None:
     ap.add_argument("--floor-steps", type=int, default=20000)
     a = ap.parse_args()
     bench_run(a.scenario, a.hours)
-    bench_mosaik_floor(a.floor_steps)
+    bench_mosaik_floor(a.scenario, a.floor_steps)
     bench_solvers(a.solves)
 
 

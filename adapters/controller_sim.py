@@ -25,7 +25,7 @@ class ControllerSim(ModelSim):
         self._no_weights = np.empty(0)
         self._tier = 0
 
-    def _log_changes(self, t_s: float, sp: Setpoints, lim: np.ndarray, tiers: np.ndarray) -> None:
+    def _log_tier_change(self, t_s: float, tiers: np.ndarray) -> None:
         """Record changes of the shed tier (curtailment comes and goes with every
         cloud: it is in the time series, ``ctrl_pv_p_limit_mw``, not in the events)."""
         top = int(tiers.max()) if len(tiers) else 0
@@ -53,7 +53,7 @@ class ControllerSim(ModelSim):
         w = self._no_weights if sp.pack_weights is None else np.asarray(sp.pack_weights, float)
         if sp.pack_weights is not None and w.shape != (info.n_packs,):
             raise ValueError(f"pack_weights must have one entry per pack ({info.n_packs}), got shape {w.shape}")
-        self._log_changes(t_s, sp, lim, tiers)
+        self._log_tier_change(t_s, tiers)
         rec = {"ctrl_pv_p_limit_mw": float(lim.sum())}
         rec.update({f"ctrl_{k}": float(v) for k, v in sp.notes.items()})
         self.out = {"pv_p_limit_mw": lim, "shed_tier": tiers, "pack_weights": w}

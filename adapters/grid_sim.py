@@ -111,7 +111,6 @@ class GridSim(ModelSim):
         rec.update(zip(self.names_pv, pv_l))
         rec.update(zip(self.names_it, it_l))
         rec.update(zip(self.names_v, r.flow.vm_pu.tolist()))
-        self.last = r
         self.record = rec
         meas = {
             "bess_p_mw": bess,

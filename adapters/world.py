@@ -62,6 +62,35 @@ def _resolved_toml(sc: Scenario) -> str:
     return tomli_w.dumps(data)
 
 
+def simulator_periods(sc: Scenario) -> dict[str, float]:
+    """Each simulator's period in seconds, in the order they are started."""
+    m, step = sc.models, sc.run.step_s
+    return {"Ambient": m.ambient.step_s, "PV": m.pv.step_s, "DataCenter": m.datacenter.step_s,
+            "Grid": step, "Fleet": step, "Controller": sc.controller.step_s or step}
+
+
+def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> None:
+    """The connections of the twin's world (the graph in this module's docstring).
+
+    ``e`` maps simulator names to their entity; ``initial`` holds the data the
+    time-shifted connections deliver at the first step. The benchmark wires
+    its no-op simulators with this same function.
+    """
+    world.connect(e["Ambient"], e["PV"], "temp_amb_c")
+    world.connect(e["Ambient"], e["DataCenter"], "temp_amb_c")
+    world.connect(e["PV"], e["Grid"], "pv_avail_p_mw")
+    world.connect(e["DataCenter"], e["Grid"], "it_demand_p_mw", "cooling_frac")
+    world.connect(e["Grid"], e["Fleet"], "bess_p_mw")
+    world.connect(e["Grid"], e["Controller"], "grid_meas")  # bundles of measurements: one attribute each
+    world.connect(e["Fleet"], e["Controller"], "fleet_meas")
+    # Feedback paths, time-shifted: used one electrical step later, with explicit initial data.
+    shifted = [("Fleet", "Grid", ("bess_charge_max_p_mw", "bess_discharge_max_p_mw")),
+               ("Controller", "Grid", ("pv_p_limit_mw", "shed_tier")),
+               ("Controller", "Fleet", ("pack_weights",))]
+    for src, dst, attrs in shifted:
+        world.connect(e[src], e[dst], *attrs, time_shifted=True, initial_data={a: initial[a] for a in attrs})
+
+
 def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", progress: bool = True,
                  solver: str | None = None) -> RunResult:
     """Build the site, run the co-simulation and write the results folder."""
@@ -110,29 +139,17 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
     signal.signal(signal.SIGTERM, _on_signal)
     t_loop: float | None = None
     try:
-        models = sc.models
-        periods = {"Ambient": models.ambient.step_s, "PV": models.pv.step_s, "DataCenter": models.datacenter.step_s,
-                   "Grid": run.step_s, "Fleet": run.step_s, "Controller": sc.controller.step_s or run.step_s}
         e = {}
-        for name, period in periods.items():
+        for name, period in simulator_periods(sc).items():
             f = world.start(name, site=site, period_s=period, registry=registry, sink=sink)
             e[name] = getattr(f, name)()
-        amb, pv, dc, grid, fleet, ctrl = (e[k] for k in periods)
-        world.connect(amb, pv, "temp_amb_c")
-        world.connect(amb, dc, "temp_amb_c")
-        world.connect(pv, grid, "pv_avail_p_mw")
-        world.connect(dc, grid, "it_demand_p_mw", "cooling_frac")
-        world.connect(grid, fleet, "bess_p_mw")
-        world.connect(grid, ctrl, "grid_meas")  # bundles of measurements: one attribute each
-        world.connect(fleet, ctrl, "fleet_meas")
-        # Feedback paths, time-shifted: used one electrical step later, with explicit initial data.
         ch0, dis0 = site.fleet.limits(run.step_s)
-        world.connect(fleet, grid, "bess_charge_max_p_mw", "bess_discharge_max_p_mw", time_shifted=True,
-                      initial_data={"bess_charge_max_p_mw": ch0, "bess_discharge_max_p_mw": dis0})
-        world.connect(ctrl, grid, "pv_p_limit_mw", "shed_tier", time_shifted=True,
-                      initial_data={"pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),
-                                    "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64)})
-        world.connect(ctrl, fleet, "pack_weights", time_shifted=True, initial_data={"pack_weights": np.empty(0)})
+        wire(world, e, initial={
+            "bess_charge_max_p_mw": ch0, "bess_discharge_max_p_mw": dis0,
+            "pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),  # no limit
+            "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64),
+            "pack_weights": np.empty(0),  # the fleet's reference split
+        })
         t_loop = time.perf_counter()
         world.run(until=sc.n_steps, print_progress=False)
         if interrupted["flag"] or acc.steps < sc.n_steps:

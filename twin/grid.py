@@ -144,22 +144,16 @@ class Grid:
         rating = self._rating
         weight = [r if o else 0.0 for r, o in zip(rating, on)]
         target = [0.0] * nb  # gen p, pandapower sign (+ discharging)
-        # Start from the blocks that were saturated last step (held at their new
-        # limits): usually still right, which saves a solve. Checked below.
-        guessed = [0] * nb
-        prev = self._saturated
-        if any(prev):
-            for i in range(nb):
-                if on[i] and prev[i]:
-                    guessed[i] = prev[i]
-                    weight[i] = 0.0
-                    target[i] = -ch[i] if prev[i] > 0 else dis[i]
-            if not any(w > 0 for w in weight):  # keep at least one block on the slack
-                guessed = [0] * nb
-                weight = [r if o else 0.0 for r, o in zip(rating, on)]
-                target = [0.0] * nb
+        # sat: +1 held at its charge limit, -1 at its discharge limit, 0 on the slack.
+        # Start from the blocks held last step (at their new limits): usually
+        # still right, which saves a solve; checked against the equilibrium below.
+        sat = [d if o else 0 for d, o in zip(self._saturated, on)]
+        if any(sat) and any(w > 0 and d == 0 for w, d in zip(weight, sat)):  # one block stays on the slack
+            target = [-cm if d > 0 else (dm if d < 0 else 0.0) for d, cm, dm in zip(sat, ch, dis)]
+            weight = [0.0 if d else w for w, d in zip(weight, sat)]
+        else:
+            sat = [0] * nb
         all_saturated = False
-        sat = list(guessed)  # +1 held at its charge limit, -1 at its discharge limit, 0 on the slack
 
         inj.gen_in_service[sl["gen"]] = on
         inj.sgen_in_service[sl["sgen"]] = self.pv_in_service

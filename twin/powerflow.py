@@ -173,7 +173,7 @@ class LightSimSolver:
                     (g.reactivate_sgen if a else g.deactivate_sgen)(i)
             last["sgen_on"] = sgen_on
         for key, setter, new in (("sgen_p", g.change_p_sgen, inj.sgen_p_mw), ("load_p", g.change_p_load, inj.load_p_mw),
-                                 ("load_q", g.change_q_load, inj.load_q_mvar)):
+                                 ("load_q", g.change_q_load, inj.load_q_mvar), ("gen_p", g.change_p_gen, inj.gen_p_mw)):
             vals = new.tolist()
             old = last[key]
             if vals != old:
@@ -194,12 +194,6 @@ class LightSimSolver:
                 if a != b and a > 0:
                     g.add_gen_slackbus(i, a)
             last["gen_on"], last["gen_w"] = gen_on, w
-        vals = inj.gen_p_mw.tolist()
-        if vals != last["gen_p"]:
-            for i, (a, b) in enumerate(zip(vals, last["gen_p"])):
-                if a != b:
-                    g.change_p_gen(i, a)
-            last["gen_p"] = vals
 
     def solve(self, inj: Injections, flat_start: bool = False) -> FlowResult:
         self._push(inj)
