@@ -24,6 +24,7 @@ import time
 from typing import Any, ClassVar
 
 import mosaik_api_v3
+import numpy as np
 
 from twin.build import Site
 
@@ -42,6 +43,7 @@ class ModelSim(mosaik_api_v3.Simulator):
     MODEL: ClassVar[str] = "Model"
     ATTRS: ClassVar[list[str]] = []  # outputs
     INPUTS: ClassVar[list[str]] = []
+    PER_STEP_RECORD: ClassVar[bool] = False  # record holds arrays with one value per electrical step
 
     def __init__(self) -> None:
         super().__init__(make_meta(self.MODEL, list(dict.fromkeys(self.ATTRS + self.INPUTS))))
@@ -100,7 +102,10 @@ class ModelSim(mosaik_api_v3.Simulator):
         t1 = time.perf_counter()
         self.wall_s += t1 - t0
         if self.sink is not None:
-            self.sink.put(self.MODEL, time_, self.record, self.n_sub)
+            rec = self.record
+            if self.n_sub == 1 and self.PER_STEP_RECORD:  # one electrical step: arrays of length 1 -> scalars
+                rec = {k: (v.item(0) if isinstance(v, np.ndarray) else v) for k, v in rec.items()}
+            self.sink.put(self.MODEL, time_, rec, self.n_sub)
             self.sink.wall_s += time.perf_counter() - t1
         self.n_steps += 1
         return time_ + self.dt_ticks

@@ -2,11 +2,12 @@
 
 Prints, for the default scenario (or ``--scenario``), simulated seconds per
 wall second and the wall time per electrical step split by simulator, with
-mosaik's own share as the rest; then one power-flow solve of the site net by
+mosaik's own share as the rest; one battery-fleet step for 805 and 20,000
+packs with its parts; then one power-flow solve of the site net by
 each method (plain ``pandapower.runpp``, ``runpp`` with its recycle options,
 the warm-started lightsim2grid model) and their ratios.
 
-    python -m adapters.bench [--scenario FILE] [--hours H] [--solves N]
+    python -m adapters.bench [--scenario FILE] [--hours H] [--solves N] [--only fleet]
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def bench_mosaik_floor(scenario: str, steps: int) -> float:
     from adapters.world import SIM_CONFIG, simulator_periods, wire
 
     shifted = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "pv_p_limit_mw", "shed_tier", "pack_weights"]
-    attrs = ["temp_amb_c", "pv_avail_p_mw", "it_demand_p_mw", "cooling_frac", "bess_p_mw", "grid_meas",
+    attrs = ["temp_amb_c", "pv_avail_p_mw", "ghi_w_m2", "it_demand_p_mw", "cooling_frac", "bess_p_mw", "grid_meas",
              "fleet_meas", *shifted]
     meta = {"api_version": "3.0", "type": "time-based",
             "models": {"M": {"public": True, "params": [], "attrs": attrs}}}
@@ -157,13 +158,58 @@ def bench_solvers(n: int) -> None:
         print(f"    {k:<22} {1e6 * v:10.1f} us   {base / v:8.1f} x faster than plain runpp")
 
 
+def bench_fleet(sizes: tuple[int, ...] = (805, 20000), reps: int = 5) -> None:
+    """One fleet step (split, converter, circuit, thermal, BMS, limits for the next step, ageing
+    stress) for fleets of several sizes, best of ``reps`` timed batches, with its parts."""
+    from twin.config import FleetModelConfig
+    from twin.fleet import BatteryFleet
+    from twin.inventory import draw_inventory
+
+    print("one battery-fleet step (1 s), best of", reps, "batches:")
+    for n in sizes:
+        nb = max(12, n // 67)
+        cfg = FleetModelConfig(n_packs=n, soc_start_frac=0.5)
+        f = BatteryFleet(cfg, draw_inventory(cfg, nb, 7), nb, 15.0)
+        p = np.full(nb, 0.8 * n / 805 * 12 / nb)
+        for k in range(20):  # compile and warm up
+            f.step(1.0, p)
+        m = max(20, 400_000 // n)
+
+        def best(fn) -> float:  # noqa: ANN001
+            out = np.inf
+            for _ in range(reps):
+                t = time.perf_counter()
+                for k in range(m):
+                    fn(k)
+                out = min(out, (time.perf_counter() - t) / m)
+            return out
+
+        whole = best(lambda k: f.step(1.0, p if (k // 50) % 2 else -p))
+
+        def refresh(k: int) -> None:
+            f._stale = True
+            f._refresh(1.0)
+
+        ref = best(refresh)
+        soc, temp, act = (np.ascontiguousarray(x) for x in (f.soc_frac, f.temp_c, f.active))
+        stress = best(lambda k: f.stress.add(1.0, soc, temp, act)) if f.stress is not None else 0.0
+        print(f"    {n:6d} packs: {1e6 * whole:8.1f} us per step ({1e9 * whole / n:5.0f} ns per pack); "
+              f"limits/stats refresh {1e6 * ref:7.1f} us, ageing stress {1e6 * stress:6.1f} us, "
+              f"step kernel + Python {1e6 * (whole - ref - stress):7.1f} us")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m adapters.bench")
     ap.add_argument("--scenario", default="scenarios/pilot-summer-day.toml")
     ap.add_argument("--hours", type=float, default=None, help="simulate only this many hours")
     ap.add_argument("--solves", type=int, default=2000)
     ap.add_argument("--floor-steps", type=int, default=20000)
+    ap.add_argument("--only", choices=["run", "floor", "solvers", "fleet"], default=None)
     a = ap.parse_args()
+    if a.only == "fleet":
+        bench_fleet()
+        return
+    bench_fleet()
     bench_run(a.scenario, a.hours)
     bench_mosaik_floor(a.scenario, a.floor_steps)
     bench_solvers(a.solves)

@@ -20,6 +20,7 @@ class DataCenterSim(ModelSim):
     MODEL = "DataCenter"
     ATTRS = ["it_demand_p_mw", "cooling_frac"]
     INPUTS = ["temp_amb_c"]
+    PER_STEP_RECORD = True
 
     def setup(self) -> None:
         self.events = EventQueue(self.site.scenario.events, {"spark_load"})

@@ -18,8 +18,9 @@ from adapters.trajectory import Trajectory
 
 class PVSim(ModelSim):
     MODEL = "PV"
-    ATTRS = ["pv_avail_p_mw"]
+    ATTRS = ["pv_avail_p_mw", "ghi_w_m2"]
     INPUTS = ["temp_amb_c"]
+    PER_STEP_RECORD = True
 
     def setup(self) -> None:
         self.events = EventQueue(self.site.scenario.events, {"trip_pv_block", "restore_pv_block"})
@@ -34,6 +35,7 @@ class PVSim(ModelSim):
         avail = np.zeros((n, pv.n_blocks))
         poa = np.zeros(n)
         tcell = np.zeros(n)
+        ghi = 0.0
         on = self.on
         for j in range(n):
             t = t_s + j * self.dt_elec
@@ -46,6 +48,8 @@ class PVSim(ModelSim):
             avail[j] = np.where(on, r.p_avail_mw, 0.0)
             poa[j] = r.poa_w_m2.mean()
             tcell[j] = r.temp_cell_c.max()
+            ghi += pv.ghi_w_m2(k)
         self.on = on
-        self.out = {"pv_avail_p_mw": Trajectory(t0_s=t_s, dt_s=self.dt_elec, values=avail)}
+        # GHI for the battery enclosures' solar gain: the period's mean (a slow input)
+        self.out = {"pv_avail_p_mw": Trajectory(t0_s=t_s, dt_s=self.dt_elec, values=avail), "ghi_w_m2": ghi / n}
         self.record = {"pv_poa_w_m2": poa, "pv_temp_cell_c": tcell}

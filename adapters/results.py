@@ -45,6 +45,12 @@ ENERGY_TERMS: dict[str, tuple[str, ...]] = {
     "unserved": ("shed_p_mw", "ufls_p_mw"),
     "pv_fast_curtailed": ("pv_fast_curtail_p_mw",),
     "bess_conversion_losses": ("bess_conv_loss_p_mw",),
+    "bess_converter_losses": ("bess_converter_loss_p_mw",),
+    "bess_cell_losses": ("bess_cell_loss_p_mw",),
+    "bess_heaters": ("bess_heater_p_mw",),
+    "bess_param_change": ("bess_param_change_p_mw",),
+    "bess_fleet_net_in": ("bess_fleet_p_mw",),  # what the packs took: grid-side power less any shortfall
+    "bess_shortfall": ("bess_shortfall_p_mw",),
 }
 
 
@@ -128,6 +134,7 @@ class RowSink:
         self.progress = progress
         self._since_progress = 0
         self.wall_s = 0.0  # time spent here, for the benchmark split
+        self.packs: PackRecorder | None = None  # per-pack snapshots (the fleet simulator adds them)
 
     def register(self, source: str) -> None:
         self.covered[source] = 0
@@ -161,6 +168,60 @@ class RowSink:
                 if self._since_progress >= 500:
                     self.progress.update(self._since_progress)
                     self._since_progress = 0
+
+
+class PackRecorder:
+    """Per-pack state at a fixed interval, written in chunks (``packs.parts/``) and joined into
+    ``packs.parquet`` (long format: one row per pack and snapshot) at the end of the run."""
+
+    def __init__(self, out_dir: Path, pack_id: np.ndarray, block: np.ndarray, chunk_rows: int = 500_000):
+        self.out = Path(out_dir)
+        self.parts = self.out / "packs.parts"
+        if self.parts.exists():
+            shutil.rmtree(self.parts)
+        (self.out / "packs.parquet").unlink(missing_ok=True)
+        self.parts.mkdir(parents=True)
+        self.pack_id = pack_id.astype(np.int64)
+        self.block = block.astype(np.int64)
+        self.chunk_rows = chunk_rows
+        self.buf: list[dict[str, np.ndarray]] = []
+        self.n_buf = 0
+        self.n_parts = 0
+        self.n_snapshots = 0
+
+    def add(self, t_s: float, fleet: Any) -> None:
+        snap = fleet.snapshot()
+        n = len(self.pack_id)
+        row = {"time_s": np.full(n, float(t_s)), "pack_id": self.pack_id, "block": self.block}
+        row.update(snap)
+        self.buf.append(row)
+        self.n_buf += n
+        self.n_snapshots += 1
+        if self.n_buf >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buf:
+            return
+        cols = {k: np.concatenate([b[k] for b in self.buf]) for k in self.buf[0]}
+        tmp = self.parts / f".part-{self.n_parts:05d}.tmp"
+        pq.write_table(pa.table(cols), tmp, compression="zstd")
+        os.replace(tmp, self.parts / f"part-{self.n_parts:05d}.parquet")
+        self.n_parts += 1
+        self.buf, self.n_buf = [], 0
+
+    def join(self) -> Path:
+        self.flush()
+        files = sorted(self.parts.glob("part-*.parquet"))
+        target = self.out / "packs.parquet"
+        if files:
+            tmp = self.out / ".packs.parquet.tmp"
+            with pq.ParquetWriter(tmp, pq.read_schema(files[0]), compression="zstd") as w:
+                for f in files:
+                    w.write_table(pq.read_table(f))
+            os.replace(tmp, target)
+        shutil.rmtree(self.parts, ignore_errors=True)
+        return target
 
 
 def _finite(x: float) -> float | None:
@@ -232,7 +293,7 @@ class ResultsWriter:
             bal_err = abs(src - sink) / src if src > 0 else 0.0
             # The fleet's own books: stored-energy change vs. AC energy in minus conversion losses.
             d_stored = acc.e_end_mwh - self.e_start_mwh
-            net_in = acc.e["bess_charge"] - acc.e["bess_discharge"] - acc.e["bess_conversion_losses"]
+            net_in = acc.e["bess_fleet_net_in"] - acc.e["bess_conversion_losses"] + acc.e["bess_param_change"]
             thru = acc.e["bess_charge"] + acc.e["bess_discharge"]
             bess_err = abs(d_stored - net_in) / thru if thru > 0 else 0.0
             it_cool = acc.e["it_load"] + acc.e["cooling_load"]

@@ -17,7 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from adapters.inventory_csv import InventoryError, read_inventory_csv
 from twin.config import EVENT_KINDS, Scenario, cross_check
+from twin.inventory import FleetInventory
 
 
 class ScenarioError(ValueError):
@@ -197,18 +199,113 @@ def load_scenario(path: str | Path) -> Scenario:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(format_errors(p, text, data, exc)) from None
-    problems = cross_check(sc)
-    if problems:
-        msgs = []
-        for loc, msg in problems:
-            line = _find_line(text, loc)
-            msgs.append(f"{p}:{line}: {_where(loc)}: {msg}" if line else f"{p}: {_where(loc)}: {msg}")
+    msgs = []
+    for loc, msg in cross_check(sc):
+        line = _find_line(text, loc)
+        msgs.append(f"{p}:{line}: {_where(loc)}: {msg}" if line else f"{p}: {_where(loc)}: {msg}")
+    if sc.models.fleet.inventory_csv:
+        inv_msgs, sc = _check_inventory(p, text, sc)
+        msgs += inv_msgs
+    if msgs:
         n = len(msgs)
-        raise ScenarioError(msgs[0] if n == 1 else f"{p}: {n} problems in the scenario:\n" + "\n".join("  " + m for m in msgs))
+        raise ScenarioError(msgs[0] if n == 1 else f"{p}: {n} problems in the scenario:\n"
+                            + "\n".join("  " + m.replace("\n", "\n  ") for m in msgs))
     if not sc.name:
         sc = sc.model_copy(update={"name": p.stem})
     _check_controller(p, text, sc)
     return sc
+
+
+def load_inventory(sc: Scenario) -> FleetInventory | None:
+    """The pack list named by ``models.fleet.inventory_csv``; None when the fleet is drawn from the mix.
+
+    :func:`load_scenario` has already checked the file and made its path
+    absolute; a relative path (a scenario built in code) is taken from the
+    working directory. Raises :class:`ScenarioError` if the file cannot be used.
+    """
+    rel = sc.models.fleet.inventory_csv
+    if not rel:
+        return None
+    try:
+        return read_inventory_csv(Path(rel), sc.site.bess.n_blocks, sc.models.fleet.thermal)
+    except InventoryError as exc:
+        raise ScenarioError(f"models.fleet.inventory_csv = {rel!r}: {exc}") from None
+
+
+def _id_list(ids: list[int]) -> str:
+    """Pack ids for a message: ``0..804`` when contiguous, else the smallest and largest."""
+    lo, hi = min(ids), max(ids)
+    return f"{lo}..{hi}" if hi - lo + 1 == len(ids) else f"{len(ids)} ids from {lo} to {hi}"
+
+
+def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scenario]:
+    """Read the scenario's inventory CSV and check the events' pack selectors against it.
+
+    Returns the problems (messages with file and line) and the scenario with the
+    CSV's absolute path and its pack count filled in (so that the results'
+    ``scenario.toml`` names the file wherever it is read from).
+    """
+    fl = sc.models.fleet
+    rel = fl.inventory_csv
+    assert rel
+    key = ("models", "fleet", "inventory_csv")
+    line = _find_line(text, key)
+    where = f"{p}:{line}" if line else str(p)
+    csv_path = p.parent / rel
+    try:
+        inv = read_inventory_csv(csv_path, sc.site.bess.n_blocks, fl.thermal)
+    except InventoryError as exc:
+        return [f"{where}: models.fleet.inventory_csv = {rel!r}: {exc}"], sc
+
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if "n_packs" in fl.model_fields_set and fl.n_packs != inv.n_packs:
+        problems.append((("models", "fleet", "n_packs"),
+                         (f"{fl.n_packs} but {rel} lists {inv.n_packs} packs; leave n_packs out when "
+                          "inventory_csv is given (the inventory sets the number of packs)")))
+    ids = sorted(inv.pack_id.tolist())
+    known_ids = set(ids)
+    vehicles = sorted(set(inv.vehicle.tolist()))
+    rows = sorted(set(inv.yard_row.tolist()))
+    for i, ev in enumerate(sc.events):
+        packs = getattr(ev, "packs", None) or ((ev.pack,) if hasattr(ev, "pack") else ())
+        k = "packs" if hasattr(ev, "packs") else "pack"
+        ok = True
+        missing = [q for q in dict.fromkeys(packs) if q not in known_ids]
+        if missing:
+            ok = False
+            problems.append((("events", i, k),
+                             (f"{ev.kind}: pack{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} "
+                              f"not in the inventory {rel} (pack ids: {_id_list(ids)})")))
+        veh = getattr(ev, "vehicle", None)
+        if veh is not None and veh not in vehicles:
+            ok = False
+            close = difflib.get_close_matches(veh, vehicles, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ";"
+            problems.append((("events", i, "vehicle"),
+                             (f"{ev.kind}: vehicle {veh!r} is not in the inventory {rel}{hint} "
+                              f"Allowed: {', '.join(vehicles)}")))
+        row = getattr(ev, "yard_row", None)
+        if row is not None and row not in rows:
+            ok = False
+            problems.append((("events", i, "yard_row"),
+                             (f"{ev.kind}: no pack of the inventory {rel} stands in yard row {row} "
+                              f"(rows: {_id_list(rows)})")))
+        blk = getattr(ev, "block", None)
+        if blk is not None and blk >= sc.site.bess.n_blocks:
+            ok = False  # reported by cross_check
+        if ok and k == "packs" and not len(inv.select(packs=tuple(packs), vehicle=veh, yard_row=row, block=blk)):
+            given = [f"{n} = {v!r}" for n, v in (("packs", list(packs) or None), ("vehicle", veh),
+                                                 ("yard_row", row), ("block", blk)) if v is not None]
+            problems.append((("events", i, "kind"),
+                             (f"{ev.kind}: selects no pack of the inventory {rel}: no pack matches "
+                              f"{' and '.join(given)} together")))
+    msgs = []
+    for loc, msg in problems:
+        ln = _find_line(text, loc)
+        msgs.append(f"{p}:{ln}: {_where(loc)}: {msg}" if ln else f"{p}: {_where(loc)}: {msg}")
+    fleet = fl.model_copy(update={"inventory_csv": str(csv_path.resolve()), "n_packs": inv.n_packs})
+    sc = sc.model_copy(update={"models": sc.models.model_copy(update={"fleet": fleet})})
+    return msgs, sc
 
 
 def _check_controller(p: Path, text: str, sc: Scenario) -> None:

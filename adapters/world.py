@@ -6,6 +6,7 @@ Data flow inside one electrical step ``t`` (see docs/architecture.md)::
     PV ──pv_avail (trajectory)──► Grid                          (slow: 60 s)
     DataCenter ──it_demand (trajectory), cooling_frac──► Grid   (slow: 60 s)
     Grid ──bess_p_mw──► Fleet
+    Ambient ──temp_amb_c──► Fleet, PV ──ghi_w_m2──► Fleet      (slow: held between steps)
     Grid, Fleet ──measurements──► Controller
     Controller ══PV limits, shed tiers══► Grid                  (time-shifted: used at t+1)
     Controller ══pack weights══► Fleet                          (time-shifted)
@@ -30,7 +31,7 @@ import numpy as np
 import pandapower as pp
 
 from adapters.base import SimulationAborted
-from adapters.results import Accumulator, ResultsWriter, RowSink, plot_overview
+from adapters.results import Accumulator, PackRecorder, ResultsWriter, RowSink, plot_overview
 from twin.build import Site, build_site
 from twin.config import Scenario
 from twin.powerflow import apply_injections
@@ -81,6 +82,8 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
     world.connect(e["PV"], e["Grid"], "pv_avail_p_mw")
     world.connect(e["DataCenter"], e["Grid"], "it_demand_p_mw", "cooling_frac")
     world.connect(e["Grid"], e["Fleet"], "bess_p_mw")
+    world.connect(e["Ambient"], e["Fleet"], "temp_amb_c")  # the packs stand outdoors
+    world.connect(e["PV"], e["Fleet"], "ghi_w_m2")  # sun on the enclosures
     world.connect(e["Grid"], e["Controller"], "grid_meas")  # bundles of measurements: one attribute each
     world.connect(e["Fleet"], e["Controller"], "fleet_meas")
     # Feedback paths, time-shifted: used one electrical step later, with explicit initial data.
@@ -94,9 +97,11 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
 def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", progress: bool = True,
                  solver: str | None = None) -> RunResult:
     """Build the site, run the co-simulation and write the results folder."""
+    from adapters.scenario import load_inventory
+
     out = Path(out_dir)
     t_build = time.perf_counter()
-    site = build_site(sc, solver=solver)
+    site = build_site(sc, solver=solver, inventory=load_inventory(sc))
     t_build = time.perf_counter() - t_build
     run = sc.run
     meta = {
@@ -123,6 +128,8 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
     writer.acc = acc
     every = run.record_every_s or run.step_s  # a whole multiple of step_s (twin.config.cross_check)
     sink = RowSink(writer, acc, run.step_s, sc.n_steps, int(round(every / run.step_s)), progress=bar)
+    if sc.models.fleet.record_packs_every_s:
+        sink.packs = PackRecorder(out, site.fleet.inv.pack_id, site.fleet.inv.block)
 
     world = mosaik.World(SIM_CONFIG, time_resolution=run.step_s, skip_greetings=True, configure_logging=False)
     registry: dict[str, Any] = {}  # simulator objects by model name, for the timing split
@@ -177,6 +184,10 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
     loop_s = t_fin - t_loop if t_loop is not None else 0.0
     writer.flush()
     ts = writer.join_parts()
+    if sink.packs is not None:
+        sink.packs.join()
+    site.fleet.apply_ageing(force=True)  # the stress since the last daily update
+    meta["extra"]["fleet"] = site.fleet.summary()
     _write_network(site, out / "network.json")
     if ts.exists():
         plot_overview(ts, out / "overview.png", f"{scenario_name or sc.name} ({status})")

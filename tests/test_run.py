@@ -21,7 +21,7 @@ SUMMARY_KEYS = {"scenario", "sim_time_s", "step_s", "wall_time_s", "realtime_fac
                 "loading_max_pct", "events"}
 ENERGY_KEYS = {"pv_available", "pv_delivered", "pv_curtailed", "bess_charge", "bess_discharge", "it_load",
                "cooling_load", "aux_load", "losses", "unserved"}
-UNIT_SUFFIXES = ("_s", "_mw", "_mvar", "_mwh", "_frac", "_pu", "_pct", "_c", "_w_m2")
+UNIT_SUFFIXES = ("_s", "_mw", "_mvar", "_mwh", "_frac", "_pu", "_pct", "_c", "_w_m2", "_v")
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ from twin.ambient import Ambient, AmbientParams
 from twin.config import Scenario
 from twin.controller import Controller, SiteInfo, load_controller_class
 from twin.datacenter import DataCenter
-from twin.fleet import BatteryFleet, draw_inventory
+from twin.fleet import BatteryFleet
 from twin.grid import Grid
+from twin.inventory import FleetInventory, draw_inventory
 from twin.pv import PVParams, PVPlant
 from twin.site import SiteIndex, build_network
 
@@ -50,12 +51,12 @@ def start_timestamp(sc: Scenario) -> pd.Timestamp:
     return ts.tz_localize(sc.site.timezone) if ts.tzinfo is None else ts.tz_convert(sc.site.timezone)
 
 
-def build_site(sc: Scenario, solver: str | None = None) -> Site:
+def build_site(sc: Scenario, solver: str | None = None, inventory: FleetInventory | None = None) -> Site:
+    """``inventory``: the fleet's packs (from an inventory CSV); None draws them from the scenario's mix."""
     site, run, models = sc.site, sc.run, sc.models
     net, index = build_network(site)
     grid = Grid(net, index, models.grid, solver=solver)
-    inv = draw_inventory(models.fleet, site.bess.n_blocks, run.seed)
-    fleet = BatteryFleet(models.fleet, inv, site.bess.n_blocks, site.bess.pack_converter_kw)
+    inv = inventory if inventory is not None else draw_inventory(models.fleet, site.bess.n_blocks, run.seed)
     start = start_timestamp(sc)
     pvm = models.pv
     pv = PVPlant(
@@ -66,6 +67,9 @@ def build_site(sc: Scenario, solver: str | None = None) -> Site:
     )
     am = models.ambient
     ambient = Ambient(AmbientParams(**am.model_dump(exclude={"step_s"})), start=start, seed=run.seed)
+    t0 = models.fleet.thermal.temp_start_c
+    fleet = BatteryFleet(models.fleet, inv, site.bess.n_blocks, site.bess.pack_converter_kw,
+                         temp_start_c=float(ambient.temp_c(0.0)) if t0 is None else t0)
     dc = DataCenter(models.datacenter, n_units=site.spark.n_units, it_peak_mw=site.spark.it_peak_mw,
                     start_hour=start.hour + start.minute / 60.0 + start.second / 3600.0, seed=run.seed)
     info = SiteInfo(

@@ -12,6 +12,7 @@ in ``docs/nomenclature.md``.
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from typing import Annotated, Literal, Union
 
@@ -177,41 +178,113 @@ class FleetVehicleModel(_Strict):
     name: str
     chemistry: Literal["NMC", "LFP", "LMO"]
     e_nom_kwh: float = Field(gt=0, le=500)
+    n_series: int = Field(96, ge=4, le=400)  # cells in series (pack voltage = n_series x cell voltage)
     share: float = Field(gt=0)  # relative share of packs (normalised over the mix)
+    # State of health and resistance growth at the start of second life; None: the fleet's range.
+    soh_min_frac: float | None = Field(None, gt=0, le=1)
+    soh_max_frac: float | None = Field(None, gt=0, le=1)
+    r_growth_min: float | None = Field(None, ge=1, le=5)
+    r_growth_max: float | None = Field(None, ge=1, le=5)
 
 
 def _default_mix() -> tuple[FleetVehicleModel, ...]:
-    # Nominal energies from manufacturers' published gross capacities:
-    # GM Ultium (Hummer EV / Silverado EV) 200 kWh, Chevrolet Bolt 66 kWh,
-    # Ford Mustang Mach-E extended range 99 kWh, Tesla Model 3 RWD LFP 60 kWh,
-    # Nissan Leaf e+ 62 kWh. Shares chosen so that the default fleet lands
+    # Nominal energies from manufacturers' published gross capacities and
+    # series counts of the packs (cells in series, from teardowns and spec
+    # sheets): GM Ultium (Hummer EV / Silverado EV) 200 kWh, 2 x 96s switched
+    # to 192s at 800 V; Chevrolet Bolt 66 kWh, 96s; Ford Mustang Mach-E
+    # extended range 99 kWh, 96s; Tesla Model 3 RWD LFP 60 kWh, 106s; Nissan
+    # Leaf 2011-2015 24 kWh, 96s of 2p AESC LMO cells (the first-generation
+    # packs that make up most retired Leafs; the LMO parameters and ageing
+    # model are of these cells). Shares chosen so that the default fleet lands
     # near the published 63 MWh (SITE.md); an ASSUMPTION.
     return (
-        FleetVehicleModel(name="gm_ultium_200", chemistry="NMC", e_nom_kwh=200.0, share=0.27),
-        FleetVehicleModel(name="chevy_bolt_66", chemistry="NMC", e_nom_kwh=66.0, share=0.28),
-        FleetVehicleModel(name="ford_mach_e_99", chemistry="NMC", e_nom_kwh=99.0, share=0.20),
-        FleetVehicleModel(name="tesla_m3_lfp_60", chemistry="LFP", e_nom_kwh=60.0, share=0.15),
-        FleetVehicleModel(name="nissan_leaf_62", chemistry="LMO", e_nom_kwh=62.0, share=0.10),
+        FleetVehicleModel(name="gm_ultium_200", chemistry="NMC", e_nom_kwh=200.0, n_series=192, share=0.29),
+        FleetVehicleModel(name="chevy_bolt_66", chemistry="NMC", e_nom_kwh=66.0, n_series=96, share=0.27),
+        FleetVehicleModel(name="ford_mach_e_99", chemistry="NMC", e_nom_kwh=99.0, n_series=96, share=0.20),
+        FleetVehicleModel(name="tesla_m3_lfp_60", chemistry="LFP", e_nom_kwh=60.0, n_series=106, share=0.14),
+        FleetVehicleModel(name="nissan_leaf_24", chemistry="LMO", e_nom_kwh=24.0, n_series=96, share=0.10),
     )
+
+
+class BmsConfig(_Strict):
+    """Simulated BMS of every pack (twin.bms): thresholds beyond each chemistry's own limits."""
+
+    v_warn_margin_v: float = Field(0.03, ge=0, le=0.5)  # warning this far inside the cell cut-off
+    v_alarm_tol_v: float = Field(0.005, ge=0, le=0.1)  # alarm when a cell passes its cut-off by more than this
+    v_trip_margin_v: float = Field(0.05, gt=0, le=0.5)  # contactor opens (latched) this far past the cut-off
+    imbalance_warn_v: float = Field(0.1, gt=0, le=2)  # warning when highest - lowest cell voltage exceeds this
+    temp_warn_margin_c: float = Field(5.0, ge=0, le=30)  # warning this far inside a temperature limit
+    temp_trip_c: float = Field(65.0, gt=30, le=150)  # contactor opens (latched) at this pack temperature
+    temp_derate_band_c: float = Field(10.0, gt=0, le=40)  # current limits fall linearly to 0 over this band
+    soc_taper_frac: float = Field(0.05, gt=0, le=0.5)  # current limits taper over the last part of the window
+    current_alarm_margin_frac: float = Field(0.05, ge=0, le=1)  # over-current alarm above limit x (1 + margin)
+    weak_soh_frac: float = Field(0.6, ge=0, le=1)  # packs below this SoH are flagged ...
+    weak_soc_max_frac: float = Field(0.9, gt=0, le=1)  # ... and capped at this SoC
+
+
+class ThermalConfig(_Strict):
+    """Lumped outdoor thermal model per pack (twin.fleet)."""
+
+    temp_start_c: float | None = Field(None, ge=-40, le=60)  # None: ambient at the start
+    ua_w_per_k_per_kwh: float = Field(0.25, gt=0, le=10)  # enclosure conductance to ambient per nameplate kWh
+    solar_area_m2_per_kwh: float = Field(0.02, ge=0, le=1)  # sunlit enclosure area per nameplate kWh
+    solar_absorptance: float = Field(0.5, ge=0, le=1)
+    # Yard layout (packs in block order along rows) and heat exchange between neighbours.
+    yard_row_packs: int = Field(35, ge=1)
+    yard_pitch_m: float = Field(2.0, gt=0)  # between packs along a row
+    yard_row_spacing_m: float = Field(6.0, gt=0)
+    neighbour_radius_m: float = Field(2.5, ge=0)  # packs closer than this exchange heat
+    neighbour_w_per_k: float = Field(30.0, ge=0)  # conductance between two neighbours (radiation, convection)
+    runaway_duration_s: float = Field(600.0, gt=0)  # heat of a pack in runaway is released over this time
+    # Enclosure heater, powered by the pack itself, so packs stay chargeable in winter (cells must not
+    # charge below their chemistry's minimum, about 0 degC): full power below heater_set_c - band.
+    heater_set_c: float | None = Field(3.0, ge=-30, le=30)  # None: no heater
+    heater_band_c: float = Field(2.0, gt=0, le=20)
+    heater_w_per_kwh: float = Field(5.0, ge=0, le=200)  # heater power per nameplate kWh
+    heater_soc_min_frac: float = Field(0.01, ge=0, le=1)  # the heater may use the reserve below the window
+
+
+class AgeingConfig(_Strict):
+    enabled: bool = True
+    update_every_s: float = Field(86400.0, gt=0)  # stress aggregates -> capacity and resistance
+    # How a used pack continues from its second-life SoH (twin/ageing.py): "scaled_history" scales each
+    # pack's ageing rates so the lab-cell model reaches its SoH after an assumed EV first life;
+    # "virtual_age" keeps the lab cell's rates (a used pack then counts as very old and fades slowly).
+    second_life: Literal["scaled_history", "virtual_age"] = "scaled_history"
 
 
 class FleetModelConfig(_Strict):
     n_packs: int = Field(805, ge=1, le=100_000)
     mix: tuple[FleetVehicleModel, ...] = Field(default_factory=_default_mix, min_length=1)
+    inventory_csv: str | None = None  # a pack list instead of the mix (path relative to the scenario file)
     soh_min_frac: float = Field(0.5, gt=0, le=1)
     soh_max_frac: float = Field(0.9, gt=0, le=1)
+    r_growth_min: float = Field(1.2, ge=1, le=5)  # resistance relative to new at the start of second life
+    r_growth_max: float = Field(2.0, ge=1, le=5)
     new_pack_frac: float = Field(0.05, ge=0, le=1)  # "used and some new" (TechCrunch)
+    cell_capacity_spread_frac: float = Field(0.03, ge=0, lt=0.5)  # weakest cell below the pack's mean, up to
+    cell_resistance_spread_frac: float = Field(0.15, ge=0, le=2)  # weakest cell's resistance above the mean, up to
     soc_start_frac: float = Field(0.5, ge=0, le=1)
     soc_min_frac: float = Field(0.05, ge=0, lt=1)  # usable window of every pack
     soc_max_frac: float = Field(0.95, gt=0, le=1)
-    c_rate_max: float = Field(0.5, gt=0, le=5)  # second-life derating, per hour of usable energy
-    eta_charge: float = Field(0.96, gt=0.5, le=1)  # converter + cell, one way
-    eta_discharge: float = Field(0.96, gt=0.5, le=1)
+    # Pack DC/DC converter losses, as fractions of its rating: no-load, linear, quadratic
+    # (p_loss = c0 p_r + c1 |p| + c2 p^2 / p_r); 97.4 % at full power, 96.6 % at 20 %.
+    converter_loss_c0_frac: float = Field(0.004, ge=0, le=0.1)
+    converter_loss_c1_frac: float = Field(0.012, ge=0, le=0.1)
+    converter_loss_c2_frac: float = Field(0.010, ge=0, le=0.1)
+    dispatch: Literal["proportional", "soh_aware"] = "proportional"
+    soh_aware_exponent: float = Field(2.0, ge=0, le=10)  # soh_aware: weight x (soh / soh_max)^k / r_factor
+    record_packs_every_s: float | None = Field(900.0, ge=0)  # per-pack state in packs.parquet; 0/None: off
+    bms: BmsConfig = BmsConfig()
+    thermal: ThermalConfig = ThermalConfig()
+    ageing: AgeingConfig = AgeingConfig()
 
     @model_validator(mode="after")
     def _windows(self) -> "FleetModelConfig":
         if self.soh_min_frac > self.soh_max_frac:
             raise ValueError(f"soh_min_frac ({self.soh_min_frac}) must not exceed soh_max_frac ({self.soh_max_frac})")
+        if self.r_growth_min > self.r_growth_max:
+            raise ValueError(f"r_growth_min ({self.r_growth_min}) must not exceed r_growth_max ({self.r_growth_max})")
         if self.soc_min_frac >= self.soc_max_frac:
             raise ValueError(f"soc_min_frac ({self.soc_min_frac}) must be below soc_max_frac ({self.soc_max_frac})")
         if not self.soc_min_frac <= self.soc_start_frac <= self.soc_max_frac:
@@ -219,6 +292,10 @@ class FleetModelConfig(_Strict):
                 f"soc_start_frac ({self.soc_start_frac}) must lie in the usable window "
                 f"[{self.soc_min_frac}, {self.soc_max_frac}]"
             )
+        names = [m.name for m in self.mix]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"vehicle names in the mix must be unique; repeated: {', '.join(dup)}")
         return self
 
 
@@ -307,7 +384,19 @@ class _BlockEvent(_Event):
 
 
 class _PacksEvent(_Event):
-    packs: tuple[int, ...] = Field(min_length=1)
+    """Selects packs by id, by vehicle model (a firmware fault), by yard row (a hot row) or by
+    block (a cable segment); selectors given together must all match."""
+
+    packs: tuple[int, ...] = ()
+    vehicle: str | None = None
+    yard_row: int | None = Field(None, ge=0)
+    block: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _some_selector(self) -> "_PacksEvent":
+        if not self.packs and self.vehicle is None and self.yard_row is None and self.block is None:
+            raise ValueError("name the packs: give 'packs', 'vehicle', 'yard_row' or 'block'")
+        return self
 
 
 class TripBessBlock(_BlockEvent):
@@ -325,6 +414,27 @@ class TripPacks(_PacksEvent):
 
 class RestorePacks(_PacksEvent):
     kind: Literal["restore_packs"]
+
+
+class WeakCell(_PacksEvent):
+    """One cell of each selected pack loses capacity and gains resistance (imbalance alarms)."""
+
+    kind: Literal["weak_cell"]
+    capacity_frac: float = Field(0.7, gt=0, le=1)  # the weak cell's capacity relative to the pack's
+    resistance_factor: float = Field(3.0, ge=1, le=50)  # its resistance relative to the pack's cells
+
+
+class ThermalRunaway(_Event):
+    """One pack goes into thermal runaway; its heat may propagate to neighbours in the yard."""
+
+    kind: Literal["thermal_runaway"]
+    pack: int = Field(ge=0)
+
+
+class BmsReset(_PacksEvent):
+    """Alarm reset: latched BMS faults clear and contactors close again where the cause has gone."""
+
+    kind: Literal["bms_reset"]
 
 
 class TripPvBlock(_BlockEvent):
@@ -352,6 +462,9 @@ Event = Annotated[
         RestoreBessBlock,
         TripPacks,
         RestorePacks,
+        WeakCell,
+        ThermalRunaway,
+        BmsReset,
         TripPvBlock,
         RestorePvBlock,
         SparkLoadStep,
@@ -365,6 +478,9 @@ EVENT_KINDS: tuple[str, ...] = (
     "restore_bess_block",
     "trip_packs",
     "restore_packs",
+    "weak_cell",
+    "thermal_runaway",
+    "bms_reset",
     "trip_pv_block",
     "restore_pv_block",
     "spark_load",
@@ -408,13 +524,28 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
             out.append((("events", i, "at_s"), f"{ev.at_s:g} is after the end of the run ({sc.run.duration_s:g} s)"))
         idx = getattr(ev, "block", None)
         if idx is not None:
-            n = nb if "bess" in ev.kind else npv
+            n = npv if "pv" in ev.kind else nb
             if idx >= n:
                 out.append((("events", i, "block"), f"{ev.kind}: block {idx} does not exist (blocks are 0..{n - 1})"))
         unit = getattr(ev, "unit", None)
         if unit is not None and unit >= nsp:
             out.append((("events", i, "unit"), f"{ev.kind}: unit {unit} does not exist (units are 0..{nsp - 1})"))
-        packs = getattr(ev, "packs", None)
-        if packs is not None and max(packs) >= npk:
-            out.append((("events", i, "packs"), f"{ev.kind}: pack {max(packs)} does not exist (packs are 0..{npk - 1})"))
+        packs = getattr(ev, "packs", None) or ((ev.pack,) if hasattr(ev, "pack") else ())
+        if packs and max(packs) >= npk and not sc.models.fleet.inventory_csv:
+            key = "packs" if hasattr(ev, "packs") else "pack"
+            out.append((("events", i, key), f"{ev.kind}: pack {max(packs)} does not exist (packs are 0..{npk - 1})"))
+        veh = getattr(ev, "vehicle", None)
+        names = [m.name for m in sc.models.fleet.mix]
+        if veh is not None and not sc.models.fleet.inventory_csv and veh not in names:
+            close = difflib.get_close_matches(veh, names, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            out.append((("events", i, "vehicle"),
+                        f"{ev.kind}: vehicle {veh!r} is not in models.fleet.mix{hint} Allowed: {', '.join(names)}"))
+        row = getattr(ev, "yard_row", None)
+        n_rows = -(-npk // sc.models.fleet.thermal.yard_row_packs)
+        if row is not None and not sc.models.fleet.inventory_csv and row >= n_rows:
+            out.append((("events", i, "yard_row"), f"{ev.kind}: yard row {row} does not exist (rows are 0..{n_rows - 1})"))
+    rp = sc.models.fleet.record_packs_every_s
+    if rp and (rp < step - 1e-9 or abs(rp / step - round(rp / step)) > 1e-9):
+        out.append((("models", "fleet", "record_packs_every_s"), f"{rp:g} is not a whole multiple of run.step_s ({step:g} s)"))
     return out

@@ -135,6 +135,11 @@ class Grid:
         chl, disl = bess_charge_max_p_mw.tolist(), bess_discharge_max_p_mw.tolist()
         on = [s_ and (c > tol or d > tol) for s_, c, d in zip(svc, chl, disl)]
         if not any(on):
+            # Every block in service is at both limits (empty and unable to charge, e.g. too cold):
+            # the inverters still form the island's voltage at zero power; the load is shed below
+            # and what cannot be shed shows as the fleet's shortfall.
+            on = list(svc)
+        if not any(on):
             raise PowerFlowDiverged(
                 "no grid-forming battery block is available: the island has no voltage source",
                 {"bess_in_service": svc},

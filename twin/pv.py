@@ -329,6 +329,18 @@ def clear_sky_poa_w_m2(
     return np.interp(step_t_s, grid_t_s, poa)
 
 
+def clear_sky_ghi_w_m2(location: pvlib.location.Location, start: pd.Timestamp, n_steps: int, step_s: float,
+                       grid_s: float = 600.0) -> np.ndarray:
+    """Clear-sky global horizontal irradiance at every step [W/m2] (Ineichen, pvlib), computed on a
+    ``grid_s`` grid and interpolated (the sun on battery enclosures: a slow, smooth input)."""
+    step_t_s = np.arange(n_steps) * step_s
+    g = max(grid_s, step_s)
+    grid_t_s = np.arange(int(math.ceil(step_t_s[-1] / g)) + 2) * g
+    times = _times(start, grid_t_s)
+    ghi = location.get_clearsky(times, model="ineichen")["ghi"].to_numpy()
+    return np.interp(step_t_s, grid_t_s, np.clip(np.nan_to_num(ghi, nan=0.0), 0.0, None))
+
+
 # --------------------------------------------------------------------------- clouds
 def _shade_fraction_semi_markov(
     query_t_s: np.ndarray,
@@ -518,6 +530,8 @@ class PVPlant:
         )
         self._cloud_sb.flags.writeable = False
         self.cloud_frac: np.ndarray = self._cloud_sb.T
+        self.ghi_clear_w_m2: np.ndarray = clear_sky_ghi_w_m2(location, start, self.n_steps, self.step_s)
+        self.ghi_clear_w_m2.flags.writeable = False
 
         # Constants of the per-step arithmetic (see pvwatts_ac_mw and step).
         # Faiman (2008) cell temperature, pvlib.temperature.faiman:
@@ -537,6 +551,10 @@ class PVPlant:
         self._inv_c3 = c * _INV_K_INV_ZETA * pdc0
         self._p_ac_block_mw = p_ac_block_mw
         self._scalar_path = self.n_blocks <= _SCALAR_PATH_MAX_BLOCKS
+
+    def ghi_w_m2(self, k: int) -> float:
+        """Global horizontal irradiance at step ``k`` under the clouds (mean over the blocks)."""
+        return float(self.ghi_clear_w_m2[k] * self._cloud_sb[k].mean())
 
     def clear_sky_fraction(self, k: int) -> np.ndarray:
         """Per-block irradiance at step ``k`` as a fraction of clear sky (cloud transmission)."""
