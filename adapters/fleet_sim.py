@@ -75,7 +75,8 @@ class FleetSim(ModelSim):
             elif k == "bms_reset":
                 back = fleet.bms_reset(idx)
                 self._fault[back] = False
-                site.log(ev.at_s, k, f"{sel}; contactor closed again on {len(back)}: {_ids(inv.pack_id[back])}")
+                again = f": {_ids(inv.pack_id[back])}" if len(back) else ""
+                site.log(ev.at_s, k, f"{sel}; contactor closed again on {len(back)}{again}")
 
     def _log_bms(self, t_s: float, n_trips: int, n_runaway: int, n_alarm: float) -> None:
         """Log contactor trips, runaways and new alarms by pack (only when the counters move)."""
@@ -98,7 +99,7 @@ class FleetSim(ModelSim):
             for cause, ids in causes.items():
                 site.log(t_s, "bms_trip", f"contactor opened on {len(ids)} pack(s) by {bms.TRIP_NAMES[cause]}: "
                                           f"{_ids(np.array(ids))}")
-        if n_alarm != self._n_alarm:
+        if n_alarm != self._n_alarm or n_alarm:
             evt = fleet.bms_evt
             now = (evt & bms.ALARM_MASK) != 0
             new = np.flatnonzero(now & ~self._alarm)
@@ -123,12 +124,12 @@ class FleetSim(ModelSim):
         self.apply_events(t_s + self.dt_s)
         ch, dis = fleet.limits(self.dt_s)
         tot = fleet.totals()
-        if r.n_new_trips or r.n_new_runaway or tot["n_packs_alarm"] != self._n_alarm:
+        if r.n_new_trips or r.n_new_runaway or tot["n_packs_alarm"] or self._n_alarm:
             self._log_bms(t_s + self.dt_s, r.n_new_trips, r.n_new_runaway, tot["n_packs_alarm"])
         param_j = fleet.param_change_j()
         rec = dict(tot)
-        rec["bess_conv_loss_p_mw"] = r.loss_p_mw  # converter + cell losses + heaters
-        rec["bess_heater_p_mw"] = r.heater_p_mw
+        rec["bess_loss_p_mw"] = r.loss_p_mw  # converter + cell losses + enclosure thermal management
+        rec["bess_thermal_mgmt_p_mw"] = r.thermal_mgmt_p_mw
         rec["bess_converter_loss_p_mw"] = r.loss_conv_p_mw
         rec["bess_cell_loss_p_mw"] = r.loss_cell_p_mw
         # stored energy changed without a flow (capacity fade, resistances moving with T and SoC)
@@ -136,6 +137,8 @@ class FleetSim(ModelSim):
         self._param_j = param_j
         rec["bess_shortfall_p_mw"] = short
         rec["bess_fleet_p_mw"] = float(r.block_p_mw.sum())  # what the packs took (+ charging)
+        # the grid's block powers = what the packs took + the shortfall (a check: ~0)
+        rec["bess_dispatch_gap_p_mw"] = float(np.sum(inputs["bess_p_mw"]) - r.block_p_mw.sum() - r.shortfall_mw.sum())
         rec["bess_charge_max_p_mw"] = float(ch.sum())
         rec["bess_discharge_max_p_mw"] = float(dis.sum())
         meas = {

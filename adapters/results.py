@@ -44,10 +44,10 @@ ENERGY_TERMS: dict[str, tuple[str, ...]] = {
     "losses": ("losses_p_mw",),
     "unserved": ("shed_p_mw", "ufls_p_mw"),
     "pv_fast_curtailed": ("pv_fast_curtail_p_mw",),
-    "bess_conversion_losses": ("bess_conv_loss_p_mw",),
+    "bess_losses": ("bess_loss_p_mw",),  # converter + cell + enclosure thermal management
     "bess_converter_losses": ("bess_converter_loss_p_mw",),
     "bess_cell_losses": ("bess_cell_loss_p_mw",),
-    "bess_heaters": ("bess_heater_p_mw",),
+    "bess_thermal_mgmt": ("bess_thermal_mgmt_p_mw",),
     "bess_param_change": ("bess_param_change_p_mw",),
     "bess_fleet_net_in": ("bess_fleet_p_mw",),  # what the packs took: grid-side power less any shortfall
     "bess_shortfall": ("bess_shortfall_p_mw",),
@@ -64,7 +64,7 @@ class Accumulator:
         self.e = {k: 0.0 for k in ENERGY_TERMS}
         self.ext = {"v_min_pu": math.inf, "v_max_pu": -math.inf, "loading_max_pct": 0.0,
                     "soc_min": math.inf, "soc_max": -math.inf, "pack_soc_min": math.inf, "pack_soc_max": -math.inf,
-                    "temp_amb_max_c": -math.inf, "bal_max_abs_mw": 0.0}
+                    "temp_amb_max_c": -math.inf, "bal_max_abs_mw": 0.0, "dispatch_gap_max_mw": 0.0}
         self.soc_end = math.nan
         self.e_end_mwh = math.nan
         self.steps = 0
@@ -106,6 +106,9 @@ class Accumulator:
                - row["cooling_p_mw"] - row["aux_p_mw"] - row["losses_p_mw"])
         if abs(bal) > x["bal_max_abs_mw"]:
             x["bal_max_abs_mw"] = abs(bal)
+        v = abs(row.get("bess_dispatch_gap_p_mw", 0.0))
+        if v > x["dispatch_gap_max_mw"]:
+            x["dispatch_gap_max_mw"] = v
         self.soc_end = soc
         self.e_end_mwh = row["e_stored_mwh"]
         self.steps += 1
@@ -237,7 +240,7 @@ class ResultsWriter:
         self.parts = self.out / "timeseries.parts"
         if self.parts.exists():
             shutil.rmtree(self.parts)
-        for stale in ("timeseries.parquet", "summary.json", "overview.png"):
+        for stale in ("timeseries.parquet", "summary.json", "overview.png", "packs.parquet"):
             (self.out / stale).unlink(missing_ok=True)
         self.parts.mkdir()
         self.scenario_name = scenario_name
@@ -293,7 +296,7 @@ class ResultsWriter:
             bal_err = abs(src - sink) / src if src > 0 else 0.0
             # The fleet's own books: stored-energy change vs. AC energy in minus conversion losses.
             d_stored = acc.e_end_mwh - self.e_start_mwh
-            net_in = acc.e["bess_fleet_net_in"] - acc.e["bess_conversion_losses"] + acc.e["bess_param_change"]
+            net_in = acc.e["bess_fleet_net_in"] - acc.e["bess_losses"] + acc.e["bess_param_change"]
             thru = acc.e["bess_charge"] + acc.e["bess_discharge"]
             bess_err = abs(d_stored - net_in) / thru if thru > 0 else 0.0
             it_cool = acc.e["it_load"] + acc.e["cooling_load"]
@@ -320,6 +323,8 @@ class ResultsWriter:
             "power_balance_max_abs_mw": _finite(x.get("bal_max_abs_mw", math.nan)),
             "bess_stored_change_mwh": _finite(round(d_stored, 6)) if acc else 0.0,
             "bess_energy_balance_error_frac": bess_err,
+            # grid's battery power vs what the packs took plus the reported shortfall, largest step
+            "bess_dispatch_gap_max_mw": _finite(x.get("dispatch_gap_max_mw", math.nan)),
             "soc_frac": {
                 "min": _finite(x.get("soc_min", math.nan)),
                 "max": _finite(x.get("soc_max", math.nan)),

@@ -94,6 +94,8 @@ def _find_line(text: str, loc: tuple[Any, ...]) -> int | None:
         else:
             section.append(p)
     key = loc[-1] if isinstance(loc[-1], str) else None
+    if key is None:  # the location is an item of an array of tables
+        want_index = loc[-1]
     header_re = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\"]+)\s*\]\]?\s*(#.*)?$")
     current: list[str] = []
     count: dict[str, int] = {}
@@ -120,11 +122,15 @@ def _find_line(text: str, loc: tuple[Any, ...]) -> int | None:
             candidates.append(n)
     if candidates:
         return candidates[0]
-    # the table itself (e.g. a missing key): its header line
+    # the table itself (e.g. a missing key, or a whole event): its header line; for an item of an
+    # array of tables, that item's header
+    seen = -1
     for n, line in enumerate(lines, start=1):
         m = header_re.match(line)
         if m and [s.strip('"') for s in m.group(1).split(".")] == section:
-            return n
+            seen += 1
+            if want_index is None or not line.strip().startswith("[[") or seen == want_index:
+                return n
     return None
 
 

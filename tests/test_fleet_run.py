@@ -53,6 +53,7 @@ def test_group_trip_takes_the_packs_out_and_the_fleet_picks_up_their_power(run):
     # the rest of the fleet carried the site: nothing unserved, books closed
     assert s["energy_mwh"]["unserved"] == 0.0
     assert s["bess_energy_balance_error_frac"] < 1e-9
+    assert s["bess_dispatch_gap_max_mw"] < 1e-6  # the grid's block powers = what the packs took + shortfall
     assert s["energy_balance_error_frac"] < 1e-9
 
 

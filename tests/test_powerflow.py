@@ -126,6 +126,21 @@ def test_ufls_sheds_load_when_every_block_is_empty():
         -r.bess_p_mw.sum(), abs=1e-6)
 
 
+def test_island_stays_energised_when_every_block_is_at_both_limits():
+    """Empty and too cold to charge: the inverters still form the voltage at zero power; all IT load
+    is shed and what cannot be shed (aux, losses) is the only battery power left."""
+    g, ix = _grid()
+    zero = np.zeros(12)
+    r = g.step(np.zeros(8), np.full(4, 0.9), np.full(4, 0.08), 0.15, zero, zero)
+    assert r.it_p_mw.sum() == 0.0 and r.cooling_p_mw.sum() == 0.0 and r.ufls_p_mw == pytest.approx(3.92)
+    assert -r.bess_p_mw.sum() == pytest.approx(0.15 + r.losses_p_mw, abs=1e-6)  # shown as the fleet's shortfall
+    g.set_bess_block(0, False)
+    for b in range(1, 12):
+        g.set_bess_block(b, False)
+    with pytest.raises(PowerFlowDiverged, match="no grid-forming battery block"):
+        g.step(np.zeros(8), np.full(4, 0.9), np.full(4, 0.08), 0.15, zero, zero)
+
+
 def test_nonconvergence_raises_with_the_injections():
     net, ix = build_network(Scenario().site)
     s = LightSimSolver(net, max_iteration=10)

@@ -146,3 +146,24 @@ def test_misspelled_key_inside_an_event(tmp_path):
     bad = write_scenario(tmp_path, "evkey", GOOD.replace("block = 3", "blok = 3", 1))
     with pytest.raises(ScenarioError, match=r"evkey\.toml:\d+: unknown key 'events\[0\]\.blok'; did you mean 'block'\?"):
         load_scenario(bad)
+
+
+def test_pack_event_errors_point_at_their_own_event(tmp_path):
+    p = tmp_path / "packs.toml"
+    p.write_text('[run]\nduration_s = 3600\n\n[[events]]\nat_s = 10\nkind = "trip_bess_block"\nblock = 1\n\n'
+                 '[[events]]\nat_s = 20\nkind = "trip_packs"\n\n'
+                 '[[events]]\nat_s = 30\nkind = "weak_cell"\nvehicle = "chevy_bolt"\n\n'
+                 '[[events]]\nat_s = 40\nkind = "thermal_runaway"\npack = 900\n')
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    msg = str(ei.value)
+    # the selector check names the event's own header line (9), not the first [[events]] (4)
+    assert re.search(r"packs\.toml:9: events\[1\] = .*name the packs: give 'packs', 'vehicle', 'yard_row' or 'block'", msg)
+    p.write_text(p.read_text().replace('[[events]]\nat_s = 20\nkind = "trip_packs"\n\n', ""))
+    with pytest.raises(ScenarioError) as ei:
+        load_scenario(p)
+    msg = str(ei.value)
+    assert re.search(r"packs\.toml:12: events\[1\]\.vehicle: weak_cell: vehicle 'chevy_bolt' is not in models\.fleet\.mix; "
+                     r"did you mean 'chevy_bolt_66'\?", msg)
+    assert re.search(r"packs\.toml:17: events\[2\]\.pack: thermal_runaway: pack 900 does not exist \(packs are 0\.\.804\)",
+                     msg)

@@ -186,6 +186,14 @@ class FleetVehicleModel(_Strict):
     r_growth_min: float | None = Field(None, ge=1, le=5)
     r_growth_max: float | None = Field(None, ge=1, le=5)
 
+    @model_validator(mode="after")
+    def _ranges(self) -> "FleetVehicleModel":
+        for lo, hi in (("soh_min_frac", "soh_max_frac"), ("r_growth_min", "r_growth_max")):
+            a, b = getattr(self, lo), getattr(self, hi)
+            if a is not None and b is not None and a > b:
+                raise ValueError(f"{self.name}: {lo} ({a}) must not exceed {hi} ({b})")
+        return self
+
 
 def _default_mix() -> tuple[FleetVehicleModel, ...]:
     # Nominal energies from manufacturers' published gross capacities and
@@ -238,10 +246,16 @@ class ThermalConfig(_Strict):
     runaway_duration_s: float = Field(600.0, gt=0)  # heat of a pack in runaway is released over this time
     # Enclosure heater, powered by the pack itself, so packs stay chargeable in winter (cells must not
     # charge below their chemistry's minimum, about 0 degC): full power below heater_set_c - band.
-    heater_set_c: float | None = Field(3.0, ge=-30, le=30)  # None: no heater
+    heater_set_c: float = Field(3.0, ge=-30, le=30)
     heater_band_c: float = Field(2.0, gt=0, le=20)
-    heater_w_per_kwh: float = Field(5.0, ge=0, le=200)  # heater power per nameplate kWh
-    heater_soc_min_frac: float = Field(0.01, ge=0, le=1)  # the heater may use the reserve below the window
+    heater_w_per_kwh: float = Field(5.0, ge=0, le=200)  # heater power per nameplate kWh; 0: no heaters
+    heater_soc_min_frac: float = Field(0.01, ge=0, le=1)  # heater and cooler may use the reserve below the window
+    # Enclosure cooler (a small heat pump), also powered by the pack: full heat removal above
+    # cooler_set_c + band, none below cooler_set_c; electric power = heat removed / COP.
+    cooler_set_c: float = Field(30.0, ge=0, le=60)
+    cooler_band_c: float = Field(3.0, gt=0, le=20)
+    cooler_w_per_kwh: float = Field(10.0, ge=0, le=200)  # heat removal per nameplate kWh; 0: no coolers
+    cooler_cop: float = Field(3.0, gt=0.5, le=10)
 
 
 class AgeingConfig(_Strict):
@@ -274,7 +288,7 @@ class FleetModelConfig(_Strict):
     converter_loss_c2_frac: float = Field(0.010, ge=0, le=0.1)
     dispatch: Literal["proportional", "soh_aware"] = "proportional"
     soh_aware_exponent: float = Field(2.0, ge=0, le=10)  # soh_aware: weight x (soh / soh_max)^k / r_factor
-    record_packs_every_s: float | None = Field(900.0, ge=0)  # per-pack state in packs.parquet; 0/None: off
+    record_packs_every_s: float = Field(900.0, ge=0)  # per-pack state in packs.parquet; 0: off
     bms: BmsConfig = BmsConfig()
     thermal: ThermalConfig = ThermalConfig()
     ageing: AgeingConfig = AgeingConfig()

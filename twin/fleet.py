@@ -70,8 +70,8 @@ _N_GRID = len(SOC_GRID) - 1
 # Per-pack parameters: rows of P (float64, shape (N_P, n_packs)).
 (P_QAS, P_NS, P_R0, P_R1, P_R2, P_TAU1, P_TAU2, P_EA, P_VMAX, P_VMIN, P_ICH, P_IDIS, P_TCH_MIN, P_TCH_MAX,
  P_TDIS_MIN, P_TDIS_MAX, P_WQ, P_WR, P_PCONV, P_C0, P_C1, P_C2, P_CTH, P_UA, P_SOLAR, P_SOC_LO, P_SOC_HI,
- P_RW_ONSET, P_ERW, P_CHEM, P_WEIGHT, P_GNB, P_HEAT, P_G1, P_G2, P_INV_NS, P_INV_QAS, P_INV_WQ) = range(38)
-N_P = 38
+ P_RW_ONSET, P_ERW, P_CHEM, P_WEIGHT, P_GNB, P_HEAT, P_G1, P_G2, P_INV_NS, P_INV_QAS, P_INV_WQ, P_COOL) = range(39)
+N_P = 39
 # Per-pack state and outputs: rows of S (float64, shape (N_S, n_packs)).
 (S_SOC, S_SOCW, S_V1, S_V2, S_TEMP, S_RW_LEFT, S_R0, S_R1, S_R2, S_I, S_VT, S_VCMAX, S_VCMIN, S_PAC, S_PDC,
  S_ICH, S_IDIS, S_PCH, S_PDIS, S_WC, S_WD, S_W_AC, S_W_DC, S_L_CELL, S_L_CONV, S_E_PARAM, S_HEAT, S_EMAX,
@@ -94,10 +94,10 @@ class FleetStep:
     p_pack_mw: np.ndarray  # per pack, AC, delivered, + charging
     block_p_mw: np.ndarray  # per block, delivered
     shortfall_mw: np.ndarray  # per block: asked but not deliverable (signed like the request)
-    loss_p_mw: float  # converter + cell losses + enclosure heaters of the step (mean power)
+    loss_p_mw: float  # converter + cell losses + enclosure thermal management of the step (mean power)
     loss_conv_p_mw: float
     loss_cell_p_mw: float
-    heater_p_mw: float
+    thermal_mgmt_p_mw: float  # electric power of the enclosures' thermal management (heaters and coolers)
     n_new_trips: int  # packs whose contactor opened (BMS protection) in this step
     n_new_runaway: int
 
@@ -196,7 +196,8 @@ class BatteryFleet:
         weak = inventory.soh_frac < cfg.bms.weak_soh_frac
         P[:, P_SOC_HI] = np.where(weak, np.minimum(cfg.bms.weak_soc_max_frac, cfg.soc_max_frac), cfg.soc_max_frac)
         self.flagged = weak  # packs with a reduced SoC window (BMS policy for weak packs)
-        P[:, P_HEAT] = th.heater_w_per_kwh * e_kwh if th.heater_set_c is not None else 0.0
+        P[:, P_HEAT] = th.heater_w_per_kwh * e_kwh
+        P[:, P_COOL] = th.cooler_w_per_kwh * e_kwh
         P[:, P_RW_ONSET] = per_chem("runaway_onset_c")
         P[:, P_ERW] = per_chem("runaway_heat_j_per_wh") * e_kwh * 1e3
         P[:, P_CHEM] = chem_idx
@@ -228,9 +229,10 @@ class BatteryFleet:
         self._bms_th = np.array([b.v_warn_margin_v, b.v_trip_margin_v, b.temp_warn_margin_c, b.temp_trip_c,
                                  b.soc_taper_frac, b.current_alarm_margin_frac, b.imbalance_warn_v, b.v_alarm_tol_v,
                                  b.temp_derate_band_c, th.runaway_duration_s,
-                                 th.heater_set_c if th.heater_set_c is not None else -np.inf, th.heater_band_c,
+                                 th.heater_set_c, th.heater_band_c,
                                  th.heater_soc_min_frac, 1.0 / b.soc_taper_frac, 1.0 / b.temp_derate_band_c,
-                                 1.0 / th.heater_band_c])
+                                 1.0 / th.heater_band_c, th.cooler_set_c, 1.0 / th.cooler_band_c,
+                                 1.0 / th.cooler_cop])
         self._block_ch, self._block_dis = np.zeros(n_blocks), np.zeros(n_blocks)
         self._block_p = np.zeros(n_blocks)
         self._stats = np.zeros(N_ST)
@@ -295,7 +297,9 @@ class BatteryFleet:
         if self.ageing is None or self.stress is None:
             return
         self.ageing.update(self.stress, force=force)
-        self._set_capacity_and_resistance(np.minimum(self.ageing.q_frac, self.q_frac), self.ageing.r_factor)
+        burnt = self.F[:, F_RUNAWAY] > 0  # a pack after a runaway is scrap: its figures stay as they were
+        q = np.where(burnt, self.q_frac, np.minimum(self.ageing.q_frac, self.q_frac))
+        self._set_capacity_and_resistance(q, np.where(burnt, self.r_factor, self.ageing.r_factor))
         self._t_age_s = 0.0
         self.n_ageing_updates += 1
 
@@ -432,7 +436,7 @@ class BatteryFleet:
         return FleetStep(p_pack_mw=self._p_pack * 1e-6, block_p_mw=self._block_p * 1e-6,
                          shortfall_mw=self._short * sign,
                          loss_p_mw=(out[0] + out[1] + out[4]) * 1e-6, loss_conv_p_mw=out[0] * 1e-6,
-                         loss_cell_p_mw=out[1] * 1e-6, heater_p_mw=out[4] * 1e-6, n_new_trips=int(out[2]),
+                         loss_cell_p_mw=out[1] * 1e-6, thermal_mgmt_p_mw=out[4] * 1e-6, n_new_trips=int(out[2]),
                          n_new_runaway=int(out[3]))
 
     # -- events -----------------------------------------------------------------------
@@ -523,7 +527,7 @@ class BatteryFleet:
         S, F = self.S, self.F
         return {
             "soc_frac": S[:, S_SOC].copy(), "soc_weak_cell_frac": S[:, S_SOCW].copy(), "temp_c": S[:, S_TEMP].copy(),
-            "temp_max_c": S[:, S_TMAX].copy(), "heater_kw": S[:, S_PHEAT] * 1e-3,
+            "temp_max_c": S[:, S_TMAX].copy(), "thermal_mgmt_kw": S[:, S_PHEAT] * 1e-3,
             "v_v": S[:, S_VT].copy(), "i_a": S[:, S_I].copy(), "p_ac_kw": S[:, S_PAC] * 1e-3,
             "cell_v_max_v": S[:, S_VCMAX].copy(), "cell_v_min_v": S[:, S_VCMIN].copy(),
             "i_charge_max_a": S[:, S_ICH].copy(), "i_discharge_max_a": S[:, S_IDIS].copy(),
@@ -576,7 +580,7 @@ class BatteryFleet:
             "loss_cell_mwh": round(b["loss_cell_mwh"], 5),
             "loss_converter_mwh": round(b["loss_conv_mwh"], 5),
             "pack_temp_max_c": round(float(S[:, S_TMAX].max()), 3),
-            "ageing_updates": int(self.n_ageing_updates),
+            "ageing_applied_s": round(float(self.ageing.t_s), 1) if self.ageing is not None else 0.0,
             "by_chemistry": by_chem,
         }
 
@@ -585,7 +589,7 @@ class BatteryFleet:
         S = self.S
         return {"ac_in_mwh": float(S[:, S_W_AC].sum() / 3.6e9), "dc_in_mwh": float(S[:, S_W_DC].sum() / 3.6e9),
                 "loss_cell_mwh": float(S[:, S_L_CELL].sum() / 3.6e9), "loss_conv_mwh": float(S[:, S_L_CONV].sum() / 3.6e9),
-                "heater_mwh": float(S[:, S_L_HEAT].sum() / 3.6e9),
+                "thermal_mgmt_mwh": float(S[:, S_L_HEAT].sum() / 3.6e9),
                 "param_change_mwh": float(S[:, S_E_PARAM].sum() / 3.6e9)}
 
 
@@ -790,7 +794,7 @@ def _pack_refresh(i, c, on, P, S, F, D, dt, tab, cum, rmult, th):  # pragma: no 
     S[i, S_ICH] = i_ch
     S[i, S_IDIS] = i_dis
     pr = P[i, P_PCONV]
-    p_heat = _heater_w(P[i, P_HEAT], temp, s, th)  # the heater's draw over the next step (as in the step)
+    p_heat, _ = _thermal_mgmt_w(P[i, P_HEAT], P[i, P_COOL], temp, s, th)  # its draw over the next step
     inv_dt = 1.0 / dt
     w, _ = _w_step(i_ch, f0, s, v1, v2, qas, ns, r0, r1, r2, a1, a2, b1, b2, dt, tab, cum, c)
     x = w * inv_dt + p_heat
@@ -810,13 +814,18 @@ def _pack_refresh(i, c, on, P, S, F, D, dt, tab, cum, rmult, th):  # pragma: no 
 
 
 @numba.njit(cache=True, inline="always", fastmath=_FM, error_model="numpy")
-def _heater_w(p_max, temp, soc, th):  # pragma: no cover - compiled
-    """Enclosure heater power: full below set - band, off above set (th[10] set, th[15] 1 / band,
-    th[12] the SoC below which the BMS turns it off)."""
-    if p_max <= 0.0 or soc <= th[12]:
-        return 0.0
+def _thermal_mgmt_w(heat_max, cool_max, temp, soc, th):  # pragma: no cover - compiled
+    """The enclosure's thermal management, fed by the pack's cells: (electric power W, heat into the
+    pack W). Heater: full below set - band, off above set (th[10] set, th[15] 1 / band). Cooler: no
+    heat removal below its set point, full above set + band (th[16] set, th[17] 1 / band), electric
+    power = heat removed / COP (th[18] 1 / COP). Both off at or below SoC th[12]."""
+    if soc <= th[12]:
+        return 0.0, 0.0
     x = (th[10] - temp) * th[15]
-    return p_max * (0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x))
+    heat = heat_max * (0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x))
+    x = (temp - th[16]) * th[17]
+    cool = cool_max * (0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x))
+    return heat + cool * th[18], heat - cool
 
 
 @numba.njit(cache=True, fastmath=_FM, error_model="numpy")
@@ -826,7 +835,7 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
     """The fleet's one pass. With ``do_step``: split each block's power over its packs, then per pack
     converter, equivalent circuit, weakest cell, thermal and BMS over ``dt``. Always: per pack its
     limits and weights for the next step (:func:`_pack_refresh`), block sums and fleet stats ``st``.
-    ``out`` = [converter loss W, cell loss W, new trips, new runaways, heater power W, -]."""
+    ``out`` = [converter loss W, cell loss W, new trips, new runaways, thermal management power W, -]."""
     n = chem.shape[0]
     use_w = weights.shape[0] > 0
     loss_conv = 0.0
@@ -881,8 +890,11 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
                 pr = P[i, P_PCONV]
                 p_ac = p_pack[i] if act[i] else 0.0
                 p_dc = _conv_dc_from_ac(p_ac, pr, P[i, P_C0], P[i, P_C1], P[i, P_C2])
-                # enclosure heater (thermostat on the step-start temperature), fed by the cells
-                p_heat = _heater_w(P[i, P_HEAT], S[i, S_TEMP], s, th) if F[i, F_RUNAWAY] == 0 else 0.0
+                # enclosure heater and cooler (thermostats on the step-start temperature), fed by the cells
+                p_heat, q_tm = _thermal_mgmt_w(P[i, P_HEAT], P[i, P_COOL], S[i, S_TEMP], s, th)
+                if F[i, F_RUNAWAY] != 0:
+                    p_heat = 0.0
+                    q_tm = 0.0
                 i_a, w = _solve_current(p_dc - p_heat, f0, e0, s, v1, v2, qas, ns, r0, r1, r2, a1, a2, b1, b2,
                                         dt, tab, cum, c)
                 clamped = False
@@ -894,14 +906,19 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
                     clamped = True
                 if clamped:  # the BMS limit holds
                     w, _ = _w_step(i_a, f0, s, v1, v2, qas, ns, r0, r1, r2, a1, a2, b1, b2, dt, tab, cum, c)
-                    if i_a <= 0.0:  # the cells cannot give more: the heater gets what is left
+                    if i_a <= 0.0:  # the cells cannot give more: thermal management gets what is left
                         x = p_dc - w * inv_dt
                         x = x if x > 0.0 else 0.0
-                        p_heat = x if x < p_heat else p_heat
+                        if x < p_heat:
+                            q_tm = q_tm * x / p_heat
+                            p_heat = x
                 p_dc_act = w * inv_dt + p_heat  # at the converter's DC side
                 if clamped:
                     p_ac_act = _conv_ac_from_dc(p_dc_act, pr, P[i, P_C0], P[i, P_C1], P[i, P_C2]) \
                         if p_ac != 0.0 else 0.0
+                    # never more than asked (a tiny DC flow would otherwise carry the whole no-load loss)
+                    if (p_ac > 0.0 and p_ac_act > p_ac) or (p_ac < 0.0 and p_ac_act < p_ac):
+                        p_ac_act = p_ac
                     short_b += abs(p_ac - p_ac_act)
                 else:
                     p_ac_act = p_ac  # (a charge setpoint below the no-load loss moves no DC power: all loss)
@@ -946,7 +963,7 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
                 loss_conv += lc
                 loss_cell += l_cell * inv_dt
                 # thermal: exact exponential update, neighbours at their start-of-step temperature
-                q = l_cell * inv_dt + p_heat + P[i, P_SOLAR] * ghi
+                q = l_cell * inv_dt + q_tm + P[i, P_SOLAR] * ghi
                 if F[i, F_RUNAWAY] == 1:
                     rel = P[i, P_ERW] * rw_rate_dt
                     if rel >= S[i, S_RW_LEFT]:
@@ -1072,23 +1089,40 @@ def _split(p_block, weights, use_w, starts, ends, S, p_pack, short, wbuf):  # pr
                 lim = S[i, S_PCH] if charging else S[i, S_PDIS]
                 p_pack[i] = lim / wbuf[i] if wbuf[i] > 0.0 else np.inf
             order = np.argsort(p_pack[s0:s1])
+            nb_ = order.shape[0]
+            # weights of the packs from k on, summed from the end (a running difference would lose
+            # the small weights to rounding)
+            wsuf = np.empty(nb_ + 1)
+            wsuf[nb_] = 0.0
+            for k in range(nb_ - 1, -1, -1):
+                wsuf[k] = wsuf[k + 1] + wbuf[s0 + order[k]]
             l_capped = 0.0
-            for k in range(order.shape[0]):
+            kfree = nb_  # first pack (in sorted order) below its cap; nb_: none
+            for k in range(nb_):
                 i = s0 + order[k]
                 if wbuf[i] <= 0.0:
                     break
-                f = (mag - l_capped) / wsum
+                f = (mag - l_capped) / wsuf[k]
                 if p_pack[i] > f:
+                    kfree = k
                     break
                 l_capped += S[i, S_PCH] if charging else S[i, S_PDIS]
-                wsum -= wbuf[i]
-            f = (mag - l_capped) / wsum if wsum > 0.0 else 0.0
-            for i in range(s0, s1):
-                lim = S[i, S_PCH] if charging else S[i, S_PDIS]
-                x = wbuf[i] * f
-                p_pack[i] = x if x < lim else lim
-            rem = 0.0
-        short[b] = rem if rem > 1e-3 + 1e-9 * mag else 0.0
+            if kfree == nb_:  # every pack capped (the request equals the block's limit up to rounding)
+                scale = mag / cap if cap > mag else 1.0  # never more than asked
+                for i in range(s0, s1):
+                    p_pack[i] = (S[i, S_PCH] if charging else S[i, S_PDIS]) * scale
+                rem = mag - cap if mag > cap else 0.0
+            else:
+                x = mag - l_capped
+                f = (x if x > 0.0 else 0.0) / wsuf[kfree]
+                tot = 0.0
+                for i in range(s0, s1):
+                    lim = S[i, S_PCH] if charging else S[i, S_PDIS]
+                    x = wbuf[i] * f
+                    p_pack[i] = x if x < lim else lim
+                    tot += p_pack[i]
+                rem = mag - tot if mag > tot else 0.0
+        short[b] = rem if rem > 1e-6 + 1e-12 * mag else 0.0
         if not charging:
             for i in range(s0, s1):
                 p_pack[i] = -p_pack[i]
