@@ -8,7 +8,7 @@ import numpy as np
 
 from adapters.base import EventQueue, ModelSim
 from twin import bms
-from twin.fleet import F_RUNAWAY, F_STATE, F_TRIP
+from twin.fleet import F_NEW_ALARM, F_RUNAWAY, F_STATE, F_TRIP
 
 PACK_EVENTS = {"trip_bess_block", "restore_bess_block", "trip_packs", "restore_packs", "weak_cell",
                "thermal_runaway", "bms_reset"}
@@ -32,8 +32,6 @@ class FleetSim(ModelSim):
         self._short = False
         self._fault = fleet.F[:, F_STATE] == bms.STATE_FAULT
         self._runaway = fleet.F[:, F_RUNAWAY] > 0
-        self._n_alarm = 0.0
-        self._alarm = np.zeros(fleet.inv.n_packs, dtype=bool)
         self._param_j = 0.0
         cfg = self.site.scenario.models.fleet
         every = cfg.record_packs_every_s
@@ -78,18 +76,19 @@ class FleetSim(ModelSim):
                 again = f": {_ids(inv.pack_id[back])}" if len(back) else ""
                 site.log(ev.at_s, k, f"{sel}; contactor closed again on {len(back)}{again}")
 
-    def _log_bms(self, t_s: float, n_trips: int, n_runaway: int, n_alarm: float) -> None:
-        """Log contactor trips, runaways and new alarms by pack (only when the counters move)."""
+    def _log_bms(self, t_s: float, r: Any) -> None:
+        """Log contactor trips, runaways and packs newly in alarm (the kernel counts them; the arrays
+        are only searched in the steps where something happened)."""
         fleet, site, inv = self.site.fleet, self.site, self.site.fleet.inv
         F = fleet.F
-        if n_runaway:
+        if r.n_new_runaway:
             now = F[:, F_RUNAWAY] > 0
             new = np.flatnonzero(now & ~self._runaway)
             self._runaway = now
             for i in new[:50]:
                 site.log(t_s, "pack_thermal_runaway", f"pack {inv.pack_id[i]} (yard row {inv.yard_row[i]}) at "
                                                       f"{fleet.temp_c[i]:.0f} degC: runaway onset")
-        if n_trips:
+        if r.n_new_trips:
             now = F[:, F_STATE] == bms.STATE_FAULT
             new = np.flatnonzero(now & ~self._fault)
             self._fault = now
@@ -99,17 +98,13 @@ class FleetSim(ModelSim):
             for cause, ids in causes.items():
                 site.log(t_s, "bms_trip", f"contactor opened on {len(ids)} pack(s) by {bms.TRIP_NAMES[cause]}: "
                                           f"{_ids(np.array(ids))}")
-        if n_alarm != self._n_alarm or n_alarm:
+        if r.n_new_alarm:
             evt = fleet.bms_evt
-            now = (evt & bms.ALARM_MASK) != 0
-            new = np.flatnonzero(now & ~self._alarm)
-            self._alarm = now
             by_kind: dict[str, list[int]] = {}
-            for i in new:
+            for i in np.flatnonzero(F[:, F_NEW_ALARM]):
                 by_kind.setdefault(", ".join(bms.evt1_names(int(evt[i]) & bms.ALARM_MASK)), []).append(int(inv.pack_id[i]))
             for kind, ids in by_kind.items():  # one entry per kind of alarm and step
                 site.log(t_s, "bms_alarm", f"{len(ids)} pack(s) newly in alarm ({kind}): {_ids(np.array(ids))}")
-            self._n_alarm = n_alarm
 
     # -- step -------------------------------------------------------------------------
     def advance(self, t_s: float, inputs: dict[str, Any]) -> None:
@@ -124,8 +119,8 @@ class FleetSim(ModelSim):
         self.apply_events(t_s + self.dt_s)
         ch, dis = fleet.limits(self.dt_s)
         tot = fleet.totals()
-        if r.n_new_trips or r.n_new_runaway or tot["n_packs_alarm"] or self._n_alarm:
-            self._log_bms(t_s + self.dt_s, r.n_new_trips, r.n_new_runaway, tot["n_packs_alarm"])
+        if r.n_new_trips or r.n_new_runaway or r.n_new_alarm:
+            self._log_bms(t_s + self.dt_s, r)
         param_j = fleet.param_change_j()
         rec = dict(tot)
         rec["bess_loss_p_mw"] = r.loss_p_mw  # converter + cell losses + enclosure thermal management

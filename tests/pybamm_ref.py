@@ -1,8 +1,8 @@
 """Reference cell voltages from PyBaMM's Thevenin equivalent-circuit model (test-only).
 
-PyBaMM is a test-only extra; import this module only after
-``pytest.importorskip("pybamm")``, as ``from tests.pybamm_ref import
-thevenin_cell_voltage``.
+PyBaMM is in the project's test extra (``pip install -e '.[test]'``, what
+``make test`` installs), so the tests that use this module run everywhere the
+suite runs: ``from tests.pybamm_ref import thevenin_cell_voltage``.
 
 How the twin's cell model maps onto ``pybamm.equivalent_circuit.Thevenin``
 (options ``{"number of rc elements": 2}``):

@@ -122,7 +122,8 @@ def test_lmo_tables_reproduce_from_the_ornl_data() -> None:
 @pytest.mark.parametrize("name", ["NMC", "LFP"])
 def test_pybamm_ocv_tables_reproduce(name: str) -> None:
     """The NMC and LFP OCV tables are PyBaMM electrode OCPs (test-only extra)."""
-    pybamm = pytest.importorskip("pybamm")
+    import pybamm  # the test extra
+
     pv = pybamm.ParameterValues(derive.pybamm_sets()[name])
     p = CHEMISTRIES[name]
     np.testing.assert_allclose(derive.electrode_ocv(pv, SOC_GRID), p.ocv_v, atol=6e-5)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.pybamm_ref import thevenin_cell_voltage
 from twin.chemistry import CHEMISTRIES
 from twin.config import FleetModelConfig
 from twin.fleet import P_EA, P_NS, S_I, S_PDC, S_VT, BatteryFleet, _conv_dc_from_ac
 from twin.inventory import FleetInventory
 
-pybamm_ref = pytest.importorskip("pybamm_ref", reason="PyBaMM (the test extra) is not installed")
 
 DT_S = 0.1
 N_STEPS = 36_000  # 1 h
@@ -74,8 +74,8 @@ def test_pack_voltage_matches_pybamm_thevenin(chem, e_kwh, n_series, soh, r_fact
     # PyBaMM's resistances are r_ohm_ah / q_ah; the twin's scale with the nameplate Ah (ageing lives in
     # r_factor), so the reference gets r_factor * soh
     t_s = np.arange(N_STEPS + 1) * DT_S
-    v_ref = pybamm_ref.thevenin_cell_voltage(CHEMISTRIES[chem], q_ah, 0.5, t_s, i_a, temp_c=25.0,
-                                             r_factor=r_factor * soh)
+    v_ref = thevenin_cell_voltage(CHEMISTRIES[chem], q_ah, 0.5, t_s, i_a, temp_c=25.0,
+                                  r_factor=r_factor * soh)
     rms_mv = 1e3 * float(np.sqrt(np.mean((v_cell - v_ref) ** 2)))
     max_mv = 1e3 * float(np.max(np.abs(v_cell - v_ref)))
     print(f"{chem}: cell voltage vs PyBaMM Thevenin over 1 h: RMS {1e3 * rms_mv:.2f} uV, max {1e3 * max_mv:.2f} uV")

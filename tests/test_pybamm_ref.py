@@ -10,8 +10,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-pytest.importorskip("pybamm")
-
 from tests.pybamm_ref import thevenin_cell_voltage
 from twin.chemistry import CHEMISTRIES, SOC_GRID, ChemistryParams, arrhenius_factor
 

@@ -81,8 +81,8 @@ N_S = 36
 D_A1, D_A2, D_B1, D_B2, D_ATH = range(5)
 N_D = 5
 # Per-pack integer flags: rows of F (int64).
-F_SERVICE, F_STATE, F_EVT, F_TRIP, F_RUNAWAY = range(5)
-N_F = 5
+F_SERVICE, F_STATE, F_EVT, F_TRIP, F_RUNAWAY, F_NEW_ALARM = range(6)  # F_NEW_ALARM: came into alarm this step
+N_F = 6
 # Fleet statistics written by the refresh kernel.
 (ST_E, ST_EMAX, ST_SOC_MIN, ST_SOC_MAX, ST_N_ACT, ST_T_MIN, ST_T_MAX, ST_T_MEAN, ST_VC_MAX, ST_VC_MIN,
  ST_N_ALARM, ST_N_FAULT, ST_N_RUNAWAY, ST_N_WARN) = range(14)
@@ -100,6 +100,7 @@ class FleetStep:
     thermal_mgmt_p_mw: float  # electric power of the enclosures' thermal management (heaters and coolers)
     n_new_trips: int  # packs whose contactor opened (BMS protection) in this step
     n_new_runaway: int
+    n_new_alarm: int  # packs whose BMS went into alarm in this step (F_NEW_ALARM marks them)
 
 
 def chemistry_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -437,7 +438,7 @@ class BatteryFleet:
                          shortfall_mw=self._short * sign,
                          loss_p_mw=(out[0] + out[1] + out[4]) * 1e-6, loss_conv_p_mw=out[0] * 1e-6,
                          loss_cell_p_mw=out[1] * 1e-6, thermal_mgmt_p_mw=out[4] * 1e-6, n_new_trips=int(out[2]),
-                         n_new_runaway=int(out[3]))
+                         n_new_runaway=int(out[3]), n_new_alarm=int(out[5]))
 
     # -- events -----------------------------------------------------------------------
     def set_packs(self, idx: np.ndarray | list[int], in_service: bool) -> None:
@@ -835,7 +836,8 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
     """The fleet's one pass. With ``do_step``: split each block's power over its packs, then per pack
     converter, equivalent circuit, weakest cell, thermal and BMS over ``dt``. Always: per pack its
     limits and weights for the next step (:func:`_pack_refresh`), block sums and fleet stats ``st``.
-    ``out`` = [converter loss W, cell loss W, new trips, new runaways, thermal management power W, -]."""
+    ``out`` = [converter loss W, cell loss W, new trips, new runaways, thermal management power W,
+    packs newly in alarm]."""
     n = chem.shape[0]
     use_w = weights.shape[0] > 0
     loss_conv = 0.0
@@ -843,6 +845,7 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
     heat_sum = 0.0
     n_trip = 0
     n_rw = 0
+    n_new_alarm = 0
     inv_dt = 1.0 / dt
     rw_rate_dt = dt / th[9]
     if do_step:
@@ -996,6 +999,9 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
                     F[i, F_STATE] = bms.STATE_FAULT
                     F[i, F_TRIP] = trip
                     n_trip += 1
+                new_alarm = (evt & bms.ALARM_MASK) != 0 and (F[i, F_EVT] & bms.ALARM_MASK) == 0
+                F[i, F_NEW_ALARM] = new_alarm
+                n_new_alarm += new_alarm
                 F[i, F_EVT] = evt
             # limits and weights for the next step; stats
             on = F[i, F_SERVICE] > 0 and F[i, F_STATE] == bms.STATE_CONNECTED and blk_on[b]
@@ -1052,6 +1058,7 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
         out[2] = n_trip
         out[3] = n_rw
         out[4] = heat_sum
+        out[5] = n_new_alarm
 
 
 @numba.njit(cache=True, inline="always", fastmath=_FM, error_model="numpy")
