@@ -250,7 +250,6 @@ class BatteryFleet:
                                   second_life=cfg.ageing.second_life) if cfg.ageing.enabled else None
         self.stress = StressAccumulator(n, S[:, S_SOC].copy()) if cfg.ageing.enabled else None
         self._t_age_s = 0.0
-        self.n_ageing_updates = 0
         self.D = np.zeros((n, N_D))
         self._dt_d = -1.0
         self._dt_s = -1.0
@@ -302,7 +301,6 @@ class BatteryFleet:
         q = np.where(burnt, self.q_frac, np.minimum(self.ageing.q_frac, self.q_frac))
         self._set_capacity_and_resistance(q, np.where(burnt, self.r_factor, self.ageing.r_factor))
         self._t_age_s = 0.0
-        self.n_ageing_updates += 1
 
     def set_weak_cell(self, idx: np.ndarray, capacity_frac: float, resistance_factor: float) -> None:
         """A weak cell in each of the packs at ``idx`` (fault injection)."""
@@ -398,9 +396,6 @@ class BatteryFleet:
         limit (the excess goes to the others: water filling in :meth:`step`)."""
         self._refresh(self._dt_s if self._dt_s > 0 else 1.0)
         return self.S[:, S_WC], self.S[:, S_WD]
-
-    def block_sum(self, x: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(x, self._starts)
 
     def limits(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Per block AC charge / discharge power (MW, >= 0) the packs can take over the next ``dt_s``."""
@@ -612,12 +607,6 @@ def _seg(s: float) -> tuple[int, float]:  # pragma: no cover - compiled
 def _ocv(tab: np.ndarray, c: int, s: float) -> float:  # pragma: no cover
     j, ds = _seg(s)
     return tab[c, j] + (tab[c, j + 1] - tab[c, j]) * _N_GRID * ds
-
-
-@numba.njit(cache=True, inline="always", fastmath=_FM, error_model="numpy")
-def _ocv_slope(tab: np.ndarray, c: int, s: float) -> float:  # pragma: no cover
-    j, ds = _seg(s)
-    return (tab[c, j + 1] - tab[c, j]) * _N_GRID
 
 
 @numba.njit(cache=True, inline="always", fastmath=_FM, error_model="numpy")
