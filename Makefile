@@ -35,7 +35,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/twin run $(SCENARIO) --out $(OUT)
-	@echo "Results are in $(abspath $(OUT)) (summary.json, timeseries.parquet, overview.png, network.json, scenario.toml)"
+	@echo "Results are in $(abspath $(OUT)) (summary.json, timeseries.parquet, packs.parquet, overview.png, network.json, scenario.toml)"
 
 test: $(STAMP)
 	$(VPY) -m pytest
