@@ -207,24 +207,13 @@ class PackRecorder:
         if not self.buf:
             return
         cols = {k: np.concatenate([b[k] for b in self.buf]) for k in self.buf[0]}
-        tmp = self.parts / f".part-{self.n_parts:05d}.tmp"
-        pq.write_table(pa.table(cols), tmp, compression="zstd")
-        os.replace(tmp, self.parts / f"part-{self.n_parts:05d}.parquet")
+        write_part(self.parts, self.n_parts, pa.table(cols))
         self.n_parts += 1
         self.buf, self.n_buf = [], 0
 
     def join(self) -> Path:
         self.flush()
-        files = sorted(self.parts.glob("part-*.parquet"))
-        target = self.out / "packs.parquet"
-        if files:
-            tmp = self.out / ".packs.parquet.tmp"
-            with pq.ParquetWriter(tmp, pq.read_schema(files[0]), compression="zstd") as w:
-                for f in files:
-                    w.write_table(pq.read_table(f))
-            os.replace(tmp, target)
-        shutil.rmtree(self.parts, ignore_errors=True)
-        return target
+        return join_parts(self.parts, self.out / "packs.parquet")
 
 
 def _finite(x: float) -> float | None:
@@ -275,10 +264,7 @@ class ResultsWriter:
         if not self.n_buf or self.columns is None or self.buf is None:
             return
         data = self.buf[: self.n_buf]
-        table = pa.table({c: data[:, j] for j, c in enumerate(self.columns)})
-        tmp = self.parts / f".part-{self.n_parts:05d}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, self.parts / f"part-{self.n_parts:05d}.parquet")  # atomic: never a half part
+        write_part(self.parts, self.n_parts, pa.table({c: data[:, j] for j, c in enumerate(self.columns)}))
         self.n_parts += 1
         self.n_buf = 0
 
@@ -353,17 +339,27 @@ class ResultsWriter:
     # -- end of run ------------------------------------------------------------------
     def join_parts(self) -> Path:
         """Join the chunk files into timeseries.parquet (written atomically)."""
-        files = sorted(self.parts.glob("part-*.parquet"))
-        target = self.out / "timeseries.parquet"
-        if files:
-            schema = pq.read_schema(files[0])
-            tmp = self.out / ".timeseries.parquet.tmp"
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as w:
-                for f in files:
-                    w.write_table(pq.read_table(f))
-            os.replace(tmp, target)
-        shutil.rmtree(self.parts, ignore_errors=True)
-        return target
+        return join_parts(self.parts, self.out / "timeseries.parquet")
+
+
+def write_part(parts: Path, n: int, table: pa.Table) -> None:
+    """Chunk ``n`` of a results file, written atomically (a crash never leaves a half part)."""
+    tmp = parts / f".part-{n:05d}.tmp"
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, parts / f"part-{n:05d}.parquet")
+
+
+def join_parts(parts: Path, target: Path) -> Path:
+    """Join the chunk files of ``parts`` into ``target`` (written atomically), then remove the chunks."""
+    files = sorted(parts.glob("part-*.parquet"))
+    if files:
+        tmp = target.with_name(f".{target.name}.tmp")
+        with pq.ParquetWriter(tmp, pq.read_schema(files[0]), compression="zstd") as w:
+            for f in files:
+                w.write_table(pq.read_table(f))
+        os.replace(tmp, target)
+    shutil.rmtree(parts, ignore_errors=True)
+    return target
 
 
 def plot_overview(ts_path: Path, png_path: Path, title: str) -> None:

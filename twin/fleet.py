@@ -56,7 +56,7 @@ import numpy as np
 
 from twin import bms
 from twin.ageing import FleetAgeing, StressAccumulator
-from twin.chemistry import CHEMISTRIES, SOC_GRID
+from twin.chemistry import CHEMISTRIES, SOC_GRID, ocv_cell_v
 from twin.config import FleetModelConfig
 from twin.inventory import CHEMISTRY_NAMES, FleetInventory
 
@@ -257,7 +257,7 @@ class BatteryFleet:
         self._refresh(1.0)
         for k, c in enumerate(CHEMISTRY_NAMES):  # cell voltages at rest
             m = chem_idx == k
-            S[m, S_VCMAX] = S[m, S_VCMIN] = np.interp(S[m, S_SOC], SOC_GRID, self.ocv_tab[k])
+            S[m, S_VCMAX] = S[m, S_VCMIN] = ocv_cell_v(c, S[m, S_SOC])
         self._stale = True
         self._refresh(1.0)
         self.reset_books()  # the first refresh set the state's resistances: not a change to book
@@ -340,19 +340,11 @@ class BatteryFleet:
         """Per pack chemical energy between SoC 0 and 1 at its capacity now."""
         return self.S[:, S_EMAX] / 3.6e9
 
-    @property
-    def e_mwh(self) -> np.ndarray:
-        """Per pack stored energy (chemical above SoC 0, plus polarisation)."""
-        return self._e_pack_j() / 3.6e9
-
     def _e_pack_j(self) -> np.ndarray:
         P, S = self.P, self.S
         e = np.empty(self.inv.n_packs)
         _stored_energy(P, S, self.ocv_tab, self.ocv_cum, self.chem_idx, e)
         return e
-
-    def e_stored_j(self) -> float:
-        return float(self._e_pack_j().sum())
 
     def _refresh(self, dt_s: float) -> None:
         """Limits over the next ``dt_s``, split weights and stats for the current state."""
