@@ -9,7 +9,7 @@ from adapters.base import EventQueue, ModelSim
 
 class AmbientSim(ModelSim):
     MODEL = "Ambient"
-    ATTRS = ["temp_amb_c"]
+    ATTRS = ["temp_amb_c", "temp_wb_c", "rh_frac"]
 
     def setup(self) -> None:
         self.events = EventQueue(self.site.scenario.events, {"ambient"})
@@ -20,5 +20,7 @@ class AmbientSim(ModelSim):
             amb.set_override(ev.temp_c)
             self.site.log(t_s, "ambient", "override cleared" if ev.temp_c is None else f"ambient forced to {ev.temp_c:g} degC")
         temp = float(amb.temp_c(t_s))
-        self.out = {"temp_amb_c": temp}
-        self.record = {"temp_amb_c": temp}
+        temp_wb = float(amb.wetbulb_c(t_s))
+        rh = float(amb.rh_frac(t_s))
+        self.out = {"temp_amb_c": temp, "temp_wb_c": temp_wb, "rh_frac": rh}
+        self.record = {"temp_amb_c": temp, "temp_wb_c": temp_wb, "rh_frac": rh}
