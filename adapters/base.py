@@ -98,7 +98,12 @@ class ModelSim(mosaik_api_v3.Simulator):
         t0 = time.perf_counter()
         vals = {attr: next(iter(src.values())) for attr, src in inputs.get(self.eid, {}).items()} if inputs else {}
         t_s = self.t_s(time_)
-        self.advance(t_s, vals)
+        try:
+            self.advance(t_s, vals)
+        except TypeError as exc:
+            # mosaik reads a TypeError out of step() as "inputs not JSON-serialisable" and
+            # hides the real one: pass it on as what it is
+            raise RuntimeError(f"{self.MODEL} at t = {t_s:g} s: TypeError: {exc}") from exc
         t1 = time.perf_counter()
         self.wall_s += t1 - t0
         if self.sink is not None:
@@ -128,6 +133,14 @@ class EventQueue:
         """Events with ``at_s <= t_s`` not handed out yet."""
         out = []
         while self._i < len(self._evs) and self._evs[self._i].at_s <= t_s + 1e-9:
+            out.append(self._evs[self._i])
+            self._i += 1
+        return out
+
+    def due_before(self, t_end_s: float) -> list[Any]:
+        """Events with ``at_s < t_end_s`` not handed out yet (for models that act within a step)."""
+        out = []
+        while self._i < len(self._evs) and self._evs[self._i].at_s < t_end_s - 1e-9:
             out.append(self._evs[self._i])
             self._i += 1
         return out

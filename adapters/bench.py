@@ -119,7 +119,7 @@ def bench_solvers(n: int) -> None:
         sg[ix.pv_sgen] = 1.2 + 0.3 * rng.random(ix.n_pv)
         lp = np.zeros(len(net.load))
         lp[ix.it_load] = 0.8 + 0.1 * rng.random(ix.n_spark)
-        lp[ix.cooling_load] = 0.08
+        lp[ix.cooling_load] = 0.08 / 3  # pumps, fans, chiller
         lp[ix.aux_load] = 0.15
         return Injections(sgen_p_mw=sg, sgen_in_service=np.ones(len(net.sgen), bool), load_p_mw=lp,
                           load_q_mvar=lp * 0.2, gen_p_mw=np.zeros(len(net.gen)),

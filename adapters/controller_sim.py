@@ -16,7 +16,7 @@ class ControllerSim(ModelSim):
     INPUTS = ["grid_meas", "fleet_meas"]
     FIELDS = ["soc_frac", "e_stored_mwh", "bess_p_mw", "bess_charge_max_p_mw", "bess_discharge_max_p_mw",
               "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "cooling_p_mw", "aux_p_mw",
-              "losses_p_mw", "pack_soc_frac", "pack_in_service"]
+              "losses_p_mw", "pack_soc_frac", "pack_in_service", "it_max_p_mw", "it_site_max_p_mw"]
 
     def setup(self) -> None:
         info = self.site.info

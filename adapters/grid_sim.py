@@ -1,9 +1,14 @@
 """mosaik simulator of the electrical plant: the AC power flow every electrical step.
 
-The plant's actuators act here, every electrical step: the PV inverters'
-active-power limit and the Spark units' power caps (shed tiers) from the
-controller, then the power flow with the grid-forming battery blocks and the
-fast local layer of :class:`twin.grid.Grid`.
+The PV inverters' active-power limit from the controller acts here, every
+electrical step; the Spark units' loads arrive already capped (the data
+center applies the shed tiers at its racks); then the power flow with the
+grid-forming battery blocks and the fast local layer of :class:`twin.grid.Grid`.
+
+``bess_headroom_p_mw`` is the fleet's discharge limit less what it would
+have to give at the in-step peak of the IT load (the step mean plus the
+site's in-step swing above it): negative means the swing inside the step
+goes past what the packs may give.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from adapters.base import EventQueue, ModelSim, SimulationAborted
-from twin.datacenter import apply_caps
 from twin.powerflow import PowerFlowDiverged
 
 
@@ -22,11 +26,11 @@ class GridSim(ModelSim):
     # Each output on its own, and all of them as one ``grid_meas`` dict: the
     # controller takes the dict (one attribute per step is cheaper in mosaik
     # than eight), other simulators may connect to single attributes.
-    MEAS = ["bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "cooling_p_mw", "aux_p_mw",
-            "losses_p_mw"]
+    MEAS = ["bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "it_max_p_mw", "it_site_max_p_mw",
+            "cooling_p_mw", "aux_p_mw", "losses_p_mw"]
     ATTRS = MEAS + ["grid_meas"]
-    INPUTS = ["pv_avail_p_mw", "it_demand_p_mw", "cooling_frac", "pv_p_limit_mw", "shed_tier",
-              "bess_charge_max_p_mw", "bess_discharge_max_p_mw"]
+    INPUTS = ["pv_avail_p_mw", "it_demand_p_mw", "it_p_mw", "it_max_p_mw", "it_site_max_p_mw", "it_site_min_p_mw",
+              "cooling_p_mw", "pv_p_limit_mw", "bess_charge_max_p_mw", "bess_discharge_max_p_mw"]
 
     def setup(self) -> None:
         self.events = EventQueue(
@@ -35,8 +39,6 @@ class GridSim(ModelSim):
         )
         sc = self.site.scenario
         self.aux_p_mw = sc.site.aux.p_mw
-        self.tiers = np.asarray((1.0,) + tuple(sc.models.datacenter.shed_tiers_frac))
-        self.peak = self.site.info.it_peak_mw
         ix = self.site.index
         self.names_bess = [f"bess_b{i:02d}_p_mw" for i in range(ix.n_bess)]
         self.names_pv = [f"pv_b{i:02d}_p_mw" for i in range(ix.n_pv)]
@@ -56,8 +58,8 @@ class GridSim(ModelSim):
                 grid.set_pv_block(ev.block, ev.kind == "restore_pv_block")
         avail = inputs["pv_avail_p_mw"].at(t_s)
         pv_set = np.maximum(np.fmin(avail, inputs["pv_p_limit_mw"]), 0.0)  # inverter P limit
-        demand = inputs["it_demand_p_mw"].at(t_s)
-        it, cool, shed = apply_caps(demand, inputs["shed_tier"], self.tiers, self.peak, inputs["cooling_frac"])
+        demand = inputs["it_demand_p_mw"]
+        it, cool = inputs["it_p_mw"], inputs["cooling_p_mw"]
         n_conv_before = grid.n_nonconverged
         try:
             r = grid.step(
@@ -86,17 +88,22 @@ class GridSim(ModelSim):
         b = bess.tolist()
         pv_l = r.pv_p_mw.tolist()
         it_l = r.it_p_mw.tolist()
+        it_sum = sum(it_l)
+        # the fleet at the in-step IT peak: the step mean plus the swing above it (units shed by UFLS stay off)
+        served = sum(inputs["it_p_mw"].tolist())
+        swing_up = max(inputs["it_site_max_p_mw"] - served, 0.0) * (it_sum / served if served > 0 else 0.0)
+        dis_max = sum(d for d, on in zip(inputs["bess_discharge_max_p_mw"].tolist(), grid.bess_in_service.tolist()) if on)
+        headroom = dis_max - (-sum(b) + swing_up)
         rec = {
             "pv_avail_p_mw": sum(avail.tolist()),
             "pv_setpoint_p_mw": sum(pv_set.tolist()),
             "pv_p_mw": sum(pv_l),
             "pv_fast_curtail_p_mw": r.pv_fast_curtail_p_mw,
-            "it_demand_p_mw": sum(demand.tolist()),
-            "it_p_mw": sum(it_l),
-            "cooling_p_mw": sum(r.cooling_p_mw.tolist()),
+            "it_p_mw": it_sum,
+            "cooling_p_mw": float(r.cooling_p_mw.sum()),
             "aux_p_mw": r.aux_p_mw,
-            "shed_p_mw": sum(shed.tolist()),
             "ufls_p_mw": r.ufls_p_mw,
+            "bess_headroom_p_mw": headroom,
             "bess_p_mw": sum(b),
             "bess_charge_p_mw": sum(x for x in b if x > 0),
             "bess_discharge_p_mw": -sum(x for x in b if x < 0),
@@ -118,7 +125,9 @@ class GridSim(ModelSim):
             "pv_p_mw": r.pv_p_mw,
             "it_demand_p_mw": demand,
             "it_p_mw": r.it_p_mw,
-            "cooling_p_mw": r.cooling_p_mw,
+            "it_max_p_mw": np.minimum(inputs["it_max_p_mw"], np.where(r.it_p_mw > 0, np.inf, 0.0)),
+            "it_site_max_p_mw": it_sum + swing_up,
+            "cooling_p_mw": r.cooling_p_mw.sum(axis=0),  # per unit: pumps + fans + chiller
             "aux_p_mw": r.aux_p_mw,
             "losses_p_mw": r.losses_p_mw,
         }

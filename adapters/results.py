@@ -42,7 +42,11 @@ ENERGY_TERMS: dict[str, tuple[str, ...]] = {
     "cooling_load": ("cooling_p_mw",),
     "aux_load": ("aux_p_mw",),
     "losses": ("losses_p_mw",),
-    "unserved": ("shed_p_mw", "ufls_p_mw"),
+    "unserved": ("shed_p_mw", "ufls_p_mw"),  # cut by the controller's shed tiers and by UFLS
+    "it_thermal_cut": ("it_thermal_cut_p_mw",),  # IT cut by GPU throttling and shutdowns
+    "cooling_pumps": ("cooling_pumps_p_mw",),
+    "cooling_fans": ("cooling_fans_p_mw",),
+    "cooling_chiller": ("cooling_chiller_p_mw",),
     "pv_fast_curtailed": ("pv_fast_curtail_p_mw",),
     "bess_losses": ("bess_loss_p_mw",),  # converter + cell + enclosure thermal management
     "bess_converter_losses": ("bess_converter_loss_p_mw",),
@@ -64,7 +68,9 @@ class Accumulator:
         self.e = {k: 0.0 for k in ENERGY_TERMS}
         self.ext = {"v_min_pu": math.inf, "v_max_pu": -math.inf, "loading_max_pct": 0.0,
                     "soc_min": math.inf, "soc_max": -math.inf, "pack_soc_min": math.inf, "pack_soc_max": -math.inf,
-                    "temp_amb_max_c": -math.inf, "bal_max_abs_mw": 0.0, "dispatch_gap_max_mw": 0.0}
+                    "temp_amb_max_c": -math.inf, "bal_max_abs_mw": 0.0, "dispatch_gap_max_mw": 0.0,
+                    "cooling_max_mw": 0.0, "it_swing_max_mw": 0.0, "headroom_min_mw": math.inf}
+        self.headroom_negative_steps = 0
         self.soc_end = math.nan
         self.e_end_mwh = math.nan
         self.steps = 0
@@ -106,6 +112,17 @@ class Accumulator:
                - row["cooling_p_mw"] - row["aux_p_mw"] - row["losses_p_mw"])
         if abs(bal) > x["bal_max_abs_mw"]:
             x["bal_max_abs_mw"] = abs(bal)
+        v = row["cooling_p_mw"]
+        if v > x["cooling_max_mw"]:
+            x["cooling_max_mw"] = v
+        v = row.get("it_site_max_p_mw", 0.0) - row.get("it_site_min_p_mw", 0.0)
+        if v > x["it_swing_max_mw"]:
+            x["it_swing_max_mw"] = v
+        v = row.get("bess_headroom_p_mw", math.inf)
+        if v < x["headroom_min_mw"]:
+            x["headroom_min_mw"] = v
+        if v < 0.0:
+            self.headroom_negative_steps += 1
         v = abs(row.get("bess_dispatch_gap_p_mw", 0.0))
         if v > x["dispatch_gap_max_mw"]:
             x["dispatch_gap_max_mw"] = v
@@ -229,7 +246,7 @@ class ResultsWriter:
         self.parts = self.out / "timeseries.parts"
         if self.parts.exists():
             shutil.rmtree(self.parts)
-        for stale in ("timeseries.parquet", "summary.json", "overview.png", "packs.parquet"):
+        for stale in ("timeseries.parquet", "summary.json", "overview.png", "packs.parquet", "it_fine.parquet"):
             (self.out / stale).unlink(missing_ok=True)
         self.parts.mkdir()
         self.scenario_name = scenario_name
@@ -287,9 +304,17 @@ class ResultsWriter:
             bess_err = abs(d_stored - net_in) / thru if thru > 0 else 0.0
             it_cool = acc.e["it_load"] + acc.e["cooling_load"]
             pue = (it_cool + acc.e["aux_load"]) / acc.e["it_load"] if acc.e["it_load"] > 0 else None
+            pue_dc = it_cool / acc.e["it_load"] if acc.e["it_load"] > 0 else None
             x = acc.ext
+            cooling = {"energy_mwh": e["cooling_load"], "pumps_mwh": e["cooling_pumps"], "fans_mwh": e["cooling_fans"],
+                       "chiller_mwh": e["cooling_chiller"], "peak_mw": _finite(round(x["cooling_max_mw"], 6)),
+                       "mean_mw": round(e["cooling_load"] / (sim / 3600.0), 6) if sim > 0 else None,
+                       "per_it_frac": round(acc.e["cooling_load"] / acc.e["it_load"], 6) if acc.e["it_load"] > 0 else None}
+            dcx = self.meta.get("extra", {}).get("datacenter")
+            if dcx:
+                cooling.update({k: dcx[k] for k in ("regime_unit_h", "adiabatic_water_m3", "heat_balance_error")})
         else:
-            bal_err, bess_err, pue, d_stored, x = 0.0, 0.0, None, 0.0, {}
+            bal_err, bess_err, pue, pue_dc, d_stored, x, cooling = 0.0, 0.0, None, None, 0.0, {}, {}
         out: dict[str, Any] = {
             "scenario": self.scenario_name,
             "status": status,
@@ -319,7 +344,12 @@ class ResultsWriter:
                 "pack_min": _finite(x.get("pack_soc_min", math.nan)),
                 "pack_max": _finite(x.get("pack_soc_max", math.nan)),
             },
-            "pue": round(pue, 5) if pue else None,
+            "pue": round(pue, 5) if pue else None,  # site: (IT + cooling + aux) / IT, energies
+            "pue_datacenter": round(pue_dc, 5) if pue_dc else None,  # (IT + cooling) / IT
+            "cooling_load": cooling,  # the data center's part is merged in from the model's books
+            "it_swing_max_mw": _finite(x.get("it_swing_max_mw", math.nan)),  # site in-step max - min, largest step
+            "bess_headroom_min_mw": _finite(x.get("headroom_min_mw", math.nan)),
+            "bess_headroom_negative_steps": acc.headroom_negative_steps if acc else 0,
             "v_pu": {"min": _finite(x.get("v_min_pu", math.nan)), "max": _finite(x.get("v_max_pu", math.nan))},
             "v_out_of_band_steps": acc.v_out_of_band_steps if acc else 0,
             "loading_max_pct": _finite(x.get("loading_max_pct", math.nan)),

@@ -2,13 +2,16 @@
 
 Data flow inside one electrical step ``t`` (see docs/architecture.md)::
 
-    Ambient ──temp_c──► PV, DataCenter                          (slow: 60 s)
+    Ambient ──temp_c──► PV                                      (slow: 60 s)
+    Ambient ──temp_c, wet bulb──► DataCenter                    (held between its steps)
     PV ──pv_avail (trajectory)──► Grid                          (slow: 60 s)
-    DataCenter ──it_demand (trajectory), cooling_frac──► Grid   (slow: 60 s)
+    DataCenter ──IT served (mean, in-step min/max), IT demand,
+                 pumps/fans/chiller power──► Grid               (every step)
     Grid ──bess_p_mw──► Fleet
     Ambient ──temp_amb_c──► Fleet, PV ──ghi_w_m2──► Fleet      (slow: held between steps)
     Grid, Fleet ──measurements──► Controller
-    Controller ══PV limits, shed tiers══► Grid                  (time-shifted: used at t+1)
+    Controller ══PV limits══► Grid                              (time-shifted: used at t+1)
+    Controller ══shed tiers══► DataCenter                       (time-shifted)
     Controller ══pack weights══► Fleet                          (time-shifted)
     Fleet ══block power limits══► Grid                          (time-shifted)
     every simulator ──record──► RowSink (a data sink outside the data flow)
@@ -66,7 +69,7 @@ def _resolved_toml(sc: Scenario) -> str:
 def simulator_periods(sc: Scenario) -> dict[str, float]:
     """Each simulator's period in seconds, in the order they are started."""
     m, step = sc.models, sc.run.step_s
-    return {"Ambient": m.ambient.step_s, "PV": m.pv.step_s, "DataCenter": m.datacenter.step_s,
+    return {"Ambient": m.ambient.step_s, "PV": m.pv.step_s, "DataCenter": step,
             "Grid": step, "Fleet": step, "Controller": sc.controller.step_s or step}
 
 
@@ -78,9 +81,10 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
     its no-op simulators with this same function.
     """
     world.connect(e["Ambient"], e["PV"], "temp_amb_c")
-    world.connect(e["Ambient"], e["DataCenter"], "temp_amb_c")
+    world.connect(e["Ambient"], e["DataCenter"], "temp_amb_c", "temp_wb_c")
     world.connect(e["PV"], e["Grid"], "pv_avail_p_mw")
-    world.connect(e["DataCenter"], e["Grid"], "it_demand_p_mw", "cooling_frac")
+    world.connect(e["DataCenter"], e["Grid"], "it_demand_p_mw", "it_p_mw", "it_max_p_mw", "it_site_max_p_mw",
+                  "it_site_min_p_mw", "cooling_p_mw")
     world.connect(e["Grid"], e["Fleet"], "bess_p_mw")
     world.connect(e["Ambient"], e["Fleet"], "temp_amb_c")  # the packs stand outdoors
     world.connect(e["PV"], e["Fleet"], "ghi_w_m2")  # sun on the enclosures
@@ -88,7 +92,8 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
     world.connect(e["Fleet"], e["Controller"], "fleet_meas")
     # Feedback paths, time-shifted: used one electrical step later, with explicit initial data.
     shifted = [("Fleet", "Grid", ("bess_charge_max_p_mw", "bess_discharge_max_p_mw")),
-               ("Controller", "Grid", ("pv_p_limit_mw", "shed_tier")),
+               ("Controller", "Grid", ("pv_p_limit_mw",)),
+               ("Controller", "DataCenter", ("shed_tier",)),
                ("Controller", "Fleet", ("pack_weights",))]
     for src, dst, attrs in shifted:
         world.connect(e[src], e[dst], *attrs, time_shifted=True, initial_data={a: initial[a] for a in attrs})
@@ -188,6 +193,12 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
         sink.packs.join()
     site.fleet.apply_ageing(force=True)  # the stress since the last daily update
     meta["extra"]["fleet"] = site.fleet.summary()
+    dcs = site.datacenter.summary()
+    meta["extra"]["datacenter"] = dcs
+    meta["extra"]["gpu_temp_c_max"] = dcs["gpu_temp_c_max"]
+    dc_sim = registry.get("DataCenter")
+    if dc_sim is not None and dc_sim.fine_rows:
+        _write_fine_it(out / "it_fine.parquet", dc_sim.fine_rows, site.datacenter.fine_step_s)
     _write_network(site, out / "network.json")
     if ts.exists():
         plot_overview(ts, out / "overview.png", f"{scenario_name or sc.name} ({status})")
@@ -198,6 +209,15 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
     walls = {name: sim.wall_s for name, sim in registry.items()}
     walls["RowSink"] = sink.wall_s
     return RunResult(status=status, summary=summary, out_dir=out, site=site, error=error, sim_wall_s=walls)
+
+
+def _write_fine_it(path: Path, rows: list[np.ndarray], fine_step_s: float) -> None:
+    """The site's served IT power at the fine step (``models.datacenter.record_fine_it``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = np.concatenate(rows)
+    pq.write_table(pa.table({"time_s": np.arange(p.size) * fine_step_s, "it_p_mw": p}), path)
 
 
 def _write_network(site: Site, path: Path) -> None:

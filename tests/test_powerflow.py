@@ -84,7 +84,7 @@ def _grid(solver: str = "lightsim2grid") -> tuple[Grid, object]:
 
 def test_power_balance_of_a_solve():
     g, ix = _grid()
-    r = g.step(np.full(8, 1.5), np.full(4, 0.9), np.full(4, 0.08), 0.15, np.full(12, 1.0), np.full(12, 1.0))
+    r = g.step(np.full(8, 1.5), np.full(4, 0.9), np.full((3, 4), 0.08 / 3), 0.15, np.full(12, 1.0), np.full(12, 1.0))
     gen = r.pv_p_mw.sum() - r.bess_p_mw.sum()
     load = r.it_p_mw.sum() + r.cooling_p_mw.sum() + r.aux_p_mw + r.losses_p_mw
     assert gen == pytest.approx(load, abs=1e-7)
@@ -97,7 +97,7 @@ def test_saturated_blocks_hold_their_limit_and_others_pick_up():
     g, ix = _grid()
     ch = np.full(12, 1.0)
     ch[[2, 5]] = 0.05  # two nearly full blocks
-    r = g.step(np.full(8, 1.2), np.full(4, 0.5), np.full(4, 0.04), 0.15, ch, np.full(12, 1.0))
+    r = g.step(np.full(8, 1.2), np.full(4, 0.5), np.full((3, 4), 0.04 / 3), 0.15, ch, np.full(12, 1.0))
     assert r.bess_p_mw.sum() > 7.0  # 9.6 MW of PV less 2.3 MW of load, less losses
     assert r.bess_p_mw[2] == pytest.approx(0.05, abs=1e-6)
     assert r.bess_p_mw[5] == pytest.approx(0.05, abs=1e-6)
@@ -108,7 +108,7 @@ def test_saturated_blocks_hold_their_limit_and_others_pick_up():
 def test_frequency_watt_curtails_pv_when_every_block_is_full():
     g, ix = _grid()
     ch = np.full(12, 0.2)  # the fleet can take 2.4 MW in all
-    r = g.step(np.full(8, 2.0), np.full(4, 0.5), np.full(4, 0.04), 0.15, ch, np.full(12, 1.0))
+    r = g.step(np.full(8, 2.0), np.full(4, 0.5), np.full((3, 4), 0.04 / 3), 0.15, ch, np.full(12, 1.0))
     assert np.all(r.bess_p_mw <= ch + 1e-6)
     assert r.bess_p_mw.sum() == pytest.approx(2.4, abs=1e-5)
     surplus = 16.0 - (2.0 + 0.16 + 0.15)
@@ -119,7 +119,7 @@ def test_frequency_watt_curtails_pv_when_every_block_is_full():
 def test_ufls_sheds_load_when_every_block_is_empty():
     g, ix = _grid()
     dis = np.full(12, 0.1)  # 1.2 MW of discharge in all, 4 MW of load, no sun
-    r = g.step(np.zeros(8), np.full(4, 0.9), np.full(4, 0.08), 0.15, np.full(12, 1.0), dis)
+    r = g.step(np.zeros(8), np.full(4, 0.9), np.full((3, 4), 0.08 / 3), 0.15, np.full(12, 1.0), dis)
     assert np.all(-r.bess_p_mw <= dis + 1e-6)
     assert r.ufls_p_mw > 2.5
     assert r.it_p_mw.sum() + r.cooling_p_mw.sum() + r.aux_p_mw + r.losses_p_mw == pytest.approx(
@@ -131,14 +131,14 @@ def test_island_stays_energised_when_every_block_is_at_both_limits():
     is shed and what cannot be shed (aux, losses) is the only battery power left."""
     g, ix = _grid()
     zero = np.zeros(12)
-    r = g.step(np.zeros(8), np.full(4, 0.9), np.full(4, 0.08), 0.15, zero, zero)
+    r = g.step(np.zeros(8), np.full(4, 0.9), np.full((3, 4), 0.08 / 3), 0.15, zero, zero)
     assert r.it_p_mw.sum() == 0.0 and r.cooling_p_mw.sum() == 0.0 and r.ufls_p_mw == pytest.approx(3.92)
     assert -r.bess_p_mw.sum() == pytest.approx(0.15 + r.losses_p_mw, abs=1e-6)  # shown as the fleet's shortfall
     g.set_bess_block(0, False)
     for b in range(1, 12):
         g.set_bess_block(b, False)
     with pytest.raises(PowerFlowDiverged, match="no grid-forming battery block"):
-        g.step(np.zeros(8), np.full(4, 0.9), np.full(4, 0.08), 0.15, zero, zero)
+        g.step(np.zeros(8), np.full(4, 0.9), np.full((3, 4), 0.08 / 3), 0.15, zero, zero)
 
 
 def test_nonconvergence_raises_with_the_injections():
@@ -180,7 +180,7 @@ def test_saturation_carried_from_the_last_step_never_changes_the_answer():
         it = rng.uniform(0.3, 1.0, 4)
         ch = rng.choice([0.0, 0.05, 0.3, 1.0], 12)
         dis = rng.choice([0.0, 0.05, 0.3, 1.0], 12)
-        args = (pv, it, it * 0.08, 0.15, ch, dis)
+        args = (pv, it, np.tile(it * 0.08 / 3, (3, 1)), 0.15, ch, dis)
         fresh, _ = _grid()
         a, b = g.step(*args), fresh.step(*args)
         assert np.allclose(a.bess_p_mw, b.bess_p_mw, atol=1e-6), k

@@ -66,12 +66,13 @@ def build_site(sc: Scenario, solver: str | None = None, inventory: FleetInventor
         tz=site.timezone, start=start, n_steps=sc.n_steps + 1, step_s=run.step_s, seed=run.seed,
     )
     am = models.ambient
-    ambient = Ambient(AmbientParams(**am.model_dump(exclude={"step_s"})), start=start, seed=run.seed)
+    ambient = Ambient(AmbientParams(**am.model_dump(exclude={"step_s"}), altitude_m=sc.site.altitude_m), start=start, seed=run.seed)
     t0 = models.fleet.thermal.temp_start_c
     fleet = BatteryFleet(models.fleet, inv, site.bess.n_blocks, site.bess.pack_converter_kw,
                          temp_start_c=float(ambient.temp_c(0.0)) if t0 is None else t0)
     dc = DataCenter(models.datacenter, n_units=site.spark.n_units, it_peak_mw=site.spark.it_peak_mw,
-                    start_hour=start.hour + start.minute / 60.0 + start.second / 3600.0, seed=run.seed)
+                    start_hour=start.hour + start.minute / 60.0 + start.second / 3600.0, seed=run.seed,
+                    step_s=run.step_s)
     info = SiteInfo(
         n_bess_blocks=index.n_bess, n_pv_blocks=index.n_pv, n_spark_units=index.n_spark,
         n_packs=inv.n_packs, bess_rating_mva=index.bess_rating_mva.copy(),

@@ -81,7 +81,10 @@ class SparkSiteConfig(_Strict):
     n_units: int = Field(4, ge=1, le=200)
     it_peak_mw: float = Field(1.0, gt=0)
     it_pf: float = Field(0.98, gt=0, le=1)
-    cooling_pf: float = Field(0.90, gt=0, le=1)
+    # cooling loads on each unit's 480 V bus: pumps and fans on VFDs / EC motors, the chiller's compressor
+    pump_pf: float = Field(0.95, gt=0, le=1)
+    fan_pf: float = Field(0.95, gt=0, le=1)
+    chiller_pf: float = Field(0.85, gt=0, le=1)
     # Unit transformer rating; None: IT peak plus 30 % for cooling at the worse power factor.
     transformer_mva: float | None = Field(None, gt=0)
 
@@ -313,25 +316,143 @@ class FleetModelConfig(_Strict):
         return self
 
 
+class CoolingConfig(_Strict):
+    """Liquid cooling of one Spark unit (every unit has the same plant); see twin/cooling.py.
+
+    Given for a 1 MW unit: heat capacities, flows, conductances and the fan, pump
+    and chiller ratings scale with site.spark.it_peak_mw (Cooling.SCALED). Values are ASSUMPTIONS of a typical
+    direct-to-chip plant unless a source is named; docs/datacenter.md explains
+    each choice and the thresholds they imply.
+    """
+
+    liquid_frac: float = Field(0.85, ge=0.5, le=1.0)  # IT heat to the cold plates (SITE.md: 80-90 %)
+    # thermal masses: a tripped secondary pump at 1 MW warms the coolant ~10 K per minute (0.85 MW / 5 MJ/K)
+    coolant_c_j_per_k: float = Field(5.0e6, gt=0)
+    air_c_j_per_k: float = Field(1.5e6, gt=0)  # air and rack metal
+    facility_c_j_per_k: float = Field(8.0e6, gt=0)  # facility water loop and dry-cooler coils
+    coolant_flow_kg_s: float = Field(24.0, gt=0)  # about 11 K rise at 1 MW
+    coolant_cp_j_per_kg_k: float = Field(3800.0, gt=0)  # propylene glycol 25 %
+    coolant_rho_kg_m3: float = Field(1030.0, gt=0)
+    coolant_dp_kpa: float = Field(250.0, gt=0)  # cold plates, manifolds, CDU
+    facility_flow_kg_s: float = Field(30.0, gt=0)
+    facility_cp_j_per_kg_k: float = Field(4180.0, gt=0)
+    facility_rho_kg_m3: float = Field(1000.0, gt=0)
+    facility_dp_kpa: float = Field(200.0, gt=0)
+    pump_eff: float = Field(0.6, gt=0, le=1)  # wire to water
+    cdu_effectiveness: float = Field(0.75, gt=0, le=1)
+    air_coil_ua_w_per_k: float = Field(20e3, gt=0)  # in-row coils on facility water
+    air_fan_kw: float = Field(8.0, ge=0)  # in-row fans, constant speed
+    facility_supply_c: float = Field(30.0, ge=5, le=50)  # set point (ASHRAE W32 class)
+    dc_ua_w_per_k: float = Field(125e3, gt=0)  # dry coolers at full fan speed: 1 MW at 8 K approach
+    dc_ua_exponent: float = Field(0.8, gt=0, le=1.5)  # UA ~ airflow ** n
+    dc_fan_kw: float = Field(30.0, ge=0)  # at full speed (cube law below)
+    dc_air_flow_kg_s: float = Field(100.0, gt=0)  # at full speed
+    adiabatic_eff: float = Field(0.7, ge=0, le=1)  # pad saturation effectiveness
+    adiabatic_pump_kw: float = Field(1.5, ge=0)
+    chiller_kw: float = Field(400.0, ge=0)  # trim chiller cooling capacity
+    chiller_carnot_frac: float = Field(0.45, gt=0, le=1)
+    chiller_evap_approach_k: float = Field(5.0, ge=0)
+    chiller_cond_approach_k: float = Field(10.0, ge=0)
+    chiller_cop_max: float = Field(12.0, gt=0)
+    # Regime thresholds on the ambient dry bulb. Defaults: the dry coolers alone hold 30 degC
+    # water at design heat up to 30 - 1 MW / 125 kW/K = 22 degC; with adiabatic assist (wet bulb
+    # 18 degC, effectiveness 0.7) up to about 31 degC; above, the chiller trims.
+    adiabatic_on_c: float = 22.0
+    chiller_on_c: float = 31.0
+    regime_hysteresis_k: float = Field(1.0, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _order(self) -> "CoolingConfig":
+        if self.chiller_on_c < self.adiabatic_on_c:
+            raise ValueError(f"chiller_on_c ({self.chiller_on_c:g}) must not be below adiabatic_on_c "
+                             f"({self.adiabatic_on_c:g})")
+        return self
+
+
+class GpuConfig(_Strict):
+    """GPU thermal limits and leakage (per unit, lumped)."""
+
+    max_operating_c: float = 87.0  # NVIDIA Hopper SXM (SITE.md)
+    slowdown_c: float = 89.0
+    shutdown_c: float = 92.0
+    tj_rise_full_k: float = Field(35.0, gt=0)  # junction above coolant at full power (cold-plate resistance)
+    throttle_min_frac: float = Field(0.3, ge=0, le=1)  # lowest power cap the GPUs can take, of peak
+    leakage_per_k: float = Field(0.002, ge=0, le=0.05)  # IT power per K of coolant above leakage_ref_c
+    leakage_ref_c: float = 40.0
+    restart_coolant_c: float = 45.0  # a shut-down unit restarts once its coolant is below this ...
+    restart_after_s: float = Field(600.0, ge=0)  # ... with the pump running, for this long
+
+    @model_validator(mode="after")
+    def _order(self) -> "GpuConfig":
+        if not self.max_operating_c < self.slowdown_c < self.shutdown_c:
+            raise ValueError("need max_operating_c < slowdown_c < shutdown_c")
+        return self
+
+
+class UnitLoadConfig(_Strict):
+    """What every Spark unit's racks do when no workload holds them, and their power features."""
+
+    racks: int = Field(8, ge=1, le=1000)  # the unit's IT peak (site.spark.it_peak_mw) is split evenly
+    idle_frac: float = Field(0.2, ge=0, le=1)
+    psu_tau_s: float = Field(0.03, ge=0, le=10)  # power-supply filter
+    ramp_frac_per_s: float | None = Field(None, gt=0)  # of unit peak per second; None: no limit
+    floor_frac: float | None = Field(None, ge=0, le=1)  # power floor of busy racks; None: off
+
+
+class _JobConfig(_Strict):
+    units: tuple[int, ...] | Literal["all"] = "all"  # the units that run it
+    racks: int | None = Field(None, ge=1)  # on each unit; None: the racks no other workload holds
+    name: str = ""  # training: the same name on several units is one job in lockstep
+    start_s: float | None = Field(0.0, ge=0)  # None: waits for a job_start event
+
+
+class TrainingJobConfig(_JobConfig):
+    kind: Literal["training"]
+    period_s: float = Field(4.0, ge=0.2, le=60)
+    duty_frac: float = Field(0.7, gt=0, lt=1)
+    high_frac: float = Field(1.0, ge=0, le=1.2)
+    low_frac: float = Field(0.45, ge=0, le=1.2)
+    phase_s: float | None = Field(None, ge=0)
+    jitter_s: float = Field(0.02, ge=0)
+    checkpoint_every_s: float | None = Field(1800.0, gt=0)
+    checkpoint_s: float = Field(60.0, gt=0)
+    checkpoint_frac: float = Field(0.3, ge=0, le=1)
+    warmup_s: float = Field(5.0, ge=0)
+    restart_s: float = Field(300.0, ge=0)
+
+
+class InferenceJobConfig(_JobConfig):
+    kind: Literal["inference"]
+    replicas: int | None = Field(None, ge=1)
+    prefill_s: float = Field(0.4, ge=0)
+    decode_s: float = Field(4.0, ge=0)
+    prefill_frac: float = Field(0.95, ge=0, le=1.2)
+    decode_frac: float = Field(0.6, ge=0, le=1.2)
+    busy_min_frac: float = Field(0.15, ge=0, le=1)
+    busy_max_frac: float = Field(0.9, ge=0, le=1)
+    peak_hour: float = Field(15.0, ge=0, lt=24)
+    restart_s: float = Field(60.0, ge=0)
+
+
+class ConstantJobConfig(_JobConfig):
+    kind: Literal["constant"]
+    frac: float = Field(0.85, ge=0, le=1.2)  # of rack peak
+
+
+JobConfig = Annotated[Union[TrainingJobConfig, InferenceJobConfig, ConstantJobConfig], Field(discriminator="kind")]
+
+
 class DataCenterModelConfig(_Strict):
-    profile: Literal["training", "inference", "constant"] = "training"
-    util_frac: float = Field(0.85, ge=0, le=1)  # mean IT power / IT peak
-    noise_frac: float = Field(0.02, ge=0, le=0.5)  # seeded jitter of IT power
-    noise_corr_s: float = Field(30.0, gt=0)  # correlation time of the jitter (AR(1))
-    inference_min_frac: float = Field(0.35, ge=0, le=1)
-    # Cooling power = IT * (cool_base_frac + cool_slope_per_c * max(0, T - cool_ref_c))
-    # + chiller term above chiller_on_c. Direct-to-chip liquid cooling with dry
-    # coolers: mechanical PUE of about 1.05-1.15 in mild weather (ASSUMPTION,
-    # deepened by the data-center issue).
-    cool_base_frac: float = Field(0.05, ge=0, le=1)
-    cool_ref_c: float = Field(15.0)
-    cool_slope_per_c: float = Field(0.003, ge=0, le=0.1)
-    chiller_on_c: float = Field(32.0)
-    chiller_slope_per_c: float = Field(0.01, ge=0, le=0.2)
-    shed_tiers_frac: tuple[float, ...] = (0.7, 0.4, 0.0)  # IT cap per tier (tier 1..n)
-    # Like the PV simulator: one step per period, a per-electrical-step
-    # trajectory of IT demand handed to the grid, caps applied every step.
-    step_s: float = Field(60.0, gt=0)
+    # None: one independent training job per unit (no name: not in lockstep)
+    jobs: tuple[JobConfig, ...] | None = None
+    unit: UnitLoadConfig = UnitLoadConfig()
+    # GPU power is synthesised at this step and handed out per electrical step as mean, min and
+    # max. None: 0.01 s for electrical steps up to 1 s, else 1/100 of the step.
+    fine_step_s: float | None = Field(None, gt=0, le=60)
+    record_fine_it: bool = False  # write the site IT power at the fine step to it_fine.parquet
+    shed_tiers_frac: tuple[float, ...] = (0.7, 0.4, 0.0)  # IT cap per tier (tier 1..n), of unit peak
+    cooling: CoolingConfig = CoolingConfig()
+    gpu: GpuConfig = GpuConfig()
 
 
 class AmbientModelConfig(_Strict):
@@ -343,6 +464,11 @@ class AmbientModelConfig(_Strict):
     noise_corr_s: float = Field(7200.0, gt=0)
     noise_knot_s: float = Field(300.0, gt=0)
     interpolate_normals: bool = True
+    dewpoint_c: float | None = Field(None, ge=-40, le=35)  # constant dew point; None: Reno monthly (twin.ambient)
+    heatwave: bool = False  # heat-wave extremes and dew point replace the normals (explicit values still win)
+    heatwave_t_max_c: float = Field(42.0, ge=-40, le=60)  # Reno record high
+    heatwave_t_min_c: float = Field(22.0, ge=-40, le=60)
+    heatwave_dewpoint_c: float = Field(8.0, ge=-40, le=35)  # assumption: wet bulb ~20 degC at 42 degC
     step_s: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
@@ -351,6 +477,14 @@ class AmbientModelConfig(_Strict):
             raise ValueError(f"hour_max ({self.hour_max:g}) must be after hour_min ({self.hour_min:g})")
         if self.t_max_c is not None and self.t_min_c is not None and self.t_max_c < self.t_min_c:
             raise ValueError(f"t_max_c ({self.t_max_c:g}) must not be below t_min_c ({self.t_min_c:g})")
+        if self.heatwave_t_max_c < self.heatwave_t_min_c:
+            raise ValueError(f"heatwave_t_max_c ({self.heatwave_t_max_c:g}) must not be below "
+                             f"heatwave_t_min_c ({self.heatwave_t_min_c:g})")
+        if self.heatwave:
+            hi = self.heatwave_t_max_c if self.t_max_c is None else self.t_max_c
+            lo = self.heatwave_t_min_c if self.t_min_c is None else self.t_min_c
+            if hi < lo:
+                raise ValueError(f"with heatwave the daily max ({hi:g}) must not be below the daily min ({lo:g})")
         return self
 
 
@@ -459,10 +593,65 @@ class RestorePvBlock(_BlockEvent):
     kind: Literal["restore_pv_block"]
 
 
-class SparkLoadStep(_Event):
-    kind: Literal["spark_load"]
+class _UnitEvent(_Event):
     unit: int = Field(ge=0)
-    util_frac: float = Field(ge=0, le=1.2)
+
+
+class CoolingPumpTrip(_UnitEvent):
+    """A cooling pump of a unit stops: ``coolant`` (the CDU's secondary pump) or ``facility`` (primary)."""
+
+    kind: Literal["cooling_pump_trip"]
+    loop: Literal["coolant", "facility"] = "coolant"
+
+
+class CoolingPumpRestore(_UnitEvent):
+    kind: Literal["cooling_pump_restore"]
+    loop: Literal["coolant", "facility"] = "coolant"
+
+
+class DryCoolerFanFail(_UnitEvent):
+    """Part of a unit's dry-cooler fans fail (their share of airflow and heat-transfer area goes)."""
+
+    kind: Literal["dry_cooler_fan_fail"]
+    lost_frac: float = Field(0.5, gt=0, le=1)
+
+
+class DryCoolerFanRestore(_UnitEvent):
+    kind: Literal["dry_cooler_fan_restore"]
+
+
+class ChillerTrip(_UnitEvent):
+    kind: Literal["chiller_trip"]
+
+
+class ChillerRestore(_UnitEvent):
+    kind: Literal["chiller_restore"]
+
+
+class _JobEvent(_Event):
+    unit: int | None = Field(None, ge=0)  # None: every unit that runs the job
+    job: str | int = 0  # the workload's name, or its index in the unit's list of workloads
+
+
+class JobStart(_JobEvent):
+    kind: Literal["job_start"]
+
+
+class JobStop(_JobEvent):
+    kind: Literal["job_stop"]
+
+
+class JobCrash(_JobEvent):
+    kind: Literal["job_crash"]
+    restart_after_s: float | None = Field(None, ge=0)  # None: the job's restart_s
+
+
+class PowerFloor(_Event):
+    """Switch the GPUs' power floor (power smoothing) on (``floor_frac``) or off (omitted)."""
+
+    kind: Literal["power_floor"]
+    unit: int | None = Field(None, ge=0)  # None: every unit
+    floor_frac: float | None = Field(None, ge=0, le=1)
 
 
 class AmbientOverride(_Event):
@@ -481,7 +670,16 @@ Event = Annotated[
         BmsReset,
         TripPvBlock,
         RestorePvBlock,
-        SparkLoadStep,
+        CoolingPumpTrip,
+        CoolingPumpRestore,
+        DryCoolerFanFail,
+        DryCoolerFanRestore,
+        ChillerTrip,
+        ChillerRestore,
+        JobStart,
+        JobStop,
+        JobCrash,
+        PowerFloor,
         AmbientOverride,
     ],
     Field(discriminator="kind"),
@@ -497,7 +695,16 @@ EVENT_KINDS: tuple[str, ...] = (
     "bms_reset",
     "trip_pv_block",
     "restore_pv_block",
-    "spark_load",
+    "cooling_pump_trip",
+    "cooling_pump_restore",
+    "dry_cooler_fan_fail",
+    "dry_cooler_fan_restore",
+    "chiller_trip",
+    "chiller_restore",
+    "job_start",
+    "job_stop",
+    "job_crash",
+    "power_floor",
     "ambient",
 )
 
@@ -527,7 +734,6 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
         out.append((("models", "fleet", "n_packs"), f"{npk} packs cannot fill site.bess.n_blocks = {nb} blocks"))
     periods = [(("models", "ambient", "step_s"), sc.models.ambient.step_s),
                (("models", "pv", "step_s"), sc.models.pv.step_s),
-               (("models", "datacenter", "step_s"), sc.models.datacenter.step_s),
                (("controller", "step_s"), sc.controller.step_s),
                (("run", "record_every_s"), sc.run.record_every_s)]
     for loc, v in periods:
@@ -559,6 +765,17 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
         n_rows = -(-npk // sc.models.fleet.thermal.yard_row_packs)
         if row is not None and not sc.models.fleet.inventory_csv and row >= n_rows:
             out.append((("events", i, "yard_row"), f"{ev.kind}: yard row {row} does not exist (rows are 0..{n_rows - 1})"))
+    fs = sc.models.datacenter.fine_step_s
+    if fs is not None and (fs > step + 1e-12 or abs(step / fs - round(step / fs)) > 1e-6):
+        out.append((("models", "datacenter", "fine_step_s"),
+                    f"{fs:g} must divide run.step_s ({step:g} s) into a whole number of fine steps"))
+    for i, j in enumerate(sc.models.datacenter.jobs or ()):
+        if j.units != "all" and j.units and max(j.units) >= nsp:
+            out.append((("models", "datacenter", "jobs", i, "units"),
+                        f"unit {max(j.units)} does not exist (units are 0..{nsp - 1})"))
+        if j.racks is not None and j.racks > sc.models.datacenter.unit.racks:
+            out.append((("models", "datacenter", "jobs", i, "racks"),
+                        f"{j.racks} racks, but a unit has {sc.models.datacenter.unit.racks} (models.datacenter.unit.racks)"))
     rp = sc.models.fleet.record_packs_every_s
     if rp and (rp < step - 1e-9 or abs(rp / step - round(rp / step)) > 1e-9):
         out.append((("models", "fleet", "record_packs_every_s"), f"{rp:g} is not a whole multiple of run.step_s ({step:g} s)"))

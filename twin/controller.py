@@ -58,11 +58,14 @@ class Measurements:
     pv_p_mw: np.ndarray
     it_demand_p_mw: np.ndarray  # per unit
     it_p_mw: np.ndarray
-    cooling_p_mw: np.ndarray
+    cooling_p_mw: np.ndarray  # per unit: pumps + fans + chiller
     aux_p_mw: float
     losses_p_mw: float
     pack_soc_frac: np.ndarray  # per pack
     pack_in_service: np.ndarray
+    # in-step extremes of the IT load (the step mean hides the swing of training jobs):
+    it_max_p_mw: np.ndarray | None = None  # per unit, maximum over the step
+    it_site_max_p_mw: float | None = None  # of the site's summed fine trace
 
 
 @dataclass
@@ -153,7 +156,9 @@ class ReferenceController(Controller):
             pv_limit = None
         # --- load shedding in tiers with hysteresis and dwell time
         if m.t_s - self._last_change_s >= p["min_dwell_s"]:
-            deficit = load - avail_total > sum(m.bess_discharge_max_p_mw.tolist())
+            # the fleet must also cover the in-step peak of the IT load, not only its mean
+            swing = max(m.it_site_max_p_mw - sum(m.it_p_mw.tolist()), 0.0) if m.it_site_max_p_mw is not None else 0.0
+            deficit = load + swing - avail_total > sum(m.bess_discharge_max_p_mw.tolist())
             if self.level < len(self.shed_soc) and (m.soc_frac < self.shed_soc[self.level] or deficit):
                 self.level += 1
                 self._last_change_s = m.t_s

@@ -49,10 +49,10 @@ from __future__ import annotations
 
 import math
 import zlib
-from itertools import accumulate
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 _M64 = (1 << 64) - 1
@@ -139,7 +139,18 @@ class InferenceService:
             raise ValueError("need 0 <= busy_min_frac <= busy_max_frac <= 1")
 
 
-Workload = TrainingJob | InferenceService
+@dataclass(frozen=True)
+class ConstantLoad:
+    """Racks held at a constant fraction of their peak while running (a test load, or a flat batch job)."""
+
+    racks: int | None = None
+    frac: float = 0.85
+    restart_s: float = 60.0
+    start_s: float | None = 0.0
+    name: str = ""
+
+
+Workload = TrainingJob | InferenceService | ConstantLoad
 
 
 @dataclass(frozen=True)
@@ -199,6 +210,25 @@ class _Lifecycle:
         last_on = np.maximum.accumulate(last_on)
         on_t = self.on[idx]
         return on_t, np.where(on_t, last_on[idx], t)  # off samples: any finite value
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _ramp_filter(x: np.ndarray, z: np.ndarray, y: np.ndarray, r: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
+    """Per unit: ramp-rate limiter (step at most ``r`` per sample) then the PSU's first-order
+    filter (gain ``c`` per sample); ``z`` and ``y`` carry the two states between calls."""
+    for u in range(x.shape[0]):
+        zu, yu, ru, cu = z[u], y[u], r[u], c[u]
+        for k in range(x.shape[1]):
+            d = x[u, k] - zu
+            if -ru <= d <= ru:
+                zu = x[u, k]
+            elif d > 0:
+                zu = zu + ru
+            else:
+                zu = zu - ru
+            yu = zu if cu == 1.0 else yu + cu * (zu - yu)
+            out[u, k] = yu
+        z[u], y[u] = zu, yu
 
 
 class GpuLoad:
@@ -366,6 +396,8 @@ class GpuLoad:
                     if j.warmup_s > 0 and float(np.min(t - t_start)) < j.warmup_s:
                         w = np.clip((t - t_start) / j.warmup_s, 0.0, 1.0)
                         f = np.where(w < 1.0, u.idle_frac + w * (f - u.idle_frac), f)
+                elif isinstance(j, ConstantLoad):
+                    f = np.full(t.size, j.frac)
                 else:
                     f = self._inference(j, nr, self._keys[ui][ji], u.idle_frac, t)
                 f = np.fmax(f, fl)  # NaN floor: none
@@ -391,25 +423,7 @@ class GpuLoad:
             self._y = x[:, 0].copy()
         self._k_next = k0 + ns
         y = np.empty_like(x)
-        for ui in range(self.n):
-            r, c = float(self._r[ui]), float(self._c[ui])
-            if r == math.inf and c == 1.0:
-                y[ui] = x[ui]
-                self._z[ui] = self._y[ui] = x[ui, -1]
-                continue
-            z, yy = float(self._z[ui]), float(self._y[ui])
-            if r == math.inf:
-                y[ui] = list(accumulate(x[ui].tolist(), lambda a, b: a + c * (b - a), initial=yy))[1:]
-                self._z[ui], self._y[ui] = x[ui, -1], y[ui, -1]
-                continue
-            row = []
-            for xv in x[ui].tolist():
-                d = xv - z
-                z = xv if -r <= d <= r else (z + r if d > 0 else z - r)
-                yy = yy + c * (z - yy)
-                row.append(yy)
-            y[ui] = row
-            self._z[ui], self._y[ui] = z, yy
+        _ramp_filter(x, self._z, self._y, self._r, self._c, y)
         return y
 
     def step(self, t0_s: float, dt_s: float) -> StepStats:

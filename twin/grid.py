@@ -41,7 +41,7 @@ class GridStep:
     pv_p_mw: np.ndarray  # per block, after fast curtailment
     pv_fast_curtail_p_mw: float
     it_p_mw: np.ndarray  # per unit, after under-frequency load shedding
-    cooling_p_mw: np.ndarray
+    cooling_p_mw: np.ndarray  # (3, units): pumps, fans, chiller, after under-frequency load shedding
     aux_p_mw: float
     ufls_p_mw: float
     losses_p_mw: float
@@ -83,7 +83,7 @@ class Grid:
         self._rating = index.bess_rating_mva.astype(float).tolist()
         self._saturated = [0] * index.n_bess  # +1 held at charge limit, -1 at discharge limit
         self._sl = {"gen": _as_slice(index.bess_gen), "sgen": _as_slice(index.pv_sgen),
-                    "it": _as_slice(index.it_load), "cool": _as_slice(index.cooling_load)}
+                    "it": _as_slice(index.it_load), "cool": _as_slice(index.cooling_load.ravel())}
 
     @property
     def last_injections(self) -> Injections:
@@ -118,6 +118,7 @@ class Grid:
     ) -> GridStep:
         """Solve the site for one step.
 
+        ``cooling_p_mw`` has shape (3, units): pumps, fans, chiller (:data:`twin.site.COOLING_KINDS`).
         ``bess_*_max_p_mw`` are the fleet's per-block limits for this step (>= 0).
         Raises :class:`PowerFlowDiverged` if no operating point is found.
         """
@@ -129,7 +130,7 @@ class Grid:
         if not self.pv_in_service.all():
             pv = np.where(self.pv_in_service, pv, 0.0)
         it = np.maximum(it_p_mw, 0.0)
-        cool = np.maximum(cooling_p_mw, 0.0)
+        cool = np.maximum(np.reshape(cooling_p_mw, (3, ix.n_spark)), 0.0)
         aux = max(float(aux_p_mw), 0.0)
         svc = self.bess_in_service.tolist()
         chl, disl = bess_charge_max_p_mw.tolist(), bess_discharge_max_p_mw.tolist()
@@ -171,8 +172,8 @@ class Grid:
             if loads_changed:
                 inj.load_p_mw[sl["it"]] = it
                 inj.load_q_mvar[sl["it"]] = it * ix.it_q_per_p
-                inj.load_p_mw[sl["cool"]] = cool
-                inj.load_q_mvar[sl["cool"]] = cool * ix.cooling_q_per_p
+                inj.load_p_mw[sl["cool"]] = cool.ravel()
+                inj.load_q_mvar[sl["cool"]] = (cool * ix.cooling_q_per_p).ravel()
                 inj.load_p_mw[ix.aux_load] = aux
                 inj.load_q_mvar[ix.aux_load] = aux * ix.aux_q_per_p
                 loads_changed = False
@@ -263,9 +264,10 @@ class Grid:
         for u in range(len(it) - 1, -1, -1):
             if shed >= deficit_mw:
                 break
-            if it[u] + cool[u] <= 0:
+            p_u = it[u] + float(cool[:, u].sum())
+            if p_u <= 0:
                 continue
-            shed += it[u] + cool[u]
+            shed += p_u
             it[u] = 0.0
-            cool[u] = 0.0
+            cool[:, u] = 0.0
         return shed

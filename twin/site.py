@@ -11,7 +11,7 @@ Topology (pilot defaults; every number comes from ``SiteConfig``)::
       BESS block: grid-forming inverter (``gen``, voltage set point, shares the
                   slack by its rating: distributed slack, no infinite bus)
       PV block:   inverter (``sgen``, unity power factor)
-      Spark unit: IT load and cooling load (two ``load`` elements)
+      Spark unit: IT load and three cooling loads (pumps, fans, chiller): four ``load`` elements
 
 Off-grid: there is no ``ext_grid``. The battery inverters carry the slack
 together (pandapower ``distributed_slack`` with ``slack_weight`` = inverter
@@ -31,6 +31,8 @@ import pandapower as pp
 
 from twin.config import SiteConfig
 
+COOLING_KINDS: tuple[str, ...] = ("pumps", "fans", "chiller")
+
 
 @dataclass(frozen=True)
 class SiteIndex:
@@ -42,10 +44,10 @@ class SiteIndex:
     pv_sgen: np.ndarray  # sgen index per PV block
     pv_p_ac_max_mw: np.ndarray
     it_load: np.ndarray  # load index per Spark unit (IT)
-    cooling_load: np.ndarray  # load index per Spark unit (cooling)
+    cooling_load: np.ndarray  # load index, shape (3, units): pumps, fans, chiller (COOLING_KINDS)
     aux_load: int
     it_q_per_p: float  # tan(phi) of the IT load
-    cooling_q_per_p: float
+    cooling_q_per_p: np.ndarray  # shape (3, 1), per cooling kind
     aux_q_per_p: float
     main_bus: int
 
@@ -135,11 +137,12 @@ def build_network(site: SiteConfig) -> tuple[pp.pandapowerNet, SiteIndex]:
     s = site.spark
     # the unit transformer: as given, else IT peak plus 30 % for cooling at the worse power factor
     unit_mva = (s.transformer_mva / tr.oversize_ratio if s.transformer_mva
-                else s.it_peak_mw * 1.3 / min(s.it_pf, s.cooling_pf))
+                else s.it_peak_mw * 1.3 / min(s.it_pf, s.pump_pf, s.fan_pf, s.chiller_pf))
     spark_lv = feeders("spark", s.n_units, unit_mva)
     it_load = [pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_it") for i, bus in enumerate(spark_lv)]
-    cool_load = [pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_cooling")
-                 for i, bus in enumerate(spark_lv)]
+    # kind-major (every unit's pumps, then fans, then chiller): one contiguous run of load indices
+    cool_load = [[pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_{kind}")
+                  for i, bus in enumerate(spark_lv)] for kind in COOLING_KINDS]
 
     aux_mv, aux_lv = block("aux", 0, max(site.aux.p_mw, 0.05) / site.aux.pf, None, 0)
     aux_load = pp.create_load(net, aux_lv, p_mw=0.0, q_mvar=0.0, name="aux")
@@ -154,7 +157,7 @@ def build_network(site: SiteConfig) -> tuple[pp.pandapowerNet, SiteIndex]:
         cooling_load=np.asarray(cool_load, dtype=np.int64),
         aux_load=int(aux_load),
         it_q_per_p=_tan_phi(s.it_pf),
-        cooling_q_per_p=_tan_phi(s.cooling_pf),
+        cooling_q_per_p=np.array([[_tan_phi(s.pump_pf)], [_tan_phi(s.fan_pf)], [_tan_phi(s.chiller_pf)]]),
         aux_q_per_p=_tan_phi(site.aux.pf),
         main_bus=int(main),
     )
