@@ -101,6 +101,10 @@ class GridSim(ModelSim):
             "pv_fast_curtail_p_mw": r.pv_fast_curtail_p_mw,
             "it_p_mw": it_sum,
             "cooling_p_mw": float(r.cooling_p_mw.sum()),
+            # the three cooling loads as served (after UFLS): pumps, fans, chiller
+            "cooling_pumps_p_mw": float(r.cooling_p_mw[0].sum()),
+            "cooling_fans_p_mw": float(r.cooling_p_mw[1].sum()),
+            "cooling_chiller_p_mw": float(r.cooling_p_mw[2].sum()),
             "aux_p_mw": r.aux_p_mw,
             "ufls_p_mw": r.ufls_p_mw,
             "bess_headroom_p_mw": headroom,

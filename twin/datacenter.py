@@ -95,6 +95,11 @@ class DataCenter:
         self.fine_step_s = cfg.fine_step_s or default_fine_step_s(step_s)
         self.units = unit_workloads(cfg, n_units, it_peak_mw)
         self.gpu = GpuLoad(self.units, fine_dt_s=self.fine_step_s, seed=seed, start_hour=start_hour)
+        # The plants start in the steady state of the load the jobs settle to (not of their first
+        # second, still warming up from idle): a throwaway copy of the synthesis over 2 min.
+        probe = GpuLoad(self.units, fine_dt_s=0.1, seed=seed, start_hour=start_hour)
+        probe.samples(0.0, 60.0)
+        self._p_init_mw = probe.samples(60.0, 60.0).mean(axis=1)
         self.cooling = Cooling(cfg.cooling, n_units, it_peak_mw=it_peak_mw)
         self.shutdown = np.zeros(n_units, dtype=bool)
         self.throttled = np.zeros(n_units, dtype=bool)
@@ -127,7 +132,7 @@ class DataCenter:
         fine = self.gpu.samples(t_s, dt_s)  # (units, samples), MW
         cool = self.cooling
         if not self._initialised:
-            cool.steady_state(fine.mean(axis=1), temp_db_c, temp_wb_c)
+            cool.steady_state(self._p_init_mw, temp_db_c, temp_wb_c)
             self._initialised = True
         tc0 = cool.temp_coolant_c.copy()
         leak = np.clip(1.0 + g.leakage_per_k * (tc0 - g.leakage_ref_c), 0.8, 1.5)
