@@ -64,8 +64,8 @@ def bench_mosaik_floor(scenario: str, steps: int) -> float:
     from adapters.world import SIM_CONFIG, simulator_periods, wire
 
     shifted = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "pv_p_limit_mw", "shed_tier", "pack_weights"]
-    attrs = ["temp_amb_c", "pv_avail_p_mw", "ghi_w_m2", "it_demand_p_mw", "cooling_frac", "bess_p_mw", "grid_meas",
-             "fleet_meas", *shifted]
+    attrs = ["temp_amb_c", "temp_wb_c", "pv_avail_p_mw", "ghi_w_m2", "it_demand_p_mw", "it_p_mw", "it_max_p_mw",
+             "it_site_max_p_mw", "it_site_min_p_mw", "cooling_p_mw", "bess_p_mw", "grid_meas", "fleet_meas", *shifted]
     meta = {"api_version": "3.0", "type": "time-based",
             "models": {"M": {"public": True, "params": [], "attrs": attrs}}}
 
@@ -198,18 +198,64 @@ def bench_fleet(sizes: tuple[int, ...] = (805, 20000), reps: int = 5) -> None:
               f"step kernel + Python {1e6 * (whole - ref - stress):7.1f} us")
 
 
+def bench_datacenter(reps: int = 5, m: int = 400) -> None:
+    """One data-center step (1 s) of the pilot's 4 units, best of ``reps`` batches: GPU power
+    synthesis at the fine step, caps, cooling plants; with the split of the parts."""
+    from twin.config import DataCenterModelConfig, InferenceJobConfig, TrainingJobConfig
+    from twin.datacenter import DataCenter
+
+    mixes = {
+        "4 independent training jobs": DataCenterModelConfig(),
+        "1 job in lockstep on 4 units": DataCenterModelConfig(
+            jobs=(TrainingJobConfig(kind="training", name="big"),)),
+        "training + inference on each unit": DataCenterModelConfig(
+            jobs=(TrainingJobConfig(kind="training", racks=4), InferenceJobConfig(kind="inference", racks=4))),
+    }
+    print(f"one data-center step (4 Spark units, 1 s at a 10 ms fine step), best of {reps} batches of {m}:")
+    for label, cfg in mixes.items():
+        dc = DataCenter(cfg, n_units=4, it_peak_mw=1.0, start_hour=12.0, seed=7, step_s=1.0)
+        k = 0
+        for _ in range(20):  # compile and warm up
+            dc.step(float(k), 1.0, None, 30.0, 17.0)
+            k += 1
+        best = {"step": np.inf, "gpu": np.inf, "cooling": np.inf}
+        for _ in range(reps):
+            t = time.perf_counter()
+            for _ in range(m):
+                dc.step(float(k), 1.0, None, 30.0, 17.0)
+                k += 1
+            best["step"] = min(best["step"], (time.perf_counter() - t) / m)
+            t = time.perf_counter()
+            for _ in range(m):
+                dc.gpu.samples(float(k), 1.0)
+                k += 1
+            best["gpu"] = min(best["gpu"], (time.perf_counter() - t) / m)
+            it = np.full(4, 0.8)
+            t = time.perf_counter()
+            for _ in range(m):
+                dc.cooling.step(1.0, it, 30.0, 17.0)
+            best["cooling"] = min(best["cooling"], (time.perf_counter() - t) / m)
+        rest = best["step"] - best["gpu"] - best["cooling"]
+        print(f"    {label:<34} {1e6 * best['step']:7.1f} us per step: GPU synthesis {1e6 * best['gpu']:6.1f}, "
+              f"cooling {1e6 * best['cooling']:5.1f}, caps and books {1e6 * rest:6.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m adapters.bench")
     ap.add_argument("--scenario", default="scenarios/pilot-summer-day.toml")
     ap.add_argument("--hours", type=float, default=None, help="simulate only this many hours")
     ap.add_argument("--solves", type=int, default=2000)
     ap.add_argument("--floor-steps", type=int, default=20000)
-    ap.add_argument("--only", choices=["run", "floor", "solvers", "fleet"], default=None)
+    ap.add_argument("--only", choices=["run", "floor", "solvers", "fleet", "datacenter"], default=None)
     a = ap.parse_args()
     if a.only == "fleet":
         bench_fleet()
         return
+    if a.only == "datacenter":
+        bench_datacenter()
+        return
     bench_fleet()
+    bench_datacenter()
     bench_run(a.scenario, a.hours)
     bench_mosaik_floor(a.scenario, a.floor_steps)
     bench_solvers(a.solves)

@@ -450,6 +450,8 @@ class DataCenterModelConfig(_Strict):
     # max. None: 0.01 s for electrical steps up to 1 s, else 1/100 of the step.
     fine_step_s: float | None = Field(None, gt=0, le=60)
     record_fine_it: bool = False  # write the site IT power at the fine step to it_fine.parquet
+    # longer electrical steps are cut into thermal sub-steps of at most this (caps, GPU protection, plants)
+    thermal_step_s: float = Field(10.0, gt=0, le=3600)
     shed_tiers_frac: tuple[float, ...] = (0.7, 0.4, 0.0)  # IT cap per tier (tier 1..n), of unit peak
     cooling: CoolingConfig = CoolingConfig()
     gpu: GpuConfig = GpuConfig()

@@ -18,8 +18,9 @@ Heat rejection from node ``f``: dry coolers (conductance ``dc_ua_w_per_k`` at
 full fan speed, scaling as speed ** ``dc_ua_exponent``; fan power by the cube
 law), with adiabatic pre-cooling of their inlet air toward the wet bulb
 (``T_in = T_db - adiabatic_eff (T_db - T_wb)``) and a trim chiller (capacity
-``chiller_kw``, COP a fraction of Carnot between the facility water and the
-condenser air, so it falls as the condenser gets hotter).
+``chiller_kw``, COP a fraction of Carnot between the facility water and its own
+air-cooled condenser at the ambient dry bulb, so it falls as the air gets hotter;
+the fraction covers the compressor and the condenser fans).
 
 **Regimes** follow the ambient dry bulb with a hysteresis band:
 ``dry`` below ``adiabatic_on_c``; ``adiabatic`` from there; ``chiller`` (the
@@ -134,9 +135,10 @@ def _kernel(dt: float, p_it: np.ndarray, t_db: float, t_wb: float, tc: np.ndarra
         span = g_dc * (t_f - t_in)
         s = min(q_dc / span, 1.0) ** (1.0 / ua_exp) if (q_dc > 0.0 and span > 0.0) else 0.0
         p_fan = fan_w * fans_ok[u] * s**3
-        # chiller: a fraction of Carnot between evaporator (below the water) and condenser (above its inlet air)
+        # chiller: a fraction of Carnot between evaporator (below the water) and its own air-cooled
+        # condenser (above the ambient dry bulb: no adiabatic pre-cooling on the condenser)
         t_ev = t_set - ev_app + 273.15
-        t_cd = t_in + cd_app + 273.15
+        t_cd = t_db + cd_app + 273.15
         cop = min(carnot * t_ev / max(t_cd - t_ev, 1.0), cop_max)
         p_ch = q_ch / cop if q_ch > 0.0 else 0.0
         p_ad = ad_pump_w if (adiabatic and s > 0.0) else 0.0

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from twin.config import (ConstantJobConfig, DataCenterModelConfig, InferenceJobConfig, TrainingJobConfig)
@@ -85,6 +86,46 @@ def unit_workloads(cfg: DataCenterModelConfig, n_units: int, it_peak_mw: float) 
     return out
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _caps(fine: np.ndarray, leak: np.ndarray, cap_shed: np.ndarray, cap_th: np.ndarray, served: np.ndarray,
+          stats: np.ndarray) -> None:
+    """Leakage and the two caps on every fine sample, in one pass. ``served`` gets the samples
+    after both caps; ``stats`` rows per unit: mean demand, mean after the shed cap, mean / min /
+    max served, max demand."""
+    for u in range(fine.shape[0]):
+        s_dem = s_shed = s_srv = 0.0
+        mn, mx, dmx = np.inf, -np.inf, -np.inf
+        for k in range(fine.shape[1]):
+            d = fine[u, k] * leak[u]
+            a = min(d, cap_shed[u])
+            v = min(a, cap_th[u])
+            served[u, k] = v
+            s_dem += d
+            s_shed += a
+            s_srv += v
+            mn = min(mn, v)
+            mx = max(mx, v)
+            dmx = max(dmx, d)
+        n = fine.shape[1]
+        stats[0, u], stats[1, u], stats[2, u] = s_dem / n, s_shed / n, s_srv / n
+        stats[3, u], stats[4, u], stats[5, u] = mn, mx, dmx
+
+
+def _combine(parts: list[tuple[float, CoolingStep]]) -> CoolingStep:
+    """Thermal sub-steps as one step: time-weighted means of powers and speeds, summed water,
+    the last regime; the COP of the chiller's heat over its power."""
+    def mean(attr: str) -> np.ndarray:
+        return sum(w * getattr(c, attr) for w, c in parts)
+
+    q_ch, p_ch = mean("q_chiller_mw"), mean("chiller_p_mw")
+    return CoolingStep(
+        pump_p_mw=mean("pump_p_mw"), fan_p_mw=mean("fan_p_mw"), chiller_p_mw=p_ch, q_dry_mw=mean("q_dry_mw"),
+        q_chiller_mw=q_ch, fan_speed_frac=mean("fan_speed_frac"),
+        cop=np.where(p_ch > 0, q_ch / np.where(p_ch > 0, p_ch, 1.0), np.nan),
+        water_l=sum(c.water_l for _, c in parts), regime=parts[-1][1].regime,
+    )
+
+
 class DataCenter:
     def __init__(self, cfg: DataCenterModelConfig, *, n_units: int, it_peak_mw: float, start_hour: float, seed: int,
                  step_s: float) -> None:
@@ -126,75 +167,107 @@ class DataCenter:
     def step(self, t_s: float, dt_s: float, shed_tier: np.ndarray | None, temp_db_c: float,
              temp_wb_c: float) -> tuple[DataCenterStep, list[tuple[int, str, str]]]:
         """Advance every unit over [t_s, t_s + dt_s). Returns the step and the state changes
-        ``(unit, kind, message)`` for the events log."""
-        cfg, g = self.cfg, self.cfg.gpu
+        ``(unit, kind, message)`` for the events log.
+
+        Steps longer than ``thermal_step_s`` are cut into thermal sub-steps (whole fine samples):
+        the caps, the shutdown check and the plants follow the coolant within the step, so
+        thermal protection works the same at 60 or 900 s electrical steps as at 1 s."""
+        g = self.cfg.gpu
         log: list[tuple[int, str, str]] = []
         fine = self.gpu.samples(t_s, dt_s)  # (units, samples), MW
         cool = self.cooling
         if not self._initialised:
             cool.steady_state(self._p_init_mw, temp_db_c, temp_wb_c)
             self._initialised = True
-        tc0 = cool.temp_coolant_c.copy()
-        leak = np.clip(1.0 + g.leakage_per_k * (tc0 - g.leakage_ref_c), 0.8, 1.5)
-        demand = fine * leak[:, None]
         peak = self.peak
         tier = np.zeros(self.n, dtype=np.int64) if shed_tier is None else np.asarray(shed_tier)
         cap_shed = peak * self.tiers[np.minimum(tier, len(self.tiers) - 1)]
-        cap_th = peak * np.maximum((g.slowdown_c - tc0) / g.tj_rise_full_k, g.throttle_min_frac)
-        d_max = demand.max(axis=1)
-        after_shed = np.minimum(demand, cap_shed[:, None])
-        served = np.minimum(after_shed, cap_th[:, None])
-        # shutdown: the junction would reach the shutdown temperature even at the capped power
-        tj_run = tc0 + g.tj_rise_full_k * served.max(axis=1) / peak
-        for u in np.flatnonzero((tj_run >= g.shutdown_c) & ~self.shutdown):
-            self.shutdown[u] = True
-            self.n_shutdowns += 1
-            self._ok_since[u] = math.nan
-            log.append((int(u), "gpu_shutdown", f"unit {u}: GPU junction {tj_run[u]:.1f} degC >= {g.shutdown_c:g}: "
-                        "IT load drops out, jobs stop"))
-            t_next = t_s + dt_s
-            running = [ji for ji in range(len(self.units[u].jobs)) if self._job_running(u, ji, t_next)]
-            for ji in running:
-                self.gpu.end_job(int(u), ji, t_next)
-            self._stopped_jobs[u] = running
-        served[self.shutdown] = 0.0
-        throttled = (cap_th < np.minimum(d_max, cap_shed) - 1e-12) & ~self.shutdown
-        for u in np.flatnonzero(throttled != self.throttled):
-            if throttled[u]:
-                log.append((int(u), "gpu_throttle", f"unit {u}: GPU junction at slowdown {g.slowdown_c:g} degC: "
-                            f"power capped at {cap_th[u]:.3f} MW (coolant {tc0[u]:.1f} degC)"))
-            elif not self.shutdown[u]:
-                log.append((int(u), "gpu_throttle_end", f"unit {u}: throttling ends (coolant {tc0[u]:.1f} degC)"))
-        self.throttled = throttled
-
-        it = served.mean(axis=1)
-        dem = demand.mean(axis=1)
-        shed = dem - after_shed.mean(axis=1)
-        cut = dem - shed - it
-        site = served.sum(axis=0)
-        cs = cool.step(dt_s, it, temp_db_c, temp_wb_c)
+        ns = fine.shape[1]
+        n_sub = min(ns, max(1, math.ceil(dt_s / self.cfg.thermal_step_s - 1e-9)))
+        bounds = [round(k * ns / n_sub) for k in range(n_sub + 1)]
+        served = np.empty_like(fine)
+        stats = np.empty((6, self.n))
+        dem = np.zeros(self.n)
+        after_shed = np.zeros(self.n)
+        it = np.zeros(self.n)
+        it_min = np.full(self.n, np.inf)
+        it_max = np.zeros(self.n)
+        tj_max = np.full(self.n, -np.inf)
+        throttled_s = np.zeros(self.n)
+        parts: list[tuple[float, CoolingStep]] = []
+        h = self.fine_step_s
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            w = (b - a) / ns
+            tc0 = cool.temp_coolant_c.copy()
+            leak = np.clip(1.0 + g.leakage_per_k * (tc0 - g.leakage_ref_c), 0.8, 1.5)
+            cap_th = peak * np.maximum((g.slowdown_c - tc0) / g.tj_rise_full_k, g.throttle_min_frac)
+            srv = served[:, a:b]
+            _caps(fine[:, a:b], leak, cap_shed, cap_th, srv, stats)
+            c_dem, c_shed, c_it, c_min, c_max, c_dmax = stats
+            # shutdown: the junction would reach the shutdown temperature even at the capped power
+            tj_run = tc0 + g.tj_rise_full_k * c_max / peak
+            for u in np.flatnonzero((tj_run >= g.shutdown_c) & ~self.shutdown):
+                self._shut(int(u), t_s + a * h, t_s + dt_s, tj_run[u], log)
+            if self.shutdown.any():
+                sd = self.shutdown
+                srv[sd] = 0.0
+                c_it[sd] = c_min[sd] = c_max[sd] = 0.0
+            throttled = (cap_th < np.minimum(c_dmax, cap_shed) - 1e-12) & ~self.shutdown
+            if (throttled != self.throttled).any():
+                for u in np.flatnonzero(throttled != self.throttled):
+                    if throttled[u]:
+                        log.append((int(u), "gpu_throttle", f"unit {u}: GPU junction at slowdown {g.slowdown_c:g} "
+                                    f"degC: power capped at {cap_th[u]:.3f} MW (coolant {tc0[u]:.1f} degC)"))
+                    elif not self.shutdown[u]:
+                        log.append((int(u), "gpu_throttle_end",
+                                    f"unit {u}: throttling ends (coolant {tc0[u]:.1f} degC)"))
+            self.throttled = throttled
+            throttled_s += (b - a) * h * throttled
+            cs = cool.step((b - a) * h, c_it, temp_db_c, temp_wb_c)
+            parts.append((w, cs))
+            tc1 = cool.temp_coolant_c
+            tj_max = np.maximum(tj_max, np.maximum(tc0, tc1) + g.tj_rise_full_k * c_max / peak)  # c_max 0 if off
+            dem += w * c_dem
+            after_shed += w * c_shed
+            it += w * c_it
+            it_min = np.minimum(it_min, c_min)
+            it_max = np.maximum(it_max, c_max)
+        cs = parts[0][1] if n_sub == 1 else _combine(parts)
         tc1 = cool.temp_coolant_c
         tj = np.where(self.shutdown, tc1, tc1 + g.tj_rise_full_k * it / peak)
-        tj_max = np.where(self.shutdown, np.maximum(tc0, tc1),
-                          np.maximum(tc0, tc1) + g.tj_rise_full_k * served.max(axis=1) / peak)
+        site = served.sum(axis=0)
         self._restart(t_s + dt_s, log)
 
         # books
         self.gpu_temp_max_c = max(self.gpu_temp_max_c, float(tj_max.max()))
-        self.throttle_s += dt_s * throttled
+        self.throttle_s += throttled_s
         self.regime_s[cs.regime, np.arange(self.n)] += dt_s
         self.water_l += float(cs.water_l.sum())
-        h = dt_s / 3600.0
-        self.e_pumps_mwh += float(cs.pump_p_mw.sum()) * h
-        self.e_fans_mwh += float(cs.fan_p_mw.sum()) * h
-        self.e_chiller_mwh += float(cs.chiller_p_mw.sum()) * h
+        hr = dt_s / 3600.0
+        self.e_pumps_mwh += float(cs.pump_p_mw.sum()) * hr
+        self.e_fans_mwh += float(cs.fan_p_mw.sum()) * hr
+        self.e_chiller_mwh += float(cs.chiller_p_mw.sum()) * hr
         st = DataCenterStep(
-            it_demand_p_mw=dem, it_p_mw=it, it_min_p_mw=served.min(axis=1), it_max_p_mw=served.max(axis=1),
-            it_site_min_p_mw=float(site.min()), it_site_max_p_mw=float(site.max()), shed_p_mw=shed,
-            thermal_cut_p_mw=np.maximum(cut, 0.0), gpu_temp_c=tj, gpu_temp_max_c=tj_max, throttled=throttled.copy(),
-            shutdown=self.shutdown.copy(), cooling=cs, fine_site_p_mw=site,
+            it_demand_p_mw=dem, it_p_mw=it, it_min_p_mw=it_min, it_max_p_mw=it_max,
+            it_site_min_p_mw=float(site.min()), it_site_max_p_mw=float(site.max()), shed_p_mw=dem - after_shed,
+            thermal_cut_p_mw=np.maximum(after_shed - it, 0.0), gpu_temp_c=tj, gpu_temp_max_c=tj_max,
+            throttled=self.throttled.copy(), shutdown=self.shutdown.copy(), cooling=cs, fine_site_p_mw=site,
         )
         return st, log
+
+    def _shut(self, u: int, t_s: float, t_jobs_s: float, tj_c: float, log: list[tuple[int, str, str]]) -> None:
+        """Unit ``u`` shuts down at ``t_s``; its running jobs end at ``t_jobs_s`` (the end of the
+        generated samples; the unit draws nothing from ``t_s`` on anyway)."""
+        g = self.cfg.gpu
+        self.shutdown[u] = True
+        self.n_shutdowns += 1
+        self._ok_since[u] = math.nan
+        log.append((u, "gpu_shutdown", f"unit {u}: GPU junction {tj_c:.1f} degC >= {g.shutdown_c:g}: "
+                    f"IT load drops out, jobs stop (t = {t_s:g} s)"))
+        running = [ji for ji in range(len(self.units[u].jobs)) if self._job_running(u, ji, t_jobs_s)]
+        for ji in running:
+            self.gpu.end_job(u, ji, t_jobs_s)
+        self._stopped_jobs[u] = running
 
     def _job_running(self, u: int, ji: int, t_s: float) -> bool:
         on, _ = self.gpu._life[u][ji].state(np.array([t_s]))
