@@ -105,6 +105,25 @@ def test_saturated_blocks_hold_their_limit_and_others_pick_up():
     assert r.pv_fast_curtail_p_mw == 0.0
 
 
+def test_blocks_held_at_their_charge_limit_are_released_when_the_load_jumps():
+    # Regression (found on the default day with training jobs): blocks held at their charge limit
+    # from the last step, then the load jumps so the site must discharge. Droop sharing has every
+    # block discharge; the old guess must not push the slack block past its discharge limit and
+    # trigger under-frequency load shedding while 11 blocks could still give power.
+    g, ix = _grid()
+    ch = np.full(12, 1.0)
+    ch[:6] = 0.1  # six nearly full blocks: held at their charge limit
+    dis = np.full(12, 1.0)
+    dis[6:] = 0.3  # the other six may give little
+    cool = np.full((3, 4), 0.04 / 3)
+    r = g.step(np.full(8, 1.0), np.full(4, 0.5), cool, 0.15, ch, dis)  # 8 MW PV, 2.3 MW load
+    assert r.ufls_p_mw == 0.0 and np.allclose(r.bess_p_mw[:6], 0.1, atol=1e-6) and np.all(r.bess_p_mw[6:] > 0.5)
+    r = g.step(np.full(8, 0.25), np.full(4, 1.0), cool, 0.15, ch, dis)  # 2 MW PV, 4.3 MW load
+    assert r.ufls_p_mw == 0.0  # 2.3 MW to give, 7.8 MW of discharge limits
+    assert np.all(r.bess_p_mw < 0) and np.all(-r.bess_p_mw <= dis + 1e-6)
+    assert r.bess_p_mw.sum() == pytest.approx(-(4.31 - 2.0) - r.losses_p_mw, abs=1e-6)
+
+
 def test_frequency_watt_curtails_pv_when_every_block_is_full():
     g, ix = _grid()
     ch = np.full(12, 0.2)  # the fleet can take 2.4 MW in all

@@ -205,6 +205,17 @@ class Grid:
                         weight[i] = rating[i]
                         target[i] = 0.0
                 continue
+            # A block pushed past its discharge limit while others are held at their charge limit
+            # (or the reverse) contradicts droop sharing: the held ones came from last step's guess
+            # and the load moved (a training job's swing, a checkpoint ending). Release them first.
+            stale = [d > 0 for d in sat] if any_dis else [d < 0 for d in sat]
+            if any(stale):
+                for i in range(nb):
+                    if stale[i]:
+                        sat[i] = 0
+                        weight[i] = rating[i]
+                        target[i] = 0.0
+                continue
             # Saturate the blocks past their limit; the others pick up the rest.
             target = [-cm if oc else (dm if od else t) for t, cm, dm, oc, od in zip(target, ch, dis, over_ch, over_dis)]
             sat = [1 if oc else (-1 if od else d) for d, oc, od in zip(sat, over_ch, over_dis)]
