@@ -65,7 +65,7 @@ def bench_mosaik_floor(scenario: str, steps: int) -> float:
 
     shifted = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "pv_p_limit_mw", "shed_tier", "pack_weights"]
     attrs = ["temp_amb_c", "temp_wb_c", "pv_avail_p_mw", "ghi_w_m2", "it_demand_p_mw", "it_p_mw", "it_max_p_mw",
-             "it_site_max_p_mw", "it_site_min_p_mw", "cooling_p_mw", "bess_p_mw", "grid_meas", "fleet_meas", *shifted]
+             "it_site_max_p_mw", "it_site_min_p_mw", "cooling_p_mw", "dc_meas", "bess_p_mw", "grid_meas", "fleet_meas", *shifted]
     meta = {"api_version": "3.0", "type": "time-based",
             "models": {"M": {"public": True, "params": [], "attrs": attrs}}}
 

@@ -29,8 +29,7 @@ class GridSim(ModelSim):
     MEAS = ["bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "it_max_p_mw", "it_site_max_p_mw",
             "cooling_p_mw", "aux_p_mw", "losses_p_mw"]
     ATTRS = MEAS + ["grid_meas"]
-    INPUTS = ["pv_avail_p_mw", "it_demand_p_mw", "it_p_mw", "it_max_p_mw", "it_site_max_p_mw", "it_site_min_p_mw",
-              "cooling_p_mw", "pv_p_limit_mw", "bess_charge_max_p_mw", "bess_discharge_max_p_mw"]
+    INPUTS = ["pv_avail_p_mw", "dc_meas", "pv_p_limit_mw", "bess_charge_max_p_mw", "bess_discharge_max_p_mw"]
 
     def setup(self) -> None:
         self.events = EventQueue(
@@ -57,6 +56,7 @@ class GridSim(ModelSim):
             else:
                 grid.set_pv_block(ev.block, ev.kind == "restore_pv_block")
         avail = inputs["pv_avail_p_mw"].at(t_s)
+        inputs = {**inputs, **inputs["dc_meas"]}  # the data center's outputs, bundled
         pv_set = np.maximum(np.fmin(avail, inputs["pv_p_limit_mw"]), 0.0)  # inverter P limit
         demand = inputs["it_demand_p_mw"]
         it, cool = inputs["it_p_mw"], inputs["cooling_p_mw"]

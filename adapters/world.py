@@ -83,8 +83,7 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
     world.connect(e["Ambient"], e["PV"], "temp_amb_c")
     world.connect(e["Ambient"], e["DataCenter"], "temp_amb_c", "temp_wb_c")
     world.connect(e["PV"], e["Grid"], "pv_avail_p_mw")
-    world.connect(e["DataCenter"], e["Grid"], "it_demand_p_mw", "it_p_mw", "it_max_p_mw", "it_site_max_p_mw",
-                  "it_site_min_p_mw", "cooling_p_mw")
+    world.connect(e["DataCenter"], e["Grid"], "dc_meas")  # one dict: IT mean/min/max, demand, cooling loads
     world.connect(e["Grid"], e["Fleet"], "bess_p_mw")
     world.connect(e["Ambient"], e["Fleet"], "temp_amb_c")  # the packs stand outdoors
     world.connect(e["PV"], e["Fleet"], "ghi_w_m2")  # sun on the enclosures

@@ -166,3 +166,16 @@ def test_inference_daily_curve() -> None:
 def test_rejects_too_many_racks() -> None:
     with pytest.raises(ValueError):
         GpuLoad([UnitWorkload(racks=4, jobs=(TrainingJob(racks=3), InferenceService(racks=2)))])
+
+
+def test_compiled_training_path_is_bit_identical_to_the_array_path():
+    # The compiled fast path (no start or stop inside a step) and the array path (used when an
+    # event falls inside a step) must give the same samples, or a job event would move the
+    # waveform. 10 min at 10 ms with jitter and checkpoints.
+    j = TrainingJob(period_s=4.0, jitter_s=0.05, checkpoint_every_s=600.0, checkpoint_s=30.0)
+    g = GpuLoad([UnitWorkload(jobs=(j,))], fine_dt_s=0.01, seed=3)
+    t = np.arange(100_000, 160_000) * 0.01
+    fast = g._training(j, g._keys[0][0], g._phase[0][0], t, 2.0)
+    array = g._training(j, g._keys[0][0], g._phase[0][0], t, np.full(t.size, 2.0))
+    assert np.array_equal(fast, array)
+    assert np.any(fast == j.checkpoint_frac) and np.any(fast == j.high_frac) and np.any(fast == j.low_frac)

@@ -212,6 +212,43 @@ class _Lifecycle:
         return on_t, np.where(on_t, last_on[idx], t)  # off samples: any finite value
 
 
+@numba.njit(cache=True)
+def _uniform_one(key: np.uint64, n: np.int64) -> float:
+    """:func:`_uniform` for one counter, bit for bit (wrapping uint64 arithmetic)."""
+    x = np.uint64(n) * _GOLD + key
+    x = (x ^ (x >> _S30)) * _C1
+    x = (x ^ (x >> _S27)) * _C2
+    x = x ^ (x >> _S31)
+    return float(x >> _S11) * _INV53
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _training_fast(t: np.ndarray, t_start: float, warmup_s: float, phase_s: float, per: float, amp: float,
+                   duty: float, high: float, low: float, key: np.uint64, n0: int, n1: int, ck_every: float,
+                   ck_s: float, ck_frac: float, out: np.ndarray) -> None:
+    """The training square wave over ``t`` (no start or stop inside): iteration ``n`` starts at
+    ``n per + amp (2 u_n - 1)`` (``u_n`` the job's counter-based draw), the compute phase lasts
+    ``duty per``; checkpoints every ``ck_every`` (NaN: none) hold ``ck_frac`` for ``ck_s``. The
+    same arithmetic as the array path of :meth:`GpuLoad._training` (bit-identical samples)."""
+    m = n1 - n0
+    s_n = np.empty(m)
+    for i in range(m):
+        s_n[i] = float(n0 + i) * per + amp * (2.0 * _uniform_one(key, n0 + i) - 1.0)
+    i = 0
+    for k in range(t.size):
+        since = t[k] - t_start
+        tau = since - warmup_s - phase_s
+        while i + 1 < m and s_n[i + 1] <= tau:
+            i += 1
+        f = high if tau - s_n[i] < duty * per else low
+        if ck_every == ck_every:  # not NaN
+            tc = since - warmup_s
+            c = np.floor(tc / ck_every)
+            if c >= 1 and tc - c * ck_every < ck_s:
+                f = ck_frac
+        out[k] = f
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _ramp_filter(x: np.ndarray, z: np.ndarray, y: np.ndarray, r: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
     """Per unit: ramp-rate limiter (step at most ``r`` per sample) then the PSU's first-order
@@ -331,12 +368,14 @@ class GpuLoad:
         per = j.period_s
         amp = min(math.sqrt(3.0) * j.jitter_s, 0.4 * per)
         if amp > 0 and np.ndim(t_start) == 0:
-            # no event in the step: only the few iterations that overlap it
-            n = np.arange(math.floor((tau[0] - amp) / per) - 1, math.floor((tau[-1] + amp) / per) + 2)
-            s_n = n * per + amp * (2.0 * _uniform(key, n) - 1.0)
-            within = tau - s_n[np.searchsorted(s_n, tau, side="right") - 1]
-            f = np.where(within < j.duty_frac * per, j.high_frac, j.low_frac)
-            return self._checkpoints(j, since, f)
+            # no event in the step: only the few iterations that overlap it, in one compiled pass
+            n0 = math.floor((tau[0] - amp) / per) - 1
+            n1 = math.floor((tau[-1] + amp) / per) + 2
+            f = np.empty(t.size)
+            ck = j.checkpoint_every_s if j.checkpoint_every_s is not None else math.nan
+            _training_fast(t, float(t_start), j.warmup_s, phase_s, per, amp, j.duty_frac, j.high_frac, j.low_frac,
+                           np.uint64(key & _M64), n0, n1, ck, j.checkpoint_s, j.checkpoint_frac, f)
+            return f
         n0 = np.floor(tau / per).astype(np.int64)
         if amp > 0:
             def s(n: np.ndarray) -> np.ndarray:
