@@ -18,8 +18,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from adapters.inventory_csv import InventoryError, read_inventory_csv
-from twin.config import EVENT_KINDS, Scenario, cross_check
+from twin.config import EVENT_KINDS, JOB_KINDS, Scenario, cross_check
 from twin.inventory import FleetInventory
+
+
+_TAGS = set(EVENT_KINDS) | set(JOB_KINDS)
 
 
 class ScenarioError(ValueError):
@@ -144,9 +147,9 @@ def _where(loc: tuple[Any, ...]) -> str:
 def format_errors(path: Path, text: str, data: dict[str, Any], exc: ValidationError) -> str:
     msgs = []
     for err in exc.errors(include_url=False):
-        # pydantic puts the event's kind (the union's tag) into the path: drop it
+        # pydantic puts an event's or a job's kind (the union's tag) into the path: drop it
         loc = tuple(p for i, p in enumerate(err["loc"])
-                    if not (i > 0 and isinstance(err["loc"][i - 1], int) and p in EVENT_KINDS))
+                    if not (i > 0 and isinstance(err["loc"][i - 1], int) and p in _TAGS))
         typ = err["type"]
         where = _where(loc)
         line = _find_line(text, loc)
@@ -161,10 +164,10 @@ def format_errors(path: Path, text: str, data: dict[str, Any], exc: ValidationEr
             continue
         if typ in ("union_tag_invalid", "union_tag_not_found"):
             kind = received.get("kind") if isinstance(received, dict) else received
-            close = difflib.get_close_matches(str(kind), EVENT_KINDS, n=1, cutoff=0.5)
+            what, kinds = ("a job kind", JOB_KINDS) if "jobs" in loc else ("an event kind", EVENT_KINDS)
+            close = difflib.get_close_matches(str(kind), kinds, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0]}'?" if close else ";"
-            msgs.append(f"{prefix}: {where}.kind = {kind!r} is not an event kind{hint} "
-                        f"Allowed: {', '.join(EVENT_KINDS)}")
+            msgs.append(f"{prefix}: {where}.kind = {kind!r} is not {what}{hint} Allowed: {', '.join(kinds)}")
             continue
         if typ == "missing":
             msgs.append(f"{prefix}: {where}: required key is missing")

@@ -200,3 +200,30 @@ def test_electrical_step_of_0p1_s_resolves_the_swing(module_tmp):
     # inside a 0.1 s step there is little left to hide
     assert np.median((t["it_site_max_p_mw"] - t["it_site_min_p_mw"]).to_numpy()[100:]) < 0.05
     assert np.corrcoef(np.diff(it), np.diff(t["bess_p_mw"].to_numpy()[100:]))[0, 1] < -0.9
+
+
+def test_chiller_trip_and_dry_cooler_fan_failure_on_a_heatwave_afternoon(module_tmp):
+    """Unit 0 loses its trim chiller and unit 1 half its dry-cooler fans at 14:10 on the heat-wave
+    day; both are restored at 14:40. Unit 3 keeps its plant: its facility water stays at the set point."""
+    text = (SCENARIOS / "pilot-heatwave-day.toml").read_text().replace(
+        "start = 2025-07-15T00:00:00", "start = 2025-07-15T14:00:00").replace("duration_s = 86400", "duration_s = 3600")
+    for at, kind, unit, extra in ((600, "chiller_trip", 0, ""), (600, "dry_cooler_fan_fail", 1, "lost_frac = 0.5"),
+                                  (2400, "chiller_restore", 0, ""), (2400, "dry_cooler_fan_restore", 1, "")):
+        text += f'\n[[events]]\nat_s = {at}\nkind = "{kind}"\nunit = {unit}\n{extra}\n'
+    r = twin_run(write_scenario(module_tmp, "plant-faults", text), module_tmp / "plant-faults")
+    assert r.returncode == 0, r.stderr
+    ev = [(e["time_s"], e["kind"]) for e in r.summary["events"] if "chiller" in e["kind"] or "fan" in e["kind"]]
+    assert ev == [(600.0, "chiller_trip"), (600.0, "dry_cooler_fan_fail"), (2400.0, "chiller_restore"),
+                  (2400.0, "dry_cooler_fan_restore")]
+    t = r.table(["temp_amb_c", "spark_u00_facility_temp_c", "spark_u01_facility_temp_c", "spark_u03_facility_temp_c",
+                 "cooling_chiller_p_mw", "spark_u00_gpu_temp_c"]).to_pandas()
+    set_c = 30.0
+    assert t["temp_amb_c"].iloc[600:2400].min() > 38.0  # the chiller regime all along
+    f0, f1, f3 = (t[f"spark_u0{u}_facility_temp_c"].to_numpy() for u in (0, 1, 3))
+    # unit 3 holds its set point; units 0 and 1 cannot while faulted, and recover after the restore
+    assert np.allclose(f3, set_c, atol=1e-9)
+    assert np.allclose(f0[:600], set_c, atol=1e-9) and f0[1800:2400].min() > set_c + 1.0
+    assert f1[1800:2400].min() > set_c + 1.0
+    assert abs(f0[-1] - set_c) < 1e-9 and abs(f1[-1] - set_c) < 1e-9
+    print(f"facility water at 14:39: unit 0 (no chiller) {f0[2399]:.2f} degC, unit 1 (half the fans) {f1[2399]:.2f} "
+          f"degC; GPUs of unit 0 up to {t['spark_u00_gpu_temp_c'].max():.1f} degC")

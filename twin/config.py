@@ -401,9 +401,16 @@ class UnitLoadConfig(_Strict):
 
 class _JobConfig(_Strict):
     units: tuple[int, ...] | Literal["all"] = "all"  # the units that run it
-    racks: int | None = Field(None, ge=1)  # on each unit; None: the racks no other workload holds
+    racks: int | None = Field(None, ge=1)  # on each unit; omitted: the racks no other workload holds
     name: str = ""  # training: the same name on several units is one job in lockstep
-    start_s: float | None = Field(0.0, ge=0)  # None: waits for a job_start event
+    start_s: float = Field(0.0, ge=0)  # first start (from idle, with the warm-up)
+    autostart: bool = True  # false: the job waits for a job_start event (start_s is ignored)
+
+    def workload_kwargs(self) -> dict:
+        """Keyword arguments of the matching twin.gpu_load workload."""
+        d = self.model_dump(exclude={"kind", "units", "autostart"})
+        d["start_s"] = self.start_s if self.autostart else None
+        return d
 
 
 class TrainingJobConfig(_JobConfig):
@@ -414,11 +421,23 @@ class TrainingJobConfig(_JobConfig):
     low_frac: float = Field(0.45, ge=0, le=1.2)
     phase_s: float | None = Field(None, ge=0)
     jitter_s: float = Field(0.02, ge=0)
-    checkpoint_every_s: float | None = Field(1800.0, gt=0)
+    checkpoint_every_s: float = Field(1800.0, ge=0)  # 0: no checkpoints
     checkpoint_s: float = Field(60.0, gt=0)
     checkpoint_frac: float = Field(0.3, ge=0, le=1)
     warmup_s: float = Field(5.0, ge=0)
     restart_s: float = Field(300.0, ge=0)
+
+    @model_validator(mode="after")
+    def _checkpoint(self) -> "TrainingJobConfig":
+        if self.checkpoint_every_s and self.checkpoint_s >= self.checkpoint_every_s:
+            raise ValueError(f"checkpoint_s ({self.checkpoint_s:g}) must be shorter than checkpoint_every_s "
+                             f"({self.checkpoint_every_s:g}); checkpoint_every_s = 0 turns checkpoints off")
+        return self
+
+    def workload_kwargs(self) -> dict:
+        d = super().workload_kwargs()
+        d["checkpoint_every_s"] = self.checkpoint_every_s or None
+        return d
 
 
 class InferenceJobConfig(_JobConfig):
@@ -433,13 +452,24 @@ class InferenceJobConfig(_JobConfig):
     peak_hour: float = Field(15.0, ge=0, lt=24)
     restart_s: float = Field(60.0, ge=0)
 
+    @model_validator(mode="after")
+    def _ranges(self) -> "InferenceJobConfig":
+        if self.busy_min_frac > self.busy_max_frac:
+            raise ValueError(f"busy_min_frac ({self.busy_min_frac:g}) must not exceed busy_max_frac "
+                             f"({self.busy_max_frac:g})")
+        if self.prefill_s + self.decode_s <= 0:
+            raise ValueError("prefill_s + decode_s must be > 0")
+        return self
+
 
 class ConstantJobConfig(_JobConfig):
     kind: Literal["constant"]
     frac: float = Field(0.85, ge=0, le=1.2)  # of rack peak
+    restart_s: float = Field(60.0, ge=0)
 
 
 JobConfig = Annotated[Union[TrainingJobConfig, InferenceJobConfig, ConstantJobConfig], Field(discriminator="kind")]
+JOB_KINDS: tuple[str, ...] = ("training", "inference", "constant")
 
 
 class DataCenterModelConfig(_Strict):
@@ -450,7 +480,8 @@ class DataCenterModelConfig(_Strict):
     # max. None: 0.01 s for electrical steps up to 1 s, else 1/100 of the step.
     fine_step_s: float | None = Field(None, gt=0, le=60)
     record_fine_it: bool = False  # write the site IT power at the fine step to it_fine.parquet
-    # longer electrical steps are cut into thermal sub-steps of at most this (caps, GPU protection, plants)
+    # longer electrical steps are cut into thermal sub-steps of about this (whole fine steps): caps,
+    # GPU protection and plants follow the coolant within the step
     thermal_step_s: float = Field(10.0, gt=0, le=3600)
     shed_tiers_frac: tuple[float, ...] = (0.7, 0.4, 0.0)  # IT cap per tier (tier 1..n), of unit peak
     cooling: CoolingConfig = CoolingConfig()
@@ -771,13 +802,44 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
     if fs is not None and (fs > step + 1e-12 or abs(step / fs - round(step / fs)) > 1e-6):
         out.append((("models", "datacenter", "fine_step_s"),
                     f"{fs:g} must divide run.step_s ({step:g} s) into a whole number of fine steps"))
-    for i, j in enumerate(sc.models.datacenter.jobs or ()):
+    dcm = sc.models.datacenter
+    jobs = dcm.jobs if dcm.jobs is not None else ()
+    on_unit: list[list[int]] = [[] for _ in range(nsp)]  # job indices per unit
+    for i, j in enumerate(jobs):
         if j.units != "all" and j.units and max(j.units) >= nsp:
             out.append((("models", "datacenter", "jobs", i, "units"),
                         f"unit {max(j.units)} does not exist (units are 0..{nsp - 1})"))
-        if j.racks is not None and j.racks > sc.models.datacenter.unit.racks:
-            out.append((("models", "datacenter", "jobs", i, "racks"),
-                        f"{j.racks} racks, but a unit has {sc.models.datacenter.unit.racks} (models.datacenter.unit.racks)"))
+        for u in range(nsp):
+            if j.units == "all" or u in j.units:
+                on_unit[u].append(i)
+    for u, idx in enumerate(on_unit):
+        fixed = sum(jobs[i].racks or 0 for i in idx)
+        n_free = sum(jobs[i].racks is None for i in idx)
+        if fixed + n_free > dcm.unit.racks:
+            out.append((("models", "datacenter", "jobs", idx[-1], "racks"),
+                        f"unit {u}: its jobs need {fixed} racks{f' plus one each for {n_free} without racks' if n_free else ''}"
+                        f", but a unit has {dcm.unit.racks} (models.datacenter.unit.racks)"))
+            break
+    for i, ev in enumerate(sc.events):
+        if ev.kind not in ("job_start", "job_stop", "job_crash"):
+            continue
+        units = range(nsp) if ev.unit is None else ([ev.unit] if ev.unit < nsp else [])
+        if dcm.jobs is None:  # the default: one unnamed training job per unit (index 0)
+            names: list[str] = []
+            counts = [1] * nsp
+        else:
+            names = sorted({jobs[k].name for u in units for k in on_unit[u] if jobs[k].name})
+            counts = [len(on_unit[u]) for u in range(nsp)]
+        if isinstance(ev.job, str):
+            if ev.job not in names:
+                close = difflib.get_close_matches(ev.job, names, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                out.append((("events", i, "job"), f"{ev.kind}: no job named {ev.job!r} runs on "
+                            f"{'any unit' if ev.unit is None else f'unit {ev.unit}'}{hint} Named jobs: "
+                            f"{', '.join(names) or 'none (give the index of the job in the unit list)'}"))
+        elif units and ev.job >= min(counts[u] for u in units):
+            out.append((("events", i, "job"), f"{ev.kind}: job index {ev.job} does not exist on "
+                        f"{'every unit' if ev.unit is None else f'unit {ev.unit}'} (indices 0..{min(counts[u] for u in units) - 1})"))
     rp = sc.models.fleet.record_packs_every_s
     if rp and (rp < step - 1e-9 or abs(rp / step - round(rp / step)) > 1e-9):
         out.append((("models", "fleet", "record_packs_every_s"), f"{rp:g} is not a whole multiple of run.step_s ({step:g} s)"))

@@ -65,7 +65,7 @@ def default_fine_step_s(step_s: float) -> float:
 
 
 def _workload(j: TrainingJobConfig | InferenceJobConfig | ConstantJobConfig) -> TrainingJob | InferenceService | ConstantLoad:
-    d = j.model_dump(exclude={"kind", "units"})
+    d = j.workload_kwargs()
     if isinstance(j, TrainingJobConfig):
         return TrainingJob(**d)
     if isinstance(j, InferenceJobConfig):

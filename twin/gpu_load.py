@@ -145,7 +145,7 @@ class ConstantLoad:
 
     racks: int | None = None
     frac: float = 0.85
-    restart_s: float = 60.0
+    restart_s: float = 60.0  # crash -> restart
     start_s: float | None = 0.0
     name: str = ""
 

@@ -54,6 +54,40 @@ class GridStep:
     injections: Injections
 
 
+def _water_fill(total_mw: float, on: list[bool], rating: list[float], ch: list[float], dis: list[float],
+                tol: float) -> list[int]:
+    """Which blocks hold a limit when ``total_mw`` (+ charging) is shared in proportion to rating:
+    +1 at the charge limit, -1 at the discharge limit, 0 free."""
+    sat = [0] * len(on)
+    for _ in range(len(on) + 1):
+        held = sum(ch[i] if sat[i] > 0 else -dis[i] for i in range(len(on)) if sat[i])
+        r_free = sum(r for r, o, d in zip(rating, on, sat) if o and not d)
+        if r_free <= 0:
+            break
+        mu = (total_mw - held) / r_free
+        changed = False
+        for i in range(len(on)):
+            if on[i] and not sat[i]:
+                if mu * rating[i] > ch[i] + tol:
+                    sat[i], changed = 1, True
+                elif -mu * rating[i] > dis[i] + tol:
+                    sat[i], changed = -1, True
+        if not changed:
+            break
+    return sat
+
+
+def _next_cut(hist: list[tuple[float, float]], cut_mw: float, excess_mw: float, total_pv_mw: float) -> float:
+    """The next PV cut of frequency-watt: a secant step on the slack block's excess over its
+    charge limit. Cutting PV by dc lowers the excess by eff dc, eff = 1 less the marginal losses
+    of the PV power; eff is measured from the last two cuts (0.97 before there are two)."""
+    hist.append((cut_mw, excess_mw))
+    eff = 0.97
+    if len(hist) >= 2 and hist[-1][0] != hist[-2][0]:
+        eff = min(max((hist[-2][1] - hist[-1][1]) / (hist[-1][0] - hist[-2][0]), 0.5), 1.0)
+    return min(max(cut_mw + excess_mw / eff, 0.0), total_pv_mw)
+
+
 def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
     """A contiguous index run as a slice (cheaper than fancy indexing every step)."""
     if len(idx) and np.array_equal(idx, np.arange(idx[0], idx[0] + len(idx))):
@@ -81,7 +115,7 @@ class Grid:
         self.n_nonconverged = 0
         self.n_solves = 0
         self._rating = index.bess_rating_mva.astype(float).tolist()
-        self._saturated = [0] * index.n_bess  # +1 held at charge limit, -1 at discharge limit
+        self._losses_mw = 0.0  # last step's, for the guess of the saturated blocks
         self._sl = {"gen": _as_slice(index.bess_gen), "sgen": _as_slice(index.pv_sgen),
                     "it": _as_slice(index.it_load), "cool": _as_slice(index.cooling_load.ravel())}
 
@@ -151,19 +185,32 @@ class Grid:
         weight = [r if o else 0.0 for r, o in zip(rating, on)]
         target = [0.0] * nb  # gen p, pandapower sign (+ discharging)
         # sat: +1 held at its charge limit, -1 at its discharge limit, 0 on the slack.
-        # Start from the blocks held last step (at their new limits): usually
-        # still right, which saves a solve; checked against the equilibrium below.
-        sat = [d if o else 0 for d, o in zip(self._saturated, on)]
+        # Guess which blocks saturate before solving: share this step's imbalance (with last
+        # step's losses) by rating and hold the blocks past a limit (water-filling). Usually
+        # right, which saves solves when the load swings (training jobs); checked against the
+        # equilibrium below.
+        total = float(pv.sum()) - float(it.sum()) - float(cool.sum()) - aux - self._losses_mw  # + charging
+        sat = _water_fill(total, on, rating, ch, dis, tol)
+        all_saturated = False
+        pv_cut = 0.0
+        on_idx = [i for i in range(nb) if on[i]]
+        pv0, total_pv0 = pv, float(pv.sum())
+        fw: list[tuple[float, float]] = []  # frequency-watt: (PV cut, slack block's charge - its limit)
+        if on_idx and total_pv0 > 0 and all(sat[i] > 0 for i in on_idx):
+            # every block full: frequency-watt curtails PV by the predicted excess and the block
+            # with most headroom takes the slack (corrected below if the guess was off)
+            pv_cut = min(max(total - sum(ch[i] for i in on_idx), 0.0), total_pv0)
+            pv = pv0 * (1.0 - pv_cut / total_pv0)
+            sat[max(on_idx, key=lambda i: ch[i] + dis[i])] = 0
+            all_saturated = True
         if any(sat) and any(w > 0 and d == 0 for w, d in zip(weight, sat)):  # one block stays on the slack
             target = [-cm if d > 0 else (dm if d < 0 else 0.0) for d, cm, dm in zip(sat, ch, dis)]
             weight = [0.0 if d else w for w, d in zip(weight, sat)]
         else:
             sat = [0] * nb
-        all_saturated = False
 
         inj.gen_in_service[sl["gen"]] = on
         inj.sgen_in_service[sl["sgen"]] = self.pv_in_service
-        pv_cut = 0.0
         shed = 0.0
         n = 0
         loads_changed = True
@@ -192,6 +239,13 @@ class Grid:
                 # a wrong guess from the last step, or a block pushed to a limit
                 # only because of one, goes back on the slack.
                 j = next((i for i in range(nb) if weight[i] > 0), -1)
+                if all_saturated and pv_cut > 0 and j >= 0 and charge[j] < ch[j] - tol:
+                    # PV cut too deep (the guess, or the cut also removed losses): give some back
+                    pv_cut = _next_cut(fw, pv_cut, charge[j] - ch[j], total_pv0)
+                    pv = pv0 * (1.0 - pv_cut / total_pv0)
+                    if pv_cut <= 0.0:  # no cut needed after all: not every block is full, back to sharing
+                        all_saturated = False
+                    continue
                 if j < 0 or all_saturated or not any(sat):
                     break
                 mu = charge[j] / rating[j]
@@ -227,11 +281,9 @@ class Grid:
             all_saturated = True
             if any_ch:
                 excess = sum(c - cm for c, cm, oc in zip(charge, ch, over_ch) if oc)
-                total_pv = float(pv.sum())
-                cut = min(excess, total_pv)
-                if total_pv > 0:
-                    pv = pv * (1.0 - cut / total_pv)
-                pv_cut += cut
+                if total_pv0 > 0:
+                    pv_cut = _next_cut(fw, pv_cut, excess, total_pv0)
+                    pv = pv0 * (1.0 - pv_cut / total_pv0)
             else:
                 deficit = sum(-c - dm for c, dm, od in zip(charge, dis, over_dis) if od)
                 dropped = self._shed(deficit, it, cool)
@@ -244,7 +296,7 @@ class Grid:
             weight[k] = rating[k]
             target[k] = 0.0
             sat[k] = 0
-        self._saturated = [0] * nb if all_saturated else sat
+        self._losses_mw = flow.losses_p_mw
         on_mask = inj.gen_in_service[sl["gen"]]
         bess = np.where(on_mask, -flow.gen_p_mw[sl["gen"]], 0.0)
         vm = flow.vm_pu
