@@ -319,7 +319,7 @@ def test_scale_invariance_of_unit_size() -> None:
 
 # ---- 8. throttle, shutdown, restart ---------------------------------------------------------
 @pytest.mark.parametrize("job", [ConstantJobConfig(kind="constant", frac=0.85),
-                                 TrainingJobConfig(kind="training", checkpoint_every_s=None)],
+                                 TrainingJobConfig(kind="training", checkpoint_every_s=0.0)],
                          ids=["constant", "training"])
 def test_pump_trip_throttles_then_shuts_down_then_restarts(job: object) -> None:
     # Reference: junction model T_j = T_coolant + tj_rise_full_k P / P_peak (cold-plate resistance);

@@ -349,7 +349,9 @@ class CoolingConfig(_Strict):
     dc_air_flow_kg_s: float = Field(100.0, gt=0)  # at full speed
     adiabatic_eff: float = Field(0.7, ge=0, le=1)  # pad saturation effectiveness
     adiabatic_pump_kw: float = Field(1.5, ge=0)
-    chiller_kw: float = Field(400.0, ge=0)  # trim chiller cooling capacity
+    # trim chiller cooling capacity: holds 30 degC water at full IT load (1.028 MW of heat) on the
+    # 42 degC record day (wet bulb 19.8, dry-cooler inlet 26.5 degC): 1.028 - 3.5 K x 125 kW/K = 0.59 MW
+    chiller_kw: float = Field(600.0, ge=0)
     chiller_carnot_frac: float = Field(0.45, gt=0, le=1)
     chiller_evap_approach_k: float = Field(5.0, ge=0)
     chiller_cond_approach_k: float = Field(10.0, ge=0)
