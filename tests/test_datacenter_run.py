@@ -29,10 +29,10 @@ def _variant(tmp, name: str, **subs: str) -> object:
 
 @pytest.fixture(scope="module")
 def days(module_tmp):
-    """The heat-wave day and the mild day, 24 h each at 30 s electrical steps (fine step 0.3 s)."""
+    """The heat-wave day and the mild day, 24 h each at 60 s electrical steps (the ambient step; fine step 0.6 s)."""
     out = {}
     for name in ("pilot-heatwave-day", "pilot-mild-day"):
-        sc = _variant(module_tmp, name, step=("step_s = 1.0", "step_s = 30.0"))
+        sc = _variant(module_tmp, name, step=("step_s = 1.0", "step_s = 60.0"))
         r = twin_run(sc, module_tmp / name)
         assert r.returncode == 0, r.stderr
         out[name] = r
