@@ -37,8 +37,12 @@ demo: $(STAMP)
 	$(VENV)/bin/twin run $(SCENARIO) --out $(OUT)
 	@echo "Results are in $(abspath $(OUT)) (summary.json, timeseries.parquet, packs.parquet, overview.png, network.json, scenario.toml)"
 
+# Test files are spread over TEST_WORKERS processes (pytest-xdist; one file stays on one process, so
+# module fixtures that run a scenario run once). TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(VPY) -m pytest
+	$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(VPY) -m adapters.bench

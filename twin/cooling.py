@@ -217,7 +217,6 @@ class Cooling:
     def step(self, dt_s: float, it_p_mw: np.ndarray, temp_db_c: float, temp_wb_c: float,
              books: bool = True) -> CoolingStep:
         """Advance every unit by ``dt_s`` with mean IT power ``it_p_mw`` (MW per unit)."""
-        c = self.cfg
         self.update_regime(temp_db_c)
         n = self.n
         o = np.empty((11, n))

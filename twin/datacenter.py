@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from twin.config import (ConstantJobConfig, DataCenterModelConfig, InferenceJobConfig, TrainingJobConfig)
+from twin.config import ConstantJobConfig, DataCenterModelConfig, InferenceJobConfig, TrainingJobConfig
 from twin.cooling import REGIMES, Cooling, CoolingStep
 from twin.gpu_load import ConstantLoad, GpuLoad, InferenceService, TrainingJob, UnitWorkload
 
