@@ -77,6 +77,16 @@ def _water_fill(total_mw: float, on: list[bool], rating: list[float], ch: list[f
     return sat
 
 
+def _release(mask: list[bool], sat: list[int], weight: list[float], target: list[float],
+             rating: list[float]) -> None:
+    """Put the blocks in ``mask`` back on the shared slack (in place)."""
+    for i, m in enumerate(mask):
+        if m:
+            sat[i] = 0
+            weight[i] = rating[i]
+            target[i] = 0.0
+
+
 def _next_cut(hist: list[tuple[float, float]], cut_mw: float, excess_mw: float, total_pv_mw: float) -> float:
     """The next PV cut of frequency-watt: a secant step on the slack block's excess over its
     charge limit. Cutting PV by dc lowers the excess by eff dc, eff = 1 less the marginal losses
@@ -253,22 +263,14 @@ class Grid:
                          for d, r, cm, dm in zip(sat, rating, ch, dis)]
                 if not any(wrong):
                     break
-                for i in range(nb):
-                    if wrong[i]:
-                        sat[i] = 0
-                        weight[i] = rating[i]
-                        target[i] = 0.0
+                _release(wrong, sat, weight, target, rating)
                 continue
             # A block pushed past its discharge limit while others are held at their charge limit
             # (or the reverse) contradicts droop sharing: the held ones came from last step's guess
             # and the load moved (a training job's swing, a checkpoint ending). Release them first.
             stale = [d > 0 for d in sat] if any_dis else [d < 0 for d in sat]
             if any(stale):
-                for i in range(nb):
-                    if stale[i]:
-                        sat[i] = 0
-                        weight[i] = rating[i]
-                        target[i] = 0.0
+                _release(stale, sat, weight, target, rating)
                 continue
             # Saturate the blocks past their limit; the others pick up the rest.
             target = [-cm if oc else (dm if od else t) for t, cm, dm, oc, od in zip(target, ch, dis, over_ch, over_dis)]
