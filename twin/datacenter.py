@@ -154,7 +154,6 @@ class DataCenter:
         self.n_shutdowns = 0
         self.regime_s = np.zeros((len(REGIMES), n_units))
         self.water_l = 0.0
-        self.e_pumps_mwh = self.e_fans_mwh = self.e_chiller_mwh = 0.0
 
     # ---- events ---------------------------------------------------------------
     def units_of(self, unit: int | None) -> list[int]:
@@ -253,10 +252,6 @@ class DataCenter:
         self.throttle_s += throttled_s
         self.regime_s[cs.regime, np.arange(self.n)] += dt_s
         self.water_l += float(cs.water_l.sum())
-        hr = dt_s / 3600.0
-        self.e_pumps_mwh += float(cs.pump_p_mw.sum()) * hr
-        self.e_fans_mwh += float(cs.fan_p_mw.sum()) * hr
-        self.e_chiller_mwh += float(cs.chiller_p_mw.sum()) * hr
         st = DataCenterStep(
             it_demand_p_mw=dem, it_p_mw=it, it_min_p_mw=it_min, it_max_p_mw=it_max,
             it_site_min_p_mw=float(site.min()), it_site_max_p_mw=float(site.max()), shed_p_mw=dem - after_shed,
@@ -309,9 +304,6 @@ class DataCenter:
             "throttle_unit_s": round(float(self.throttle_s.sum()), 3),
             "n_shutdowns": self.n_shutdowns,
             "regime_unit_h": {r: round(float(self.regime_s[i].sum()) / 3600.0, 4) for i, r in enumerate(REGIMES)},
-            "pumps_mwh": round(self.e_pumps_mwh, 6),
-            "fans_mwh": round(self.e_fans_mwh, 6),
-            "chiller_mwh": round(self.e_chiller_mwh, 6),
             "adiabatic_water_m3": round(self.water_l / 1000.0, 4),
             "heat_in_mwh": round(heat_in / 3.6e9, 6),
             "heat_rejected_mwh": round(float(c.heat_rejected_j.sum()) / 3.6e9, 6),
