@@ -70,8 +70,9 @@ _N_GRID = len(SOC_GRID) - 1
 # Per-pack parameters: rows of P (float64, shape (N_P, n_packs)).
 (P_QAS, P_NS, P_R0, P_R1, P_R2, P_TAU1, P_TAU2, P_EA, P_VMAX, P_VMIN, P_ICH, P_IDIS, P_TCH_MIN, P_TCH_MAX,
  P_TDIS_MIN, P_TDIS_MAX, P_WQ, P_WR, P_PCONV, P_C0, P_C1, P_C2, P_CTH, P_UA, P_SOLAR, P_SOC_LO, P_SOC_HI,
- P_RW_ONSET, P_ERW, P_CHEM, P_WEIGHT, P_GNB, P_HEAT, P_G1, P_G2, P_INV_NS, P_INV_QAS, P_INV_WQ, P_COOL) = range(39)
-N_P = 39
+ P_RW_ONSET, P_ERW, P_CHEM, P_WEIGHT, P_GNB, P_HEAT, P_G1, P_G2, P_INV_NS, P_INV_QAS, P_INV_WQ, P_COOL,
+ P_XICH, P_XIDIS) = range(41)  # P_XICH/P_XIDIS: current limits of an external (hardware) BMS
+N_P = 41
 # Per-pack state and outputs: rows of S (float64, shape (N_S, n_packs)).
 (S_SOC, S_SOCW, S_V1, S_V2, S_TEMP, S_RW_LEFT, S_R0, S_R1, S_R2, S_I, S_VT, S_VCMAX, S_VCMIN, S_PAC, S_PDC,
  S_ICH, S_IDIS, S_PCH, S_PDIS, S_WC, S_WD, S_W_AC, S_W_DC, S_L_CELL, S_L_CONV, S_E_PARAM, S_HEAT, S_EMAX,
@@ -81,8 +82,10 @@ N_S = 36
 D_A1, D_A2, D_B1, D_B2, D_ATH = range(5)
 N_D = 5
 # Per-pack integer flags: rows of F (int64).
-F_SERVICE, F_STATE, F_EVT, F_TRIP, F_RUNAWAY, F_NEW_ALARM = range(6)  # F_NEW_ALARM: came into alarm this step
-N_F = 6
+# F_NEW_ALARM: came into alarm this step; F_EXT: the pack's BMS is external (hardware in the loop): its
+# state, event word and current limits are set from outside, the simulated BMS neither limits nor trips it
+F_SERVICE, F_STATE, F_EVT, F_TRIP, F_RUNAWAY, F_NEW_ALARM, F_EXT = range(7)
+N_F = 7
 # Fleet statistics written by the refresh kernel.
 (ST_E, ST_EMAX, ST_SOC_MIN, ST_SOC_MAX, ST_N_ACT, ST_T_MIN, ST_T_MAX, ST_T_MEAN, ST_VC_MAX, ST_VC_MIN,
  ST_N_ALARM, ST_N_FAULT, ST_N_RUNAWAY, ST_N_WARN) = range(14)
@@ -202,6 +205,7 @@ class BatteryFleet:
         P[:, P_RW_ONSET] = per_chem("runaway_onset_c")
         P[:, P_ERW] = per_chem("runaway_heat_j_per_wh") * e_kwh * 1e3
         P[:, P_CHEM] = chem_idx
+        P[:, P_XICH] = P[:, P_XIDIS] = np.inf  # no external BMS
         self.nb_ptr, self.nb_idx, self.nb_g = neighbours(inventory.yard_x_m, inventory.yard_y_m,
                                                          th.neighbour_radius_m, th.neighbour_w_per_k)
         P[:, P_GNB] = np.add.reduceat(self.nb_g, self.nb_ptr[:-1]) if len(self.nb_g) else 0.0
@@ -447,7 +451,7 @@ class BatteryFleet:
         idx = np.asarray(idx, dtype=np.int64)
         S, P, F = self.S, self.P, self.F
         th = self._bms_th
-        ok = ((F[idx, F_STATE] == bms.STATE_FAULT) & (F[idx, F_RUNAWAY] == 0)
+        ok = ((F[idx, F_STATE] == bms.STATE_FAULT) & (F[idx, F_RUNAWAY] == 0) & (F[idx, F_EXT] == 0)
               & (S[idx, S_TEMP] < th[3] - th[2])
               & (S[idx, S_VCMAX] <= P[idx, P_VMAX] + th[1]) & (S[idx, S_VCMIN] >= P[idx, P_VMIN] - th[1]))
         back = idx[ok]
@@ -464,6 +468,32 @@ class BatteryFleet:
             self.F[i, F_STATE] = bms.STATE_FAULT
             self.F[i, F_TRIP] = bms.TRIP_RUNAWAY
             self._stale = True
+
+    # -- external BMS (hardware in the loop) ---------------------------------------------
+    def bind_external(self, idx: np.ndarray | list[int]) -> None:
+        """Hand the packs at ``idx`` to an external BMS: from now on their state, event word and current
+        limits come from :meth:`set_external` (until then: contactor open, limits 0)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        self.F[idx, F_EXT] = 1
+        self.set_external(idx, np.full(len(idx), bms.STATE_DISCONNECTED), np.zeros(len(idx), dtype=np.int64),
+                          np.zeros(len(idx)), np.zeros(len(idx)))
+
+    def set_external(self, idx: np.ndarray, state: np.ndarray, evt1: np.ndarray, i_charge_max_a: np.ndarray,
+                     i_discharge_max_a: np.ndarray) -> None:
+        """What the external BMS of the packs at ``idx`` said this step (SunSpec 802 State and Evt1, current
+        limits >= 0 in A). A state other than CONNECTED takes the pack out of the dispatch; the limits
+        cap its current from the next step on. A pack in thermal runaway stays in FAULT."""
+        idx = np.asarray(idx, dtype=np.int64)
+        rw = self.F[idx, F_RUNAWAY] > 0
+        self.F[idx, F_STATE] = np.where(rw, bms.STATE_FAULT, np.asarray(state, dtype=np.int64))
+        self.F[idx, F_EVT] = np.asarray(evt1, dtype=np.int64)
+        self.P[idx, P_XICH] = np.maximum(np.asarray(i_charge_max_a, dtype=float), 0.0)
+        self.P[idx, P_XIDIS] = np.maximum(np.asarray(i_discharge_max_a, dtype=float), 0.0)
+        self._stale = True
+
+    @property
+    def external(self) -> np.ndarray:
+        return self.F[:, F_EXT].astype(bool)
 
     # -- ambient ------------------------------------------------------------------------
     def set_ambient(self, temp_c: float, ghi_w_m2: float) -> None:
@@ -735,40 +765,46 @@ def _pack_refresh(i, c, on, P, S, F, D, dt, tab, cum, rmult, th):  # pragma: no 
         return 0.0, 0.0, e_pack
     lo = P[i, P_SOC_LO]
     hi = P[i, P_SOC_HI]
-    # stage 2 of the BMS: current limits derated by temperature and SoC (th[13]: 1 / taper, th[14]: 1 / band)
-    i_ch = P[i, P_ICH] * bms.temp_derate(temp, P[i, P_TCH_MIN], P[i, P_TCH_MAX], th[8], th[14]) \
-        * bms.soc_derate(hi - s, th[13])
-    i_dis = P[i, P_IDIS] * bms.temp_derate(temp, P[i, P_TDIS_MIN], P[i, P_TDIS_MAX], th[8], th[14]) \
-        * bms.soc_derate(s - lo, th[13])
-    # cell cut-offs at the end of the step (mean cell and weakest cell)
     a1 = D[i, D_A1]
     a2 = D[i, D_A2]
     b1 = D[i, D_B1]
     b2 = D[i, D_B2]
-    inv_ns = P[i, P_INV_NS]
-    r_eff = r0 + r1 * (1.0 - a1) + r2 * (1.0 - a2)
-    v_rc = (v1 * a1 + v2 * a2) * inv_ns
-    wr = P[i, P_WR]
     dtq = dt * P[i, P_INV_QAS]
-    v_mean0 = ocv0 + v_rc
-    inv_k_mean = 1.0 / (r_eff * inv_ns + slope * dtq)
-    jw, dsw = _seg(S[i, S_SOCW])
-    slope_w = (tab[c, jw + 1] - tab[c, jw]) * _N_GRID
-    v_weak0 = tab[c, jw] + slope_w * dsw + wr * v_rc
-    inv_k_weak = 1.0 / (wr * r_eff * inv_ns + slope_w * dtq * P[i, P_INV_WQ])
-    vmax = P[i, P_VMAX]
-    vmin = P[i, P_VMIN]
     inv_dtq = 1.0 / dtq
-    x = (vmax - v_mean0) * inv_k_mean
-    i_ch = x if x < i_ch else i_ch
-    x = (vmax - v_weak0) * inv_k_weak
-    i_ch = x if x < i_ch else i_ch
+    if F[i, F_EXT] != 0:
+        # a hardware BMS sets the limits (read over the line every step)
+        i_ch = P[i, P_XICH]
+        i_dis = P[i, P_XIDIS]
+    else:
+        # stage 2 of the BMS: current limits derated by temperature and SoC (th[13]: 1 / taper, th[14]: 1 / band)
+        i_ch = P[i, P_ICH] * bms.temp_derate(temp, P[i, P_TCH_MIN], P[i, P_TCH_MAX], th[8], th[14]) \
+            * bms.soc_derate(hi - s, th[13])
+        i_dis = P[i, P_IDIS] * bms.temp_derate(temp, P[i, P_TDIS_MIN], P[i, P_TDIS_MAX], th[8], th[14]) \
+            * bms.soc_derate(s - lo, th[13])
+        # cell cut-offs at the end of the step (mean cell and weakest cell)
+        inv_ns = P[i, P_INV_NS]
+        r_eff = r0 + r1 * (1.0 - a1) + r2 * (1.0 - a2)
+        v_rc = (v1 * a1 + v2 * a2) * inv_ns
+        wr = P[i, P_WR]
+        v_mean0 = ocv0 + v_rc
+        inv_k_mean = 1.0 / (r_eff * inv_ns + slope * dtq)
+        jw, dsw = _seg(S[i, S_SOCW])
+        slope_w = (tab[c, jw + 1] - tab[c, jw]) * _N_GRID
+        v_weak0 = tab[c, jw] + slope_w * dsw + wr * v_rc
+        inv_k_weak = 1.0 / (wr * r_eff * inv_ns + slope_w * dtq * P[i, P_INV_WQ])
+        vmax = P[i, P_VMAX]
+        vmin = P[i, P_VMIN]
+        x = (vmax - v_mean0) * inv_k_mean
+        i_ch = x if x < i_ch else i_ch
+        x = (vmax - v_weak0) * inv_k_weak
+        i_ch = x if x < i_ch else i_ch
+        x = (v_mean0 - vmin) * inv_k_mean
+        i_dis = x if x < i_dis else i_dis
+        x = (v_weak0 - vmin) * inv_k_weak
+        i_dis = x if x < i_dis else i_dis
+    # the plant's SoC window (energy management) holds for every pack
     x = (hi - s) * inv_dtq
     i_ch = x if x < i_ch else i_ch
-    x = (v_mean0 - vmin) * inv_k_mean
-    i_dis = x if x < i_dis else i_dis
-    x = (v_weak0 - vmin) * inv_k_weak
-    i_dis = x if x < i_dis else i_dis
     x = (s - lo) * inv_dtq
     i_dis = x if x < i_dis else i_dis
     i_ch = i_ch if i_ch > 0.0 else 0.0
@@ -976,14 +1012,21 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
                     n_rw += 1
                 if F[i, F_RUNAWAY] > 0:
                     evt |= (1 << bms.OTHER_ALARM) | (1 << bms.OVER_TEMP_ALARM)
-                if trip != bms.TRIP_NONE and F[i, F_STATE] != bms.STATE_FAULT:
-                    F[i, F_STATE] = bms.STATE_FAULT
-                    F[i, F_TRIP] = trip
-                    n_trip += 1
-                new_alarm = (evt & bms.ALARM_MASK) != 0 and (F[i, F_EVT] & bms.ALARM_MASK) == 0
-                F[i, F_NEW_ALARM] = new_alarm
-                n_new_alarm += new_alarm
-                F[i, F_EVT] = evt
+                if F[i, F_EXT] != 0:  # the hardware BMS protects this pack (a runaway still ends it)
+                    if F[i, F_RUNAWAY] > 0 and F[i, F_STATE] != bms.STATE_FAULT:
+                        F[i, F_STATE] = bms.STATE_FAULT
+                        F[i, F_TRIP] = bms.TRIP_RUNAWAY
+                        n_trip += 1
+                    F[i, F_NEW_ALARM] = 0
+                else:
+                    if trip != bms.TRIP_NONE and F[i, F_STATE] != bms.STATE_FAULT:
+                        F[i, F_STATE] = bms.STATE_FAULT
+                        F[i, F_TRIP] = trip
+                        n_trip += 1
+                    new_alarm = (evt & bms.ALARM_MASK) != 0 and (F[i, F_EVT] & bms.ALARM_MASK) == 0
+                    F[i, F_NEW_ALARM] = new_alarm
+                    n_new_alarm += new_alarm
+                    F[i, F_EVT] = evt
             # limits and weights for the next step; stats
             on = F[i, F_SERVICE] > 0 and F[i, F_STATE] == bms.STATE_CONNECTED and blk_on[b]
             act[i] = on
