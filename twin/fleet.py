@@ -262,6 +262,7 @@ class BatteryFleet:
         for k, c in enumerate(CHEMISTRY_NAMES):  # cell voltages at rest
             m = chem_idx == k
             S[m, S_VCMAX] = S[m, S_VCMIN] = ocv_cell_v(c, S[m, S_SOC])
+            S[m, S_VT] = P[m, P_NS] * S[m, S_VCMAX]  # the terminal voltage at rest, before any step
         self._stale = True
         self._refresh(1.0)
         self.reset_books()  # the first refresh set the state's resistances: not a change to book
