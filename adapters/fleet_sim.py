@@ -24,7 +24,7 @@ class FleetSim(ModelSim):
     MEAS = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "soc_frac", "e_stored_mwh", "pack_soc_frac",
             "pack_in_service"]
     ATTRS = MEAS + ["fleet_meas"]  # fleet_meas: all of MEAS in one dict (see GridSim)
-    INPUTS = ["bess_p_mw", "pack_weights", "temp_amb_c", "ghi_w_m2"]
+    INPUTS = ["bess_p_mw", "pack_weights", "temp_amb_c", "ghi_w_m2", "hil_ok"]  # hil_ok: orders HIL before Fleet
 
     def setup(self) -> None:
         self.events = EventQueue(self.site.scenario.events, PACK_EVENTS)

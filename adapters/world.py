@@ -46,6 +46,7 @@ SIM_CONFIG = {
     "Grid": {"python": "adapters.grid_sim:GridSim"},
     "Fleet": {"python": "adapters.fleet_sim:FleetSim"},
     "Controller": {"python": "adapters.controller_sim:ControllerSim"},
+    "HIL": {"python": "adapters.hil_sim:HilSim"},  # started by `twin hil` only
 }
 
 
@@ -99,8 +100,10 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
 
 
 def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", progress: bool = True,
-                 solver: str | None = None) -> RunResult:
-    """Build the site, run the co-simulation and write the results folder."""
+                 solver: str | None = None, hil: Any = None) -> RunResult:
+    """Build the site, run the co-simulation and write the results folder. With ``hil``
+    (:class:`adapters.hil_sim.HilOptions`) packs of the fleet are handed to BMSs on a serial line and the
+    run is paced by the wall clock unless the options say lockstep."""
     from adapters.scenario import load_inventory
 
     out = Path(out_dir)
@@ -154,6 +157,12 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
         for name, period in simulator_periods(sc).items():
             f = world.start(name, site=site, period_s=period, registry=registry, sink=sink)
             e[name] = getattr(f, name)()
+        if hil is not None:
+            f = world.start("HIL", site=site, period_s=run.step_s, registry=registry, sink=sink, hil=hil)
+            e["HIL"] = f.HIL()
+            world.connect(e["HIL"], e["Fleet"], "hil_ok")  # HIL at t before the fleet at t
+            world.connect(e["Fleet"], e["HIL"], "fleet_meas", time_shifted=True,  # ... and after the fleet at t-1
+                          initial_data={"fleet_meas": {}})
         ch0, dis0 = site.fleet.limits(run.step_s)
         wire(world, e, initial={
             "bess_charge_max_p_mw": ch0, "bess_discharge_max_p_mw": dis0,
@@ -184,6 +193,8 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
             world.shutdown()
         except Exception:  # the loop may already be closed after an error
             pass
+        if "HIL" in registry:
+            registry["HIL"].close()  # the port and the session file, whatever happened
     t_fin = time.perf_counter()
     loop_s = t_fin - t_loop if t_loop is not None else 0.0
     writer.flush()
@@ -195,6 +206,8 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
     dcs = site.datacenter.summary()
     meta["extra"]["datacenter"] = dcs
     meta["extra"]["gpu_temp_c_max"] = dcs["gpu_temp_c_max"]
+    if "HIL" in registry:
+        meta["extra"]["hil"] = registry["HIL"].summary()
     dc_sim = registry.get("DataCenter")
     if dc_sim is not None and dc_sim.fine_rows:
         _write_fine_it(out / "it_fine.parquet", dc_sim.fine_rows, site.datacenter.fine_step_s)

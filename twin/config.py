@@ -620,6 +620,14 @@ class BmsReset(_PacksEvent):
     kind: Literal["bms_reset"]
 
 
+class HilSetOp(_PacksEvent):
+    """What the twin asks of the hardware BMS of bound packs (``twin hil``): SetOp CONNECT or DISCONNECT,
+    written every step from ``at_s`` on (a level, as the contract has it)."""
+
+    kind: Literal["hil_setop"]
+    op: Literal["connect", "disconnect"]
+
+
 class TripPvBlock(_BlockEvent):
     kind: Literal["trip_pv_block"]
 
@@ -703,6 +711,7 @@ Event = Annotated[
         WeakCell,
         ThermalRunaway,
         BmsReset,
+        HilSetOp,
         TripPvBlock,
         RestorePvBlock,
         CoolingPumpTrip,
@@ -728,6 +737,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "weak_cell",
     "thermal_runaway",
     "bms_reset",
+    "hil_setop",
     "trip_pv_block",
     "restore_pv_block",
     "cooling_pump_trip",
@@ -744,6 +754,17 @@ EVENT_KINDS: tuple[str, ...] = (
 )
 
 
+# ----------------------------------------------------------------------- hardware in the loop
+class HilConfig(_Strict):
+    """Packs handed to BMSs on a serial line by ``twin hil`` (command-line options override)."""
+
+    packs: tuple[int, ...] = ()  # pack ids; `twin hil --packs` overrides
+    device: str = ""  # device file (TOML) of the BMS product, relative to the scenario file
+    realtime: bool = True  # False: lockstep
+    overrun_frac: float = Field(0.1, gt=0, le=10)  # a step starting later than this share of a step overran
+    max_overruns: int | None = Field(None, ge=0)  # stop the run past this many overruns (None: never)
+
+
 # ----------------------------------------------------------------------- scenario
 class Scenario(_Strict):
     name: str = ""
@@ -752,6 +773,7 @@ class Scenario(_Strict):
     run: RunConfig = RunConfig()
     models: ModelsConfig = ModelsConfig()
     controller: ControllerConfig = ControllerConfig()
+    hil: HilConfig = HilConfig()
     events: tuple[Event, ...] = ()
 
     @property
