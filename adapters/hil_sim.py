@@ -117,6 +117,7 @@ class HilSim(ModelSim):
         self.overruns = 0
         self.io_s: list[float] = []
         self.clamp_steps = np.zeros(n, dtype=np.int64)
+        self.sign_mismatch = np.zeros(n, dtype=np.int64)
         self.violations = 0
         self.max_over_a = 0.0
         self.steps_out = np.zeros(n, dtype=np.int64)
@@ -316,6 +317,16 @@ class HilSim(ModelSim):
         self.evt[j] = ans.evt1
         self.i_ch[j] = ans.i_charge_max_a
         self.i_dis[j] = ans.i_discharge_max_a
+        # the BMS's own current reading (802 A, after the device file's sign) against the model's: opposite
+        # signs step after step mean the product reports discharge positive (current_sign = -1)
+        i_model = float(self.site.fleet.S[int(self.idx[j]), S_I])
+        if ans.a_a is not None and abs(i_model) > 1.0 and abs(ans.a_a) > 1.0 and (ans.a_a > 0) != (i_model > 0):
+            self.sign_mismatch[j] += 1
+            if self.sign_mismatch[j] == 3:
+                site.log(t_s, "hil_sign_mismatch",
+                         f"pack {pid}: the BMS reads {ans.a_a:+.1f} A where the model has {i_model:+.1f} A "
+                         f"(3 steps so far): if the product reports discharge positive, set "
+                         f"[bms] current_sign = {-self.opts.device.bms.current_sign} in its device file")
         if ans.soc_pct is not None:
             true_pct = float(self.site.fleet.S[int(self.idx[j]), S_SOC] * 100.0)
             self._soc_bms[j] = ans.soc_pct
@@ -356,6 +367,7 @@ class HilSim(ModelSim):
                 "last": round(float(err[-1]), 4) if err.size else None,
             },
             "clamped_steps": int(self.clamp_steps.sum()),
+            "current_sign_mismatch_steps": int(self.sign_mismatch.sum()),
             "current_limit_violations": int(self.violations),
             "current_over_limit_max_a": round(self.max_over_a, 6),
             "io_ms": {"p50": round(_pct(self.io_s, 50) * 1e3, 3), "p99": round(_pct(self.io_s, 99) * 1e3, 3),

@@ -199,6 +199,30 @@ def test_lockstep_contactor_opened_by_the_bms(tmp_path: Path) -> None:
 
 
 @EMU_ONLY
+def test_lockstep_bms_limits_clamp_the_pack(tmp_path: Path) -> None:
+    """A BMS that allows 8 A of charge: the pack is held at 8 A (never above) in every step the site charges,
+    each such step is counted as clamped, and the fleet still takes what the grid asks of the block.
+    Its device file says it reports discharge positive, which the twin catches from its current readings."""
+    cfg = tmp_path / "emu.toml"
+    cfg.write_text("i_charge_max_a = 8.0\n")
+    dev = tmp_path / "bms.toml"
+    dev.write_text("[bms]\ncurrent_sign = -1\n")
+    with Bench(tmp_path, extra=("--config", str(cfg))) as bench:
+        r = twin_hil(scenario(tmp_path, duration_s=30), tmp_path / "out", "--lockstep", "--device", str(dev),
+                     port=bench.port)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s, ts = load(tmp_path / "out")
+    h = s["hil"]
+    check_physics(s, ts)
+    i = ts["hil_pack_i_a"][1:]
+    assert np.all(ts["hil_i_charge_max_a"][1:] == 8.0)
+    assert i.max() <= 8.0 + 1e-6 and np.sum(np.abs(i - 8.0) < 1e-3) >= 25  # the site charges around noon
+    assert h["clamped_steps"] >= 25 and h["current_limit_violations"] == 0
+    assert np.all(np.abs(ts["bess_shortfall_p_mw"]) < 1e-9)
+    assert events(s, "hil_sign_mismatch") and h["current_sign_mismatch_steps"] >= 3
+
+
+@EMU_ONLY
 def test_lockstep_silent_bms_and_corrupt_frames(tmp_path: Path) -> None:
     """A BMS that stops answering for 2 s: retries in each step, then the pack is out with the fault
     recorded; it comes back when answers return. Then 2 s of broken CRCs: the same, seen as bad frames.
