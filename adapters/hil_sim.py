@@ -109,6 +109,8 @@ class HilSim(ModelSim):
         self.evt = np.zeros(n, dtype=np.int64)
         self.i_ch = np.zeros(n)
         self.i_dis = np.zeros(n)
+        self.lim_ch = np.zeros(n)  # the limits handed to the fleet (0 while the pack is out)
+        self.lim_dis = np.zeros(n)
         self.hb = [None] * n
         self.hb_t = np.zeros(n)
         self.hb_frozen = np.zeros(n, dtype=bool)
@@ -204,12 +206,12 @@ class HilSim(ModelSim):
             # the limits in force during the step just completed: was any exceeded? was it clamped?
             if k > 0:
                 ia = i_now[j]
-                lim = self.i_ch[j] if ia > 0 else self.i_dis[j]
+                lim = self.lim_ch[j] if ia > 0 else self.lim_dis[j]
                 over = abs(ia) - lim
                 if over > 1e-6 * max(lim, 1.0):
                     self.violations += 1
                     self.max_over_a = max(self.max_over_a, float(over))
-                elif lim > 0 and abs(ia) >= lim * (1 - 1e-4) and self.state[j] == bms.STATE_CONNECTED:
+                elif lim > 0 and abs(ia) >= lim * (1 - 1e-4):
                     self.clamp_steps[j] += 1
             meas = self._meas(j, t_s, port.ncell) if port.mapped else None
             try:
@@ -225,15 +227,16 @@ class HilSim(ModelSim):
                 raise SimulationAborted(f"HIL pack {pid} (unit {port.unit}): {exc}") from None
             self._take(j, t_s, ans, port)
         self.io_s.append(time.perf_counter() - t_io)
-        fleet.set_external(self.idx, self._state_eff(), self.evt, self._lim(self.i_ch), self._lim(self.i_dis))
+        self.lim_ch, self.lim_dis = self._lim(self.i_ch), self._lim(self.i_dis)  # in force for the next step
+        fleet.set_external(self.idx, self._state_eff(), self.evt, self.lim_ch, self.lim_dis)
         j0 = 0
         p0 = self.ports[j0]
         i0 = int(self.idx[j0])
         self.record = {
             "hil_link_ok": float(self.link_ok.all()),
             "hil_bms_state": float(self.state[j0]),
-            "hil_i_charge_max_a": float(self.i_ch[j0]) if self._usable(j0) else 0.0,
-            "hil_i_discharge_max_a": float(self.i_dis[j0]) if self._usable(j0) else 0.0,
+            "hil_i_charge_max_a": float(self.lim_ch[j0]),
+            "hil_i_discharge_max_a": float(self.lim_dis[j0]),
             "hil_pack_i_a": float(i_now[j0]),
             "hil_soc_true_pct": float(S[i0, S_SOC] * 100.0),
             "hil_soc_bms_pct": float(self._soc_bms[j0]) if getattr(self, "_soc_bms", None) is not None else np.nan,
@@ -242,9 +245,6 @@ class HilSim(ModelSim):
             "hil_attempts": float(p0.stats["attempts"]),
         }
         self.out = {"hil_ok": True}
-
-    def _usable(self, j: int) -> bool:
-        return bool(self.link_ok[j] and not self.hb_frozen[j])
 
     def _state_eff(self) -> np.ndarray:
         """The state the fleet sees: the BMS's, or DISCONNECTED while its link or heartbeat is lost."""

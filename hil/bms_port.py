@@ -114,7 +114,9 @@ class BmsPort:
                 if self.rec is not None:
                     self.rec.attempt(self._k, self._t, seq, a, req, Attempt("skipped", wall_s=time.time()))
                 raise _Failed("skipped")
-            att = self.link.exchange(req)
+            # never wait for an answer past the step's deadline
+            left = None if self.replay else self._deadline - time.perf_counter()
+            att = self.link.exchange(req, None if left is None or left == float("inf") else left)
             if self.rec is not None:
                 self.rec.attempt(self._k, self._t, seq, a, req, att)
             self.stats["attempts"] += 1
@@ -131,9 +133,10 @@ class BmsPort:
         raise _Failed(last)
 
     def _past_deadline(self) -> bool:
+        """No time left for another attempt in this step (less than 2 ms: not even a short frame)."""
         if self.replay:
             return bool(self.link.past_deadline(self.unit))
-        return time.perf_counter() > self._deadline
+        return time.perf_counter() > self._deadline - 0.002
 
     def _read(self, addr: int, count: int) -> list[int]:
         out: list[int] = []

@@ -64,13 +64,13 @@ class Link(Protocol):
 
     def open(self) -> bool: ...
 
-    def exchange(self, req: Request) -> Attempt: ...
+    def exchange(self, req: Request, timeout_s: float | None = None) -> Attempt: ...
 
     def close(self) -> None: ...
 
     def __enter__(self) -> Link: ...
 
-    def __exit__(self, *exc: Any) -> None: ...
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class SerialLink:
@@ -108,9 +108,16 @@ class SerialLink:
         self._closed = False
         return bool(self.client.connect())
 
-    def exchange(self, req: Request) -> Attempt:
+    def exchange(self, req: Request, timeout_s: float | None = None) -> Attempt:
+        """One attempt; ``timeout_s`` (at most the link's own) shortens the wait for the answer, so an
+        attempt never runs past the step's deadline."""
         from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
+        # pymodbus reads its answer timeout from comm_params on every wait (the client's for the bytes, its
+        # transaction manager's copy for the frame)
+        t = self.timeout_s if timeout_s is None else max(min(timeout_s, self.timeout_s), 0.001)
+        self.client.comm_params.timeout_connect = t
+        self.client.transaction.comm_params.timeout_connect = t
         self._tx = bytearray()
         self._rx = b""
         t_wall = time.time()
@@ -169,7 +176,7 @@ class SerialLink:
         self.open()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

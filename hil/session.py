@@ -158,7 +158,7 @@ class ReplayLink:
         self._closed = False
         return True
 
-    def exchange(self, req: Request) -> Attempt:
+    def exchange(self, req: Request, timeout_s: float | None = None) -> Attempt:
         rec = self._next(req.unit)
         att = Attempt("timeout", wall_s=time.time())
         if rec is None:
@@ -189,5 +189,5 @@ class ReplayLink:
     def __enter__(self) -> ReplayLink:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

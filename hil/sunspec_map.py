@@ -135,7 +135,7 @@ class Block:
         p = self.points[name]
         return p.cvalue if computed else p.value
 
-    def set(self, name: str, value: float | int | str, computed: bool = True) -> None:
+    def set(self, name: str, value: float | str, computed: bool = True) -> None:
         """Set a point (``computed``: a value in its unit, rounded to the register's resolution)."""
         p = self.points[name]
         self._set_point(p, value, computed)
@@ -150,7 +150,7 @@ class Block:
             return int(v) if v is not None else 0
         return int(p.sf_value or 0)
 
-    def _set_point(self, p: Any, value: float | int | str, computed: bool) -> None:
+    def _set_point(self, p: Any, value: float | str, computed: bool) -> None:
         if isinstance(value, str):
             p.value = value
         else:
