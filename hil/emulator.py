@@ -24,7 +24,14 @@ other threads (tests, the CLI).
 Times: the fault plan runs on the emulator clock, either ``sim`` (SimT written
 by the twin, unwrapped; the default, as the contract asks of a BMS in lockstep)
 or ``wall`` (monotonic seconds since the first PlantHb). Before the first step
-the clock has not started and no fault is active. The watchdog (``watchdog_s``)
+the clock has not started and no fault is active. On the ``sim`` clock, while
+no step arrives (the emulator is silent, rebooting or garbling its answers, or
+the line is down, so the twin never gets to write its header) the clock runs
+on the wall from the last step, so a timed fault can end; it never runs back
+when SimT resumes, and a fault whose whole window it jumped over still happens,
+from the moment it is seen. The coulomb count then takes the first step's
+current over one step only (the steps in between never reached the BMS; the
+twin had the pack out of service). The watchdog (``watchdog_s``)
 and the reboot time (``reboot_s``) are wall seconds: both concern a line on which
 no step may be arriving, so SimT would not move. The watchdog arms at the first
 CtrlHb written after power-on or a reboot (no controller yet is not a lost one).
@@ -370,7 +377,7 @@ class Measurements:
 
 
 def _clamp01(x: float) -> float:
-    return 0.0 if x <= 0.0 else (1.0 if x >= 1.0 else x)
+    return 0.0 if x <= 0.0 else min(1.0, x)
 
 
 def _pick_sf(max_value: float, limit: int, lo: int = -3, hi: int = 4) -> int:
@@ -1016,10 +1023,17 @@ class BmsEmulator:
     :class:`EmulatorError` naming the port when it cannot be opened); ``stop()`` is safe to call twice.
     """
 
-    def __init__(self, settings: LineSettings, config: EmulatorConfig | None = None) -> None:
+    def __init__(self, settings: LineSettings, config: EmulatorConfig | None = None, n_units: int = 1) -> None:
+        """``n_units`` > 1: that many BMSs on the one line (a shared RS-485 bus), unit ids
+        ``settings.unit_id`` onwards, serial numbers ``<serial_number>-<k>``; :attr:`logic` is the first."""
         self.settings = settings
         self.config = config or EmulatorConfig()
-        self.logic = BmsLogic(self.config, unit_id=settings.unit_id)
+        self.logics: dict[int, BmsLogic] = {}
+        for k in range(n_units):
+            cfg = self.config if n_units == 1 else self.config.model_copy(
+                update={"serial_number": f"{self.config.serial_number}-{k}"})
+            self.logics[settings.unit_id + k] = BmsLogic(cfg, unit_id=settings.unit_id + k)
+        self.logic = self.logics[settings.unit_id]
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_evt: asyncio.Event | None = None
@@ -1107,13 +1121,11 @@ class BmsEmulator:
 
         self._loop = asyncio.get_running_loop()
         self._stop_evt = asyncio.Event()
-        device = SimDevice(
-            id=line.unit_id,
-            simdata=[SimData(BASE_ADDR, values=self.logic.image(), datatype=DataType.REGISTERS)],
-            action=self._action,
-        )
+        devices = [SimDevice(id=uid, simdata=[SimData(BASE_ADDR, values=lg.image(), datatype=DataType.REGISTERS)],
+                             action=self._action_for(lg))
+                   for uid, lg in self.logics.items()]
         server = ModbusSerialServer(
-            device, framer=FramerType.RTU, port=line.port, baudrate=line.baudrate, bytesize=line.bytesize,
+            devices if len(devices) > 1 else devices[0], framer=FramerType.RTU, port=line.port, baudrate=line.baudrate, bytesize=line.bytesize,
             parity=line.parity, stopbits=line.stopbits, ignore_missing_devices=True,
             trace_packet=self._trace_packet, trace_pdu=self._trace_pdu,  # type: ignore[arg-type]
         )
@@ -1129,27 +1141,31 @@ class BmsEmulator:
                     break
                 except TimeoutError:
                     try:
-                        self.logic.tick()
+                        for lg in self.logics.values():
+                            lg.tick()
                     except Exception:  # a bug must not take the line down with it
                         log.exception("BMS tick failed")
         finally:
             await server.shutdown()
 
-    async def _action(self, function_code: int, start_address: int, address: int, count: int,
-                      current_registers: list[int], set_values: list[int] | list[bool] | None) -> None:
-        """pymodbus datastore hook, called before a read or a write of the simulated registers.
+    def _action_for(self, logic: BmsLogic) -> Callable[..., Any]:
+        async def action(function_code: int, start_address: int, address: int, count: int,
+                         current_registers: list[int], set_values: list[int] | list[bool] | None) -> None:
+            """pymodbus datastore hook, called before a read or a write of one unit's registers.
 
-        Writes go to the logic (pymodbus then stores them in its copy, which no read uses). Reads are
-        refreshed from the logic's image, except the read-back pymodbus does after a write (function
-        codes 6 and 16) to build the echo, which must echo what was written."""
-        if set_values is not None:
-            self.logic.write_regs(address, [int(v) for v in set_values])
-            return None
-        if function_code in (6, 16):
-            return None
-        off = address - start_address
-        current_registers[off:off + count] = self.logic.read_regs(address, count)
-        return None
+            Writes go to the logic (pymodbus then stores them in its copy, which no read uses). Reads are
+            refreshed from the logic's image, except the read-back pymodbus does after a write (function
+            codes 6 and 16) to build the echo, which must echo what was written."""
+            if set_values is not None:
+                logic.write_regs(address, [int(v) for v in set_values])
+                return
+            if function_code in (6, 16):
+                return
+            off = address - start_address
+            current_registers[off:off + count] = logic.read_regs(address, count)
+            return
+
+        return action
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         """pymodbus packet hook (bytes on the wire). Incoming: unchanged. Outgoing: the wire faults.
@@ -1160,23 +1176,24 @@ class BmsEmulator:
         if not sending:
             self.logic.counters["bytes_in"] += len(data)
             return data
-        if data and data[0] != self.settings.unit_id:
+        lg = self.logics.get(data[0]) if data else None
+        if lg is None:
             # pymodbus answers a frame it cannot decode with an exception response carrying the frame's
             # unit id; on a shared bus a BMS must not speak for another unit
             self.logic.counters["answers_other_unit_suppressed"] += 1
             return b""
-        out = self.logic.outgoing(data)
-        self.logic.counters["bytes_out"] += len(out)
+        out = lg.outgoing(data)
+        lg.counters["bytes_out"] += len(out)
         return out
 
     def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
         """Requests for another unit id are ignored, as on an RS-485 bus (pymodbus's server would
         otherwise answer them from the one device it has); returning None drops the request."""
-        if not sending and pdu.dev_id != self.settings.unit_id:
+        if not sending and pdu.dev_id not in self.logics:
             self.logic.counters["requests_other_unit"] += 1
             return None
         if not sending:
-            self.logic.counters["requests"] += 1
+            self.logics[pdu.dev_id].counters["requests"] += 1
         return pdu
 
 
@@ -1214,6 +1231,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stopbits", type=int, default=1)
     parser.add_argument("--bytesize", type=int, default=8)
     parser.add_argument("--unit-id", type=int, default=1)
+    parser.add_argument("--units", type=int, default=1, metavar="N",
+                        help="N BMSs on the one line (a shared RS-485 bus): unit ids from --unit-id on, serial "
+                             "numbers <serial number>-0, -1, ... (default 1)")
     parser.add_argument("--serial-number", help="model 1 SN (the pack id)")
     parser.add_argument("--ncell", type=int, help=f"number of cells in model 64950 (0..{NCELL_MAX})")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S wall seconds (default: Ctrl-C)")
@@ -1316,7 +1336,10 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             line = LineSettings(port=pair.b, baudrate=args.baudrate, bytesize=args.bytesize,
                                 parity=str(args.parity).upper(), stopbits=args.stopbits, unit_id=args.unit_id)
         assert line is not None
-        emulator = BmsEmulator(line, config)
+        if not 1 <= args.units <= 32 or args.unit_id + args.units - 1 > 247:
+            raise ConfigError(f"--units {args.units}: 1..32 BMSs with unit ids up to 247 (from --unit-id "
+                              f"{args.unit_id})")
+        emulator = BmsEmulator(line, config, n_units=args.units)
         emulator.start()
         if pair is not None:
             print(f"twin side of the line: {args.pty}", flush=True)
@@ -1332,10 +1355,11 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         finally:
             restore_sigterm()
         if not args.quiet:
-            c = emulator.counters
-            print(f"bms-emulator {config.serial_number}: {c['requests']} requests, {c['answers']} answered, "
-                  f"{c['steps']} steps, {c['faults_applied']} faults applied, final State "
-                  f"{emulator.logic.state_name}", flush=True)
+            for lg in emulator.logics.values():
+                c = lg.counters
+                print(f"bms-emulator {lg.config.serial_number} (unit {lg.unit_id}): {c['requests']} requests, "
+                      f"{c['answers']} answered, {c['steps']} steps, {c['faults_applied']} faults applied, "
+                      f"final State {lg.state_name}", flush=True)
         return 0
     except (ConfigError, EmulatorError) as exc:
         print(f"twin bms-emulator: {exc}", file=sys.stderr)
