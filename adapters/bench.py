@@ -7,7 +7,7 @@ packs with its parts; then one power-flow solve of the site net by
 each method (plain ``pandapower.runpp``, ``runpp`` with its recycle options,
 the warm-started lightsim2grid model) and their ratios.
 
-    python -m adapters.bench [--scenario FILE] [--hours H] [--solves N] [--only fleet]
+    python -m adapters.bench [--scenario FILE] [--hours H] [--solves N] [--only fleet|datacenter|hil|run|floor|solvers]
 """
 
 from __future__ import annotations
@@ -240,14 +240,65 @@ def bench_datacenter(reps: int = 5, m: int = 400) -> None:
               f"cooling {1e6 * best['cooling']:5.1f}, caps and books {1e6 * rest:6.1f}")
 
 
+def bench_hil(steps: int = 120) -> None:
+    """One bound pack in lockstep against `twin bms-emulator` (its own process) over a pseudo-terminal pair:
+    wall per step split into the serial exchange and the rest of the twin, the bytes a pack-step puts on the
+    wire and what they would take at 115200 baud 8E1 (a pseudo-terminal has no baud rate)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from adapters.hil_sim import HilOptions
+    from adapters.scenario import load_scenario
+    from adapters.world import run_scenario
+    from hil.ptypair import PtyPair
+
+    sc = load_scenario("scenarios/hil-one-pack.toml")
+    sc = sc.model_copy(update={"run": sc.run.model_copy(update={"duration_s": float(steps)})})
+    with tempfile.TemporaryDirectory() as tmp, PtyPair(link_a=f"{tmp}/a", link_b=f"{tmp}/b") as pair:
+        emu = subprocess.Popen([sys.executable, "-m", "adapters.cli", "bms-emulator", "--port", pair.b, "--quiet"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2.0)
+            opts = HilOptions(packs=list(sc.hil.packs), port=pair.a, realtime=False)
+            t0 = time.perf_counter()
+            res = run_scenario(sc, tmp, scenario_name=sc.name, progress=False, hil=opts)
+            total = time.perf_counter() - t0
+            lines = [json.loads(x) for x in Path(tmp, "session.jsonl").read_text().splitlines()[1:]]
+        finally:
+            emu.terminate()
+            emu.wait(10)
+    h = res.summary["hil"]
+    walls = res.sim_wall_s
+    n = h["steps"]
+    per_step = lambda x: x / n * 1e3  # noqa: E731 - ms per step
+    hil_ms = per_step(walls.get("HIL", 0.0))
+    rest_ms = per_step(sum(v for k, v in walls.items() if k != "HIL"))
+    stepped = [r for r in lines if r.get("k", -1) >= 1 and "out" in r]
+    n_bytes = sum(len(r["tx"]) + len(r["rx"]) for r in stepped) // 2 / max(1, n - 1)
+    wire_ms = n_bytes * 11 / 115200 * 1e3
+    print(f"HIL, one pack in lockstep against the emulator over a pty pair: {n} steps in {total:.2f} s "
+          f"({res.summary['timing_s']['loop'] / n * 1e3:.1f} ms per step in the loop)")
+    print(f"  HIL simulator {hil_ms:.2f} ms per step (serial exchange p50 {h['io_ms']['p50']:.2f} ms, "
+          f"p99 {h['io_ms']['p99']:.2f} ms; {h['exchanges'] / n:.1f} transactions), the other simulators "
+          f"and the sink {rest_ms:.2f} ms")
+    print(f"  on the wire: {n_bytes:.0f} bytes per pack-step -> {wire_ms:.1f} ms at 115200 baud 8E1; "
+          f"the exchange here is {h['io_ms']['p50'] / 1e3 * 100:.1f} % of a 1 s step and "
+          f"{h['io_ms']['p50'] / 1e2 * 100:.1f} % of a 0.1 s step")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m adapters.bench")
     ap.add_argument("--scenario", default="scenarios/pilot-summer-day.toml")
     ap.add_argument("--hours", type=float, default=None, help="simulate only this many hours")
     ap.add_argument("--solves", type=int, default=2000)
     ap.add_argument("--floor-steps", type=int, default=20000)
-    ap.add_argument("--only", choices=["run", "floor", "solvers", "fleet", "datacenter"], default=None)
+    ap.add_argument("--only", choices=["run", "floor", "solvers", "fleet", "datacenter", "hil"], default=None)
     a = ap.parse_args()
+    if a.only == "hil":
+        bench_hil()
+        return
     if a.only == "fleet":
         bench_fleet()
         return
@@ -256,6 +307,7 @@ def main() -> None:
         return
     bench_fleet()
     bench_datacenter()
+    bench_hil()
     bench_run(a.scenario, a.hours)
     bench_mosaik_floor(a.scenario, a.floor_steps)
     bench_solvers(a.solves)

@@ -94,9 +94,7 @@ def _pack_ids(text: str) -> list[int]:
 
 
 def cmd_hil(args: argparse.Namespace) -> int:
-    from adapters.hil_sim import HilOptions
     from adapters.scenario import load_inventory
-    from adapters.world import run_scenario
     from hil.device import DeviceFileError, load_device
     from hil.session import Session, SessionError
 
@@ -127,7 +125,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
             sc = sc.model_copy(update={"run": sc.run.model_copy(update={"step_s": step})})
     else:
         if not args.port:
-            raise ScenarioError("twin hil: name the BMS's serial port with --port (or replay a session with --replay)")
+            raise ScenarioError("hil: name the BMS's serial port with --port (or replay a session with --replay)")
         packs = _pack_ids(args.packs) if args.packs else list(hc.packs)
     if not packs:
         raise ScenarioError(f"{args.scenario}: no pack bound to the serial BMS: give --packs ID,... or "
@@ -142,6 +140,9 @@ def cmd_hil(args: argparse.Namespace) -> int:
         raise ScenarioError(f"{args.scenario}: pack(s) {missing} are not in the fleet (ids {min(known)}..{max(known)})")
     if args.port:
         _check_port(args.port)
+    from adapters.hil_sim import HilOptions  # the heavy imports (mosaik, the models) once the input is good
+    from adapters.world import run_scenario
+
     opts = HilOptions(packs=packs, device=device, port=args.port or "", units=units,
                       realtime=not (args.lockstep or session is not None or not hc.realtime),
                       replay=Path(args.replay) if args.replay else None, record=not args.no_record,
@@ -183,7 +184,9 @@ def _check_port(port: str) -> None:
     try:
         serial.serial_for_url(port, do_not_open=False, timeout=0).close()
     except (serial.SerialException, OSError, ValueError) as exc:
-        raise ScenarioError(f"twin hil: cannot open the serial port {port!r}: {exc}; check the path "
+        errno = getattr(exc, "errno", None)
+        why = os.strerror(errno) if isinstance(errno, int) and errno > 0 else str(exc)
+        raise ScenarioError(f"hil: cannot open the serial port {port!r}: {why}; check the path "
                             f"(ls /dev/ttyUSB* /dev/serial/by-id/), permissions (the dialout group) and that no "
                             f"other program holds it") from None
 
