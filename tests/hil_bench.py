@@ -115,3 +115,14 @@ def check_physics(s: dict, ts: dict[str, np.ndarray]) -> None:
     lim_ch, lim_dis = ts["hil_i_charge_max_a"], ts["hil_i_discharge_max_a"]
     assert np.all(i[1:] <= lim_ch[:-1] + 1e-6) and np.all(-i[1:] <= lim_dis[:-1] + 1e-6)
     assert np.all((ts["hil_soc_true_pct"] >= 0) & (ts["hil_soc_true_pct"] <= 100))
+
+
+def wait_for_step(out: Path, k: int, limit_s: float = 90.0) -> None:
+    """Until the running twin's session file shows step ``k`` (start-up time varies with the machine's load)."""
+    t0 = time.monotonic()
+    p = out / "session.jsonl"
+    while time.monotonic() - t0 < limit_s:
+        if p.exists() and f'"k":{k},' in p.read_text():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the twin did not reach step {k} within {limit_s:g} s")

@@ -154,7 +154,7 @@ def test_lockstep_silent_bms_and_corrupt_frames(tmp_path: Path) -> None:
     not for a simulated second."""
     scen = scenario(tmp_path)
     with Bench(tmp_path, faults=("silent@20:2", "corrupt@45:2")) as bench:
-        r = twin_hil(scen, tmp_path / "out", "--lockstep", "--timeout-s", "0.05", "--retries", "2", port=bench.port)
+        r = twin_hil(scen, tmp_path / "out", "--lockstep", "--timeout-s", "0.2", "--retries", "2", port=bench.port)
     assert r.returncode == 0, r.stderr[-3000:]
     s, ts = load(tmp_path / "out")
     h = s["hil"]
@@ -165,7 +165,7 @@ def test_lockstep_silent_bms_and_corrupt_frames(tmp_path: Path) -> None:
     assert 20 <= lost[0]["time_s"] <= 21 and "timeout" in lost[0]["detail"]
     assert lost[0]["time_s"] + 2 <= back[0]["time_s"] < lost[1]["time_s"] < back[1]["time_s"]
     assert lost[1]["time_s"] >= 45 and "bad_frame" in lost[1]["detail"]
-    assert h["timeouts"] >= 3 * 3 and h["retries"] >= 2 * 3
+    assert h["timeouts"] >= 2 * 3 and h["retries"] >= 2 * 2
     assert h["bad_frames"] >= 3
     t = ts["time_s"]
     silent = (t > lost[0]["time_s"]) & (t < back[0]["time_s"])
