@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from adapters.scenario import ScenarioError, load_scenario
 
@@ -55,9 +56,14 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"({s['realtime_factor']} x real time); PV {e['pv_delivered']:.2f} of {e['pv_available']:.2f} MWh "
           f"(curtailed {e['pv_curtailed']:.2f}), unserved {e['unserved']:.3f} MWh, "
           f"energy balance error {s['energy_balance_error_frac']:.2e}")
+    return _finish(res)
+
+
+def _finish(res: Any) -> int:
+    """Where the results are, and the exit status of a run (`twin run` and `twin hil`)."""
     print(f"results: {res.out_dir.resolve()}")
     if res.status == "failed":
-        print(f"twin: run failed: {s['error']}", file=sys.stderr)
+        print(f"twin: run failed: {res.summary['error']}", file=sys.stderr)
         return EXIT_FAILED
     if res.status == "interrupted":
         print("twin: interrupted; results up to the interruption are written", file=sys.stderr)
@@ -167,14 +173,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
     if "replay_divergences" in h:
         print(f"replay: {h['replay_divergences']} divergence(s) from the session"
               + (f"; first: {h['replay_first_divergence']}" if h.get("replay_first_divergence") else ""))
-    print(f"results: {res.out_dir.resolve()}")
-    if res.status == "failed":
-        print(f"twin: run failed: {s['error']}", file=sys.stderr)
-        return EXIT_FAILED
-    if res.status == "interrupted":
-        print("twin: interrupted; results up to the interruption are written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+    return _finish(res)
 
 
 def _check_port(port: str) -> None:

@@ -114,6 +114,7 @@ class HilSim(ModelSim):
         self.hb = [None] * n
         self.hb_t = np.zeros(n)
         self.hb_frozen = np.zeros(n, dtype=bool)
+        self.soc_bms = np.full(n, np.nan)  # the BMS's last SoC estimate, %
         self.soc_err: list[float] = []
         self.lateness: list[float] = []
         self.overruns = 0
@@ -126,7 +127,6 @@ class HilSim(ModelSim):
         self.n_lost = 0
         self.t0_wall: float | None = None
         self.k = 0
-        self.ncell_note_done = False
         self.out = {"hil_ok": True}
 
     def close(self) -> None:
@@ -239,7 +239,7 @@ class HilSim(ModelSim):
             "hil_i_discharge_max_a": float(self.lim_dis[j0]),
             "hil_pack_i_a": float(i_now[j0]),
             "hil_soc_true_pct": float(S[i0, S_SOC] * 100.0),
-            "hil_soc_bms_pct": float(self._soc_bms[j0]) if getattr(self, "_soc_bms", None) is not None else np.nan,
+            "hil_soc_bms_pct": float(self.soc_bms[j0]),
             "hil_lateness_ms": float(self.lateness[-1] * 1e3) if o.realtime and self.lateness else 0.0,
             "hil_io_ms": float(self.io_s[-1] * 1e3),
             "hil_attempts": float(p0.stats["attempts"]),
@@ -266,8 +266,6 @@ class HilSim(ModelSim):
 
     def _take(self, j: int, t_s: float, ans: BmsAnswer | None, port: BmsPort) -> None:
         site, pid = self.site, port.pack_id
-        if not hasattr(self, "_soc_bms"):
-            self._soc_bms = np.full(len(self.ports), np.nan)
         if ans is None:
             if self.link_ok[j] or not self.ever_ok[j]:
                 if self.link_ok[j] or t_s == 0.0:
@@ -329,7 +327,7 @@ class HilSim(ModelSim):
                          f"[bms] current_sign = {-self.opts.device.bms.current_sign} in its device file")
         if ans.soc_pct is not None:
             true_pct = float(self.site.fleet.S[int(self.idx[j]), S_SOC] * 100.0)
-            self._soc_bms[j] = ans.soc_pct
+            self.soc_bms[j] = ans.soc_pct
             self.soc_err.append(float(ans.soc_pct) - true_pct)
 
     # -- scores ------------------------------------------------------------------------

@@ -107,10 +107,13 @@ def test_lockstep_bms_limits_clamp_the_pack(tmp_path: Path) -> None:
 @EMU_ONLY
 def test_lockstep_two_packs_on_one_line_with_a_hex_trace(tmp_path: Path) -> None:
     """Two BMSs on one line (unit ids 1 and 2) for packs 0 and 1, through pyserial's spy:// URL: both packs
-    are exchanged every step, each BMS says who it is, and the trace file has the bytes."""
+    are exchanged every step, each BMS says who it is, the twin's SetOp reaches the right one, and the trace
+    file has the bytes."""
     trace = tmp_path / "trace.txt"
+    ev = ('[[events]]\nat_s = 4\nkind = "hil_setop"\npacks = [1]\nop = "disconnect"\n\n'
+          '[[events]]\nat_s = 7\nkind = "hil_setop"\npacks = [1]\nop = "connect"\n')
     with Bench(tmp_path, extra=("--units", "2")) as bench:
-        r = twin_hil(scenario(tmp_path, duration_s=10), tmp_path / "out", "--lockstep", "--packs", "0,1",
+        r = twin_hil(scenario(tmp_path, ev, duration_s=10), tmp_path / "out", "--lockstep", "--packs", "0,1",
                      port=f"spy://{bench.port}?file={trace}")
     assert r.returncode == 0, r.stderr[-3000:]
     s, ts = load(tmp_path / "out")
@@ -118,7 +121,11 @@ def test_lockstep_two_packs_on_one_line_with_a_hex_trace(tmp_path: Path) -> None
     check_physics(s, ts)
     assert [(p["id"], p["unit"], p["serial_number"]) for p in h["packs"]] == [(0, 1, "HIL-0-0"), (1, 2, "HIL-0-1")]
     assert h["exchanges"] >= 2 * 10 * 4 and h["timeouts"] == 0
-    assert all(p["steps_out_of_service"] == 0 for p in h["packs"])
+    # the twin asked pack 1's BMS to open from 4 s to 7 s (SetOp DISCONNECT): only pack 1 was out, then back
+    assert h["packs"][0]["steps_out_of_service"] == 0 and 3 <= h["packs"][1]["steps_out_of_service"] <= 4
+    opened = [e for e in events(s, "bms_contactor_open") if e["detail"].startswith("pack 1:")]
+    closed = [e for e in events(s, "bms_contactor_closed") if e["detail"].startswith("pack 1:") and e["time_s"] > 0]
+    assert [e["time_s"] for e in opened] == [4.0] and [e["time_s"] for e in closed] == [7.0]
     # pack 1 (a GM Ultium pack) has 192 cells in series; the BMS has 96 points: mapped, and said so
     assert any("pack 1" in e["detail"] for e in events(s, "hil_cell_map"))
     text = trace.read_text()
