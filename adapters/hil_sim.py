@@ -213,16 +213,9 @@ class HilSim(ModelSim):
                     self.max_over_a = max(self.max_over_a, float(over))
                 elif lim > 0 and abs(ia) >= lim * (1 - 1e-4):
                     self.clamp_steps[j] += 1
-            meas = self._meas(j, t_s, port.ncell) if port.mapped else None
             try:
-                if meas is None:  # discover first, then the step's exchange with the right NCell
-                    ans = None
-                    if port.discover(k, t_s, deadline):
-                        self._note_cells(port, j)
-                        ans = port.step(k, t_s, self._meas(j, t_s, port.ncell), int(self.setop[j]),
-                                        bool(self.reset_pending[j]), deadline)
-                else:
-                    ans = port.step(k, t_s, meas, int(self.setop[j]), bool(self.reset_pending[j]), deadline)
+                ans = port.step(k, t_s, lambda ncell, j=j: self._meas(j, t_s, ncell), int(self.setop[j]),
+                                bool(self.reset_pending[j]), deadline)
             except MapError as exc:
                 raise SimulationAborted(f"HIL pack {pid} (unit {port.unit}): {exc}") from None
             self._take(j, t_s, ans, port)
@@ -256,10 +249,10 @@ class HilSim(ModelSim):
     def _lim(self, x: np.ndarray) -> np.ndarray:
         return np.where(self.link_ok & ~self.hb_frozen & (self.state == bms.STATE_CONNECTED), x, 0.0)
 
-    def _note_cells(self, port: BmsPort, j: int) -> None:
+    def _note_cells(self, port: BmsPort, j: int, t_s: float) -> None:
         ns = int(self.site.fleet.P[int(self.idx[j]), P_NS])
         if port.ncell != ns:
-            self.site.log(self.k * self.dt_s, "hil_cell_map",
+            self.site.log(t_s, "hil_cell_map",
                           f"pack {port.pack_id}: the BMS has NCell = {port.ncell}, the pack model {ns} series cells: "
                           f"its mean cell and weakest cell are mapped onto {port.ncell} points (one weak, the rest "
                           f"at the mean)")
@@ -277,6 +270,8 @@ class HilSim(ModelSim):
                         self.recorder.note(self.k - 1, t_s, "link_lost", unit=port.unit, why=port.last_failure)
             self.link_ok[j] = False
             return
+        if not self.ever_ok[j]:
+            self._note_cells(port, j, t_s)
         if not self.link_ok[j]:
             what = "answers" if self.ever_ok[j] else "first answer"
             site.log(t_s, "hil_link_restored" if self.ever_ok[j] else "hil_link_up",

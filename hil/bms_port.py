@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,14 +189,16 @@ class BmsPort:
         return bool(self.blocks)
 
     # -- one step ------------------------------------------------------------------------
-    def step(self, k: int, t_s: float, meas: PackMeas, setop: int = SETOP_CONNECT, alm_rst: bool = False,
-             deadline: float = float("inf")) -> BmsAnswer | None:
-        """The step's exchange (see the module docstring). None when the BMS did not answer in time."""
+    def step(self, k: int, t_s: float, meas: Callable[[int], PackMeas], setop: int = SETOP_CONNECT,
+             alm_rst: bool = False, deadline: float = float("inf")) -> BmsAnswer | None:
+        """The step's exchange (see the module docstring), discovering the device first when its map is not
+        known; ``meas(ncell)`` gives the pack's measurements on the device's NCell points. None when the BMS
+        did not answer in time."""
         self._begin(k, t_s, deadline)
         if not self.mapped and not self._discover():
             return None
         try:
-            return self._exchange(meas, setop, alm_rst)
+            return self._exchange(meas(self.ncell), setop, alm_rst)
         except _Failed as exc:
             # a device that answered with an exception, a port that went away or a map that moved: walk the
             # chain again before the next exchange. After timeouts and broken frames the map is kept, so the
