@@ -1,11 +1,17 @@
-"""Hardware-in-the-loop bridge (to come with the HIL issue).
+"""Hardware-in-the-loop bridge: the bytes on the wire between the twin and a battery management system.
 
-This package will own the bytes on the wire between the twin and a real
-battery management system: serial link backends chosen by name (pyserial
-ports and URLs), Modbus RTU framing through pymodbus, SunSpec discovery and
-point layout through pysunspec2 (models 1, 802 and the vendor model 64950
-defined in ``../shared/design/BMS_HIL_PROTOCOL.md``), a software BMS
-emulator, and session recording and replay. The mosaik simulator that puts
-a hardware-bound pack into the fleet lives in ``adapters/``. It imports
-nothing from mosaik.
+- :mod:`hil.sunspec_map`: the contract's register map (``../shared/design/BMS_HIL_PROTOCOL.md``:
+  SunSpec models 1, 802 and our vendor model 64950, defined in ``hil/models/model_64950.json``), laid
+  out and read through pysunspec2;
+- :mod:`hil.line`: line settings (the pseudo-terminal parity fallback);
+- :mod:`hil.link`: link backends by name (``serial``: pyserial ports and URLs with pymodbus's RTU
+  client; ``replay``: a recorded session), one attempt per call;
+- :mod:`hil.bms_port`: one pack's BMS on the line (discovery, the step's exchange, retries);
+- :mod:`hil.session`: recording every frame and replaying a session without the hardware;
+- :mod:`hil.device`: the device file of a BMS product;
+- :mod:`hil.emulator`: ``twin bms-emulator``, a software BMS with protection logic and a fault plan;
+- :mod:`hil.ptypair`: a pseudo-terminal pair joined like a null-modem cable.
+
+The mosaik simulator that hands packs of the fleet to the line is ``adapters/hil_sim.py``; this
+package imports nothing from mosaik. See docs/hil.md.
 """
