@@ -418,6 +418,7 @@ class BmsLogic:
         self._sim_clock_s: float | None = None  # the clock from SimT alone
         self._simt_step_ms = 0  # the last regular SimT increment
         self._step_wall: float | None = None  # wall time of the last step
+        self._step_wall_s = 0.0  # wall time between regular steps (1 s in real time, less in lockstep)
         self._wall_origin: float | None = None
         self._fault_done: set[int] = set()
         self._fault_active: set[int] = set()
@@ -705,7 +706,12 @@ class BmsLogic:
         """Move the emulator clock to this step; returns dt in seconds since the previous step (the tick
         also moves the wall clock, so the step keeps its own mark)."""
         prev = self._last_step_clock_s
-        self._step_wall = self._wall()
+        now_wall = self._wall()
+        if self._step_wall is not None:
+            gap = now_wall - self._step_wall
+            if self._step_wall_s == 0.0 or gap < 2.0 * self._step_wall_s:  # a regular step, not after a stall
+                self._step_wall_s = gap
+        self._step_wall = now_wall
         if self.config.clock == "sim":
             if self._last_simt_ms is None:
                 self._clock_s = simt_ms / 1000.0
@@ -916,7 +922,7 @@ class BmsLogic:
                 # sim clock, but no step for a while (silent, rebooting, a line down: the twin cannot write
                 # its header): the clock runs on the wall from the last step, so a timed fault can end
                 stall = now - self._step_wall
-                if stall > 2.0 * max(self._simt_step_ms / 1000.0, 0.05):
+                if stall > 2.0 * max(self._step_wall_s, 0.05):  # two steps' time without a step
                     t = (self._sim_clock_s or 0.0) + stall
                     if t > self._clock_s:
                         self._clock_s = t
