@@ -308,6 +308,11 @@ def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scena
             problems.append((("events", i, "kind"),
                              (f"{ev.kind}: selects no pack of the inventory {rel}: no pack matches "
                               f"{' and '.join(given)} together")))
+    missing = [q for q in dict.fromkeys(sc.hil.packs) if q not in known_ids]
+    if missing:
+        problems.append((("hil", "packs"), (f"pack{'s' if len(missing) > 1 else ''} "
+                                            f"{', '.join(map(str, missing))} not in the inventory {rel} "
+                                            f"(pack ids: {_id_list(ids)})")))
     msgs = []
     for loc, msg in problems:
         ln = _find_line(text, loc)

@@ -167,3 +167,15 @@ def test_pack_event_errors_point_at_their_own_event(tmp_path):
                      r"did you mean 'chevy_bolt_66'\?", msg)
     assert re.search(r"packs\.toml:17: events\[2\]\.pack: thermal_runaway: pack 900 does not exist \(packs are 0\.\.804\)",
                      msg)
+
+
+def test_hil_packs_must_be_in_the_fleet(tmp_path):
+    """[hil] packs are checked by `twin validate` too, against the drawn fleet or the inventory CSV."""
+    bad = write_scenario(tmp_path, "hil", GOOD + "\n[hil]\npacks = [0, 9999]\n")
+    with pytest.raises(ScenarioError, match=r"hil\.toml:\d+: hil\.packs: pack 9999 does not exist \(packs are 0\.\.804\)"):
+        load_scenario(bad)
+    inv = (SCENARIOS / "hil-one-pack.toml").read_text().replace("packs = [0]", "packs = [0, 9999]")
+    inv = inv.replace('"data/pilot-inventory.csv"', repr(str(SCENARIOS / "data" / "pilot-inventory.csv")))
+    bad = write_scenario(tmp_path, "hilinv", inv)
+    with pytest.raises(ScenarioError, match=r"hil\.packs: pack 9999 not in the inventory .*pilot-inventory\.csv"):
+        load_scenario(bad)

@@ -867,4 +867,6 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
     rp = sc.models.fleet.record_packs_every_s
     if rp and (rp < step - 1e-9 or abs(rp / step - round(rp / step)) > 1e-9):
         out.append((("models", "fleet", "record_packs_every_s"), f"{rp:g} is not a whole multiple of run.step_s ({step:g} s)"))
+    if sc.hil.packs and max(sc.hil.packs) >= npk and not sc.models.fleet.inventory_csv:
+        out.append((("hil", "packs"), f"pack {max(sc.hil.packs)} does not exist (packs are 0..{npk - 1})"))
     return out
