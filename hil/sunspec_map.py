@@ -53,12 +53,6 @@ def _ensure_defs_path() -> None:
         ss_device.set_model_defs_path([str(MODELS_DIR), *path])
 
 
-def model_def(model_id: int) -> dict:
-    """The pysunspec2 definition of a model (64950 from ``hil/models``)."""
-    _ensure_defs_path()
-    return ss_device.get_model_def(model_id)
-
-
 def regs_to_bytes(regs: Sequence[int]) -> bytes:
     return struct.pack(f">{len(regs)}H", *regs)
 
@@ -185,8 +179,10 @@ def standard_layout(ncell: int, with_804: bool = False) -> list[ModelLoc]:
     for mid in (MODEL_COMMON, MODEL_BATTERY, *((MODEL_LION_STRING,) if with_804 else ()), MODEL_HIL):
         if mid == MODEL_HIL:
             length = HIL_HEADER_LEN + ncell
-        else:
-            length = int(ss_device.Model(mid).len) - 2  # fixed-length models (804 without strings)
+        else:  # the fixed part of the model (804: no string modules)
+            _ensure_defs_path()
+            points = ss_device.get_model_def(mid)["group"]["points"]
+            length = sum(int(p.get("size", 1)) for p in points) - 2
         locs.append(ModelLoc(mid, addr, length))
         addr += 2 + length
     return locs
