@@ -95,7 +95,7 @@ class HilSim(ModelSim):
                 "scenario": site.scenario.name, "step_s": self.dt_s, "mode": "realtime" if o.realtime else "lockstep",
                 "port": o.port, "packs": [{"id": int(p), "unit": int(u)} for p, u in zip(o.packs, units)],
                 "device": o.device.model_dump(mode="json")})
-        self.ports = [BmsPort(self.link, u, int(p), o.device, self.recorder, replay=self.session is not None)
+        self.ports = [BmsPort(self.link, u, int(p), o.device, self.recorder)
                       for p, u in zip(o.packs, units)]
         if self.session is None:
             self.link.open()
@@ -220,8 +220,14 @@ class HilSim(ModelSim):
                 raise SimulationAborted(f"HIL pack {pid} (unit {port.unit}): {exc}") from None
             self._take(j, t_s, ans, port)
         self.io_s.append(time.perf_counter() - t_io)
-        self.lim_ch, self.lim_dis = self._lim(self.i_ch), self._lim(self.i_dis)  # in force for the next step
-        fleet.set_external(self.idx, self._state_eff(), self.evt, self.lim_ch, self.lim_dis)
+        # what the fleet sees: the BMS's state, or DISCONNECTED while its link or heartbeat is lost; limits
+        # only for a pack in service (they are in force for the next step)
+        usable = self.link_ok & ~self.hb_frozen
+        on = usable & (self.state == bms.STATE_CONNECTED)
+        self.steps_out += ~on
+        self.lim_ch, self.lim_dis = np.where(on, self.i_ch, 0.0), np.where(on, self.i_dis, 0.0)
+        fleet.set_external(self.idx, np.where(usable, self.state, bms.STATE_DISCONNECTED), self.evt, self.lim_ch,
+                           self.lim_dis)
         j0 = 0
         p0 = self.ports[j0]
         i0 = int(self.idx[j0])
@@ -239,16 +245,6 @@ class HilSim(ModelSim):
         }
         self.out = {"hil_ok": True}
 
-    def _state_eff(self) -> np.ndarray:
-        """The state the fleet sees: the BMS's, or DISCONNECTED while its link or heartbeat is lost."""
-        usable = self.link_ok & ~self.hb_frozen
-        st = np.where(usable, self.state, bms.STATE_DISCONNECTED)
-        self.steps_out += st != bms.STATE_CONNECTED
-        return st
-
-    def _lim(self, x: np.ndarray) -> np.ndarray:
-        return np.where(self.link_ok & ~self.hb_frozen & (self.state == bms.STATE_CONNECTED), x, 0.0)
-
     def _note_cells(self, port: BmsPort, j: int, t_s: float) -> None:
         ns = int(self.site.fleet.P[int(self.idx[j]), P_NS])
         if port.ncell != ns:
@@ -260,14 +256,13 @@ class HilSim(ModelSim):
     def _take(self, j: int, t_s: float, ans: BmsAnswer | None, port: BmsPort) -> None:
         site, pid = self.site, port.pack_id
         if ans is None:
-            if self.link_ok[j] or not self.ever_ok[j]:
-                if self.link_ok[j] or t_s == 0.0:
-                    self.n_lost += 1
-                    site.log(t_s, "hil_link_lost", f"pack {pid} (unit {port.unit}): no answer after "
-                                                   f"{1 + self.opts.device.timing.retries} attempt(s): "
-                                                   f"{port.last_failure}; pack out of service")
-                    if self.recorder is not None:
-                        self.recorder.note(self.k - 1, t_s, "link_lost", unit=port.unit, why=port.last_failure)
+            if self.link_ok[j] or self.k == 1:  # lost now, or never there from the first step
+                self.n_lost += 1
+                site.log(t_s, "hil_link_lost", f"pack {pid} (unit {port.unit}): no answer after "
+                                               f"{1 + self.opts.device.timing.retries} attempt(s): "
+                                               f"{port.last_failure}; pack out of service")
+                if self.recorder is not None:
+                    self.recorder.note(self.k - 1, t_s, "link_lost", unit=port.unit, why=port.last_failure)
             self.link_ok[j] = False
             return
         if not self.ever_ok[j]:
@@ -304,8 +299,7 @@ class HilSim(ModelSim):
         new_alarm = ans.evt1 & ~int(self.evt[j]) & (bms.ALARM_MASK | 1 << bms.COMMUNICATION_ERROR)
         if new_alarm:
             site.log(t_s, "bms_alarm", f"pack {pid}: BMS raised {', '.join(bms.evt1_names(new_alarm)) or hex(new_alarm)}")
-        if self.reset_pending[j]:
-            self.reset_pending[j] = False
+        self.reset_pending[j] = False  # written with this exchange
         self.state[j] = ans.state
         self.evt[j] = ans.evt1
         self.i_ch[j] = ans.i_charge_max_a

@@ -82,14 +82,12 @@ class _Failed(Exception):
 
 
 class BmsPort:
-    def __init__(self, link: Any, unit: int, pack_id: int, device: DeviceConfig, recorder: Any = None,
-                 replay: bool = False):
+    def __init__(self, link: Any, unit: int, pack_id: int, device: DeviceConfig, recorder: Any = None):
         self.link = link
         self.unit = unit
         self.pack_id = pack_id
         self.dev = device
         self.rec = recorder
-        self.replay = replay
         self.blocks: dict[int, Block] = {}
         self.locs: list[ModelLoc] = []
         self.ncell = 0
@@ -110,14 +108,14 @@ class BmsPort:
         self._seq += 1
         last = "timeout"
         for a in range(1 + self.dev.timing.retries):
-            if self._past_deadline():
+            if self.link.past_deadline(self.unit, self._deadline):
                 self.stats["skipped"] += 1
                 if self.rec is not None:
                     self.rec.attempt(self._k, self._t, seq, a, req, Attempt("skipped", wall_s=time.time()))
                 raise _Failed("skipped")
             # never wait for an answer past the step's deadline
-            left = None if self.replay else self._deadline - time.perf_counter()
-            att = self.link.exchange(req, None if left is None or left == float("inf") else left)
+            left = self._deadline - time.perf_counter()
+            att = self.link.exchange(req, None if left == float("inf") else left)
             if self.rec is not None:
                 self.rec.attempt(self._k, self._t, seq, a, req, att)
             self.stats["attempts"] += 1
@@ -132,12 +130,6 @@ class BmsPort:
             if att.outcome == "modbus_exception":  # the device answered: no point asking again
                 raise _Failed(last)
         raise _Failed(last)
-
-    def _past_deadline(self) -> bool:
-        """No time left for another attempt in this step (less than 2 ms: not even a short frame)."""
-        if self.replay:
-            return bool(self.link.past_deadline(self.unit))
-        return time.perf_counter() > self._deadline - 0.002
 
     def _read(self, addr: int, count: int) -> list[int]:
         out: list[int] = []
@@ -155,8 +147,7 @@ class BmsPort:
 
     def _begin(self, k: int, t_s: float, deadline: float) -> None:
         self._k, self._t, self._seq, self._deadline = k, t_s, 0, deadline
-        if self.replay:
-            self.link.begin_step(k)
+        self.link.begin_step(k)
 
     # -- discovery -----------------------------------------------------------------------
     def discover(self, k: int, t_s: float, deadline: float = float("inf")) -> bool:

@@ -10,8 +10,10 @@ One small interface, :class:`Link`, with backends chosen by name
 - ``replay``: the answers recorded in a session file (:mod:`hil.session`),
   served in the order the twin asks for them, without hardware.
 
-A link makes exactly one attempt per call; retries, deadlines and what a
-failure means for the pack are the caller's (:mod:`hil.bms_port`). Every
+A link makes exactly one attempt per call and says whether the step's
+deadline leaves time for another (a live link by the clock, a replay by
+what the session recorded); retries and what a failure means for the pack
+are the caller's (:mod:`hil.bms_port`). Every
 attempt returns an :class:`Attempt` with its outcome and the bytes on the
 wire, which the session recorder writes down. Closing is safe to call twice.
 """
@@ -64,6 +66,10 @@ class Link(Protocol):
 
     def open(self) -> bool: ...
 
+    def begin_step(self, k: int) -> None: ...
+
+    def past_deadline(self, unit: int, deadline: float) -> bool: ...
+
     def exchange(self, req: Request, timeout_s: float | None = None) -> Attempt: ...
 
     def close(self) -> None: ...
@@ -107,6 +113,14 @@ class SerialLink:
     def open(self) -> bool:
         self._closed = False
         return bool(self.client.connect())
+
+    def begin_step(self, k: int) -> None:
+        """Nothing to do: a live line has no notion of steps."""
+
+    def past_deadline(self, unit: int, deadline: float) -> bool:
+        """No time left before ``deadline`` (``time.perf_counter``) for another attempt: under 2 ms, not even a
+        short frame."""
+        return time.perf_counter() > deadline - 0.002
 
     def exchange(self, req: Request, timeout_s: float | None = None) -> Attempt:
         """One attempt; ``timeout_s`` (at most the link's own) shortens the wait for the answer, so an

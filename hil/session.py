@@ -142,7 +142,8 @@ class ReplayLink:
         i = self._pos[key]
         return recs[i] if i < len(recs) else None
 
-    def past_deadline(self, unit: int) -> bool:
+    def past_deadline(self, unit: int, deadline: float) -> bool:
+        """As the session had it: the next recorded attempt of this pack and step was skipped."""
         rec = self._next(unit)
         if rec is not None and rec["out"] == "skipped":
             self._pos[(self.k, unit)] += 1
