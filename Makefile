@@ -45,7 +45,7 @@ test: $(STAMP)
 	$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
-	$(VPY) -m adapters.bench
+	$(VPY) -m benchmarks.bench
 
 clean:
 	rm -rf results .pytest_cache

@@ -33,20 +33,20 @@ import mosaik
 import numpy as np
 import pandapower as pp
 
-from adapters.base import SimulationAborted
-from adapters.results import Accumulator, PackRecorder, ResultsWriter, RowSink, plot_overview
-from twin.build import Site, build_site
+from adapters.sims.base import SimulationAborted
+from adapters.io.results import Accumulator, PackRecorder, ResultsWriter, RowSink, plot_overview
+from twin.site import Site, build_site
 from twin.config import Scenario
-from twin.powerflow import apply_injections
+from twin.grid.powerflow import apply_injections
 
 SIM_CONFIG = {
-    "Ambient": {"python": "adapters.ambient_sim:AmbientSim"},
-    "PV": {"python": "adapters.pv_sim:PVSim"},
-    "DataCenter": {"python": "adapters.datacenter_sim:DataCenterSim"},
-    "Grid": {"python": "adapters.grid_sim:GridSim"},
-    "Fleet": {"python": "adapters.fleet_sim:FleetSim"},
-    "Controller": {"python": "adapters.controller_sim:ControllerSim"},
-    "HIL": {"python": "adapters.hil_sim:HilSim"},  # started by `twin hil` only
+    "Ambient": {"python": "adapters.sims.ambient:AmbientSim"},
+    "PV": {"python": "adapters.sims.pv:PVSim"},
+    "DataCenter": {"python": "adapters.sims.datacenter:DataCenterSim"},
+    "Grid": {"python": "adapters.sims.grid:GridSim"},
+    "Fleet": {"python": "adapters.sims.fleet:FleetSim"},
+    "Controller": {"python": "adapters.sims.controller:ControllerSim"},
+    "HIL": {"python": "adapters.sims.hil:HilSim"},  # started by `twin hil` only
 }
 
 
@@ -104,7 +104,7 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
     """Build the site, run the co-simulation and write the results folder. With ``hil``
     (:class:`adapters.hil_sim.HilOptions`) packs of the fleet are handed to BMSs on a serial line and the
     run is paced by the wall clock unless the options say lockstep."""
-    from adapters.scenario import load_inventory
+    from adapters.io.scenario_file import load_inventory
 
     out = Path(out_dir)
     t_build = time.perf_counter()

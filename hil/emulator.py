@@ -89,15 +89,15 @@ from hil.sunspec_map import (
     next_count,
     standard_layout,
 )
-from twin import bms as tb
-from twin.chemistry import CHEMISTRIES, ocv_cell_v
+from twin.fleet import bms as tb
+from twin.fleet.chemistry import CHEMISTRIES, ocv_cell_v
 
 log = logging.getLogger("hil.emulator")
 
 VERSION = "0.1.0"
 
 STATE_DISCONNECTED = tb.STATE_DISCONNECTED
-STATE_INITIALIZING = 2  # model 802 State; twin.bms has no use for it (its packs do not boot)
+STATE_INITIALIZING = 2  # model 802 State; twin.fleet.bms has no use for it (its packs do not boot)
 STATE_CONNECTED = tb.STATE_CONNECTED
 STATE_FAULT = tb.STATE_FAULT
 TYP_LITHIUM_ION = 4  # model 802 Typ symbol LITHIUM_ION

@@ -3,7 +3,7 @@
 Every assumption about the site (``../shared/design/SITE.md``) is a field
 here with its default; nothing site-specific is a constant in the models.
 Reading the file and turning validation errors into messages for people is
-done by :mod:`adapters.scenario`; this module declares the schema and the
+done by :mod:`adapters.io.scenario_file`; this module declares the schema and the
 checks across tables (:func:`cross_check`).
 
 Units are in the names (``p_mw``, ``temp_c``, ``t_s``); sign conventions are
@@ -218,7 +218,7 @@ def _default_mix() -> tuple[FleetVehicleModel, ...]:
 
 
 class BmsConfig(_Strict):
-    """Simulated BMS of every pack (twin.bms): thresholds beyond each chemistry's own limits."""
+    """Simulated BMS of every pack (twin.fleet.bms): thresholds beyond each chemistry's own limits."""
 
     v_warn_margin_v: float = Field(0.03, ge=0, le=0.5)  # warning this far inside the cell cut-off
     v_alarm_tol_v: float = Field(0.005, ge=0, le=0.1)  # alarm when a cell passes its cut-off by more than this
@@ -234,7 +234,7 @@ class BmsConfig(_Strict):
 
 
 class ThermalConfig(_Strict):
-    """Lumped outdoor thermal model per pack (twin.fleet)."""
+    """Lumped outdoor thermal model per pack (twin.fleet.fleet)."""
 
     temp_start_c: float | None = Field(None, ge=-40, le=60)  # None: ambient at the start
     ua_w_per_k_per_kwh: float = Field(0.25, gt=0, le=10)  # enclosure conductance to ambient per nameplate kWh
@@ -409,7 +409,7 @@ class _JobConfig(_Strict):
     autostart: bool = True  # false: the job waits for a job_start event (start_s is ignored)
 
     def workload_kwargs(self) -> dict:
-        """Keyword arguments of the matching twin.gpu_load workload."""
+        """Keyword arguments of the matching twin.datacenter.gpu_load workload."""
         d = self.model_dump(exclude={"kind", "units", "autostart"})
         d["start_s"] = self.start_s if self.autostart else None
         return d
@@ -499,7 +499,7 @@ class AmbientModelConfig(_Strict):
     noise_corr_s: float = Field(7200.0, gt=0)
     noise_knot_s: float = Field(300.0, gt=0)
     interpolate_normals: bool = True
-    dewpoint_c: float | None = Field(None, ge=-40, le=35)  # constant dew point; None: Reno monthly (twin.ambient)
+    dewpoint_c: float | None = Field(None, ge=-40, le=35)  # constant dew point; None: Reno monthly (twin.weather.ambient)
     heatwave: bool = False  # heat-wave extremes and dew point replace the normals (explicit values still win)
     heatwave_t_max_c: float = Field(42.0, ge=-40, le=60)  # Reno record high
     heatwave_t_min_c: float = Field(22.0, ge=-40, le=60)

@@ -15,7 +15,7 @@ sample interval between consecutive windows) and each model's capacity
 ``q`` (and resistance ``r`` where modelled) after each window. Run with
 ``is_conserve_energy_throughput=False`` so BLAST-Lite uses the SoC series
 as given (SoC relative to the present capacity, throughput shrinking with
-it), which is what the twin's fleet feeds :mod:`twin.ageing`.
+it), which is what the twin's fleet feeds :mod:`twin.fleet.ageing`.
 
 The profile generator :func:`profile` uses numpy only; the test imports it
 from this file.

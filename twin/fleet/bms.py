@@ -1,0 +1,167 @@
+"""Simulated battery management system of every pack: alarms, current limits, contactor.
+
+Each pack's BMS works in three stages, as pack BMSs in the field do:
+
+1. **warning**: a cell voltage, the pack temperature or the SoC comes near a
+   limit; a bit is set in the event word, nothing else happens;
+2. **limit**: the charge and discharge current limits fall (derating by
+   temperature and SoC, and the current that keeps the highest / lowest
+   cell inside its cut-off over the next step); the controller and the
+   fleet dispatch must respect them (a test checks that no pack current
+   ever exceeds them);
+3. **protection**: past a trip level (cell over/under-voltage beyond the
+   cut-off by a margin, pack over-temperature, thermal runaway) the
+   contactor opens and the fault latches until an alarm reset
+   (``bms_reset`` event) finds the cause gone.
+
+The event word uses the bit positions of SunSpec model 802 ``Evt1`` and the
+state the codes of model 802 ``State`` (pysunspec2's ``model_802.json``),
+so the HIL bridge can put a simulated BMS and a real one side by side
+without a translation table. Physics only: no I/O here; the compiled
+functions are called from :mod:`twin.fleet.fleet`'s kernels.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# SunSpec model 802 State
+STATE_DISCONNECTED = 1
+STATE_CONNECTED = 3
+STATE_FAULT = 99
+
+# SunSpec model 802 Evt1 bit positions
+COMMUNICATION_ERROR = 0
+OVER_TEMP_ALARM = 1
+OVER_TEMP_WARNING = 2
+UNDER_TEMP_ALARM = 3
+UNDER_TEMP_WARNING = 4
+OVER_CHARGE_CURRENT_ALARM = 5
+OVER_CHARGE_CURRENT_WARNING = 6
+OVER_DISCHARGE_CURRENT_ALARM = 7
+OVER_DISCHARGE_CURRENT_WARNING = 8
+OVER_VOLT_ALARM = 9
+OVER_VOLT_WARNING = 10
+UNDER_VOLT_ALARM = 11
+UNDER_VOLT_WARNING = 12
+UNDER_SOC_MIN_ALARM = 13
+UNDER_SOC_MIN_WARNING = 14
+OVER_SOC_MAX_ALARM = 15
+OVER_SOC_MAX_WARNING = 16
+VOLTAGE_IMBALANCE_WARNING = 17
+OTHER_ALARM = 25  # thermal runaway
+
+EVT1_NAMES: dict[int, str] = {
+    OVER_TEMP_ALARM: "OVER_TEMP_ALARM", OVER_TEMP_WARNING: "OVER_TEMP_WARNING",
+    UNDER_TEMP_ALARM: "UNDER_TEMP_ALARM", UNDER_TEMP_WARNING: "UNDER_TEMP_WARNING",
+    OVER_CHARGE_CURRENT_ALARM: "OVER_CHARGE_CURRENT_ALARM", OVER_CHARGE_CURRENT_WARNING: "OVER_CHARGE_CURRENT_WARNING",
+    OVER_DISCHARGE_CURRENT_ALARM: "OVER_DISCHARGE_CURRENT_ALARM",
+    OVER_DISCHARGE_CURRENT_WARNING: "OVER_DISCHARGE_CURRENT_WARNING",
+    OVER_VOLT_ALARM: "OVER_VOLT_ALARM", OVER_VOLT_WARNING: "OVER_VOLT_WARNING",
+    UNDER_VOLT_ALARM: "UNDER_VOLT_ALARM", UNDER_VOLT_WARNING: "UNDER_VOLT_WARNING",
+    UNDER_SOC_MIN_ALARM: "UNDER_SOC_MIN_ALARM", UNDER_SOC_MIN_WARNING: "UNDER_SOC_MIN_WARNING",
+    OVER_SOC_MAX_ALARM: "OVER_SOC_MAX_ALARM", OVER_SOC_MAX_WARNING: "OVER_SOC_MAX_WARNING",
+    VOLTAGE_IMBALANCE_WARNING: "VOLTAGE_IMBALANCE_WARNING", OTHER_ALARM: "OTHER_ALARM",
+}
+ALARM_MASK = sum(1 << b for b in (OVER_TEMP_ALARM, UNDER_TEMP_ALARM, OVER_CHARGE_CURRENT_ALARM,
+                                  OVER_DISCHARGE_CURRENT_ALARM, OVER_VOLT_ALARM, UNDER_VOLT_ALARM,
+                                  UNDER_SOC_MIN_ALARM, OVER_SOC_MAX_ALARM, OTHER_ALARM))
+WARNING_MASK = sum(1 << b for b in (OVER_TEMP_WARNING, UNDER_TEMP_WARNING, OVER_CHARGE_CURRENT_WARNING,
+                                    OVER_DISCHARGE_CURRENT_WARNING, OVER_VOLT_WARNING, UNDER_VOLT_WARNING,
+                                    UNDER_SOC_MIN_WARNING, OVER_SOC_MAX_WARNING, VOLTAGE_IMBALANCE_WARNING))
+
+# Why a contactor opened (latched cause, one value per pack).
+TRIP_NONE = 0
+TRIP_OVER_VOLT = 1
+TRIP_UNDER_VOLT = 2
+TRIP_OVER_TEMP = 3
+TRIP_RUNAWAY = 4
+TRIP_NAMES = {TRIP_NONE: "", TRIP_OVER_VOLT: "cell over-voltage", TRIP_UNDER_VOLT: "cell under-voltage",
+              TRIP_OVER_TEMP: "pack over-temperature", TRIP_RUNAWAY: "thermal runaway"}
+
+
+def evt1_names(word: int) -> list[str]:
+    """The names of the bits set in an Evt1 word."""
+    return [name for bit, name in EVT1_NAMES.items() if word >> bit & 1]
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def ramp(x: float, lo: float, inv_width: float) -> float:  # pragma: no cover - compiled
+    """0 below ``lo``, 1 above ``lo + 1 / inv_width``, linear between."""
+    f = (x - lo) * inv_width
+    return 0.0 if f <= 0.0 else (1.0 if f >= 1.0 else f)
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def temp_derate(temp_c: float, t_min: float, t_max: float, band: float, inv_band: float) -> float:  # pragma: no cover
+    """Current-limit factor over temperature: 0 outside [t_min, t_max], 1 inside by ``band``."""
+    return ramp(temp_c, t_min, inv_band) * (1.0 - ramp(temp_c, t_max - band, inv_band))
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def soc_derate(room_frac: float, inv_taper: float) -> float:  # pragma: no cover
+    """Current-limit factor near the end of the SoC window (``room_frac`` = distance to it, ``inv_taper``
+    = 1 / the taper width): falls linearly to 5 % at the end (the window's own energy limit stops the
+    pack there)."""
+    if room_frac <= 0.0:
+        return 0.0
+    f = room_frac * inv_taper
+    return 1.0 if f >= 1.0 else (0.05 if f < 0.05 else f)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def evaluate(vc_max: float, vc_min: float, temp_c: float, i_a: float, i_ch_lim: float, i_dis_lim: float,
+             soc: float, soc_lo: float, soc_hi: float, v_max: float, v_min: float,
+             t_ch_min: float, t_ch_max: float, th: np.ndarray) -> tuple[int, int]:  # pragma: no cover
+    """Event word and trip cause (``TRIP_*``, 0 for none) of one pack after a step.
+
+    ``th`` = [v_warn_margin, v_trip_margin, temp_warn_margin, temp_trip_c,
+    soc_taper, current_margin, imbalance_warn_v, v_alarm_tol].
+    """
+    w = 0
+    trip = TRIP_NONE
+    v_warn, v_trip, t_warn, t_trip, taper, i_marg, imb, v_tol = th[0], th[1], th[2], th[3], th[4], th[5], th[6], th[7]
+    if vc_max >= v_max - v_warn:
+        w |= 1 << OVER_VOLT_WARNING
+    if vc_max > v_max + v_tol:
+        w |= 1 << OVER_VOLT_ALARM
+    if vc_max > v_max + v_trip:
+        trip = TRIP_OVER_VOLT
+    if vc_min <= v_min + v_warn:
+        w |= 1 << UNDER_VOLT_WARNING
+    if vc_min < v_min - v_tol:
+        w |= 1 << UNDER_VOLT_ALARM
+    if vc_min < v_min - v_trip:
+        trip = TRIP_UNDER_VOLT
+    if temp_c >= t_ch_max - t_warn:
+        w |= 1 << OVER_TEMP_WARNING
+    if temp_c >= t_ch_max:
+        w |= 1 << OVER_TEMP_ALARM
+    if temp_c >= t_trip:
+        trip = TRIP_OVER_TEMP
+    if temp_c <= t_ch_min + t_warn:
+        w |= 1 << UNDER_TEMP_WARNING
+    if temp_c <= t_ch_min:
+        w |= 1 << UNDER_TEMP_ALARM
+    if i_a > 0.0:
+        if i_a > i_ch_lim + 1e-6:  # past the limit, within the alarm margin
+            w |= 1 << OVER_CHARGE_CURRENT_WARNING
+        if i_a > i_ch_lim * (1.0 + i_marg) + 1e-6:
+            w |= 1 << OVER_CHARGE_CURRENT_ALARM
+    elif i_a < 0.0:
+        if -i_a > i_dis_lim + 1e-6:
+            w |= 1 << OVER_DISCHARGE_CURRENT_WARNING
+        if -i_a > i_dis_lim * (1.0 + i_marg) + 1e-6:
+            w |= 1 << OVER_DISCHARGE_CURRENT_ALARM
+    if soc <= soc_lo + taper:
+        w |= 1 << UNDER_SOC_MIN_WARNING
+    if soc < soc_lo - 0.01:
+        w |= 1 << UNDER_SOC_MIN_ALARM
+    if soc >= soc_hi - taper:
+        w |= 1 << OVER_SOC_MAX_WARNING
+    if soc > soc_hi + 0.01:
+        w |= 1 << OVER_SOC_MAX_ALARM
+    if vc_max - vc_min > imb:
+        w |= 1 << VOLTAGE_IMBALANCE_WARNING
+    return w, trip
