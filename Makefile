@@ -20,7 +20,7 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 python; do \
 SCENARIO ?= scenarios/pilot-summer-day.toml
 OUT ?= results/pilot-summer-day
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test lint bench venv clean
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "make: no Python >= 3.12 found on PATH or through pyenv; pass PYTHON=/path/to/python3.12" >&2; exit 2; fi
@@ -41,7 +41,13 @@ demo: $(STAMP)
 # module fixtures that run a scenario run once). TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 
-test: $(STAMP)
+# The linter, the formatter's check and the type checker first (seconds), then the suite.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(VPY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)

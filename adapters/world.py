@@ -33,11 +33,11 @@ import mosaik
 import numpy as np
 import pandapower as pp
 
-from adapters.sims.base import SimulationAborted
 from adapters.io.results import Accumulator, PackRecorder, ResultsWriter, RowSink, plot_overview
-from twin.site import Site, build_site
+from adapters.sims.base import SimulationAborted
 from twin.config import Scenario
 from twin.grid.powerflow import apply_injections
+from twin.site import Site, build_site
 
 SIM_CONFIG = {
     "Ambient": {"python": "adapters.sims.ambient:AmbientSim"},
@@ -70,8 +70,14 @@ def _resolved_toml(sc: Scenario) -> str:
 def simulator_periods(sc: Scenario) -> dict[str, float]:
     """Each simulator's period in seconds, in the order they are started."""
     m, step = sc.models, sc.run.step_s
-    return {"Ambient": m.ambient.step_s, "PV": m.pv.step_s, "DataCenter": step,
-            "Grid": step, "Fleet": step, "Controller": sc.controller.step_s or step}
+    return {
+        "Ambient": m.ambient.step_s,
+        "PV": m.pv.step_s,
+        "DataCenter": step,
+        "Grid": step,
+        "Fleet": step,
+        "Controller": sc.controller.step_s or step,
+    }
 
 
 def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> None:
@@ -91,16 +97,25 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
     world.connect(e["Grid"], e["Controller"], "grid_meas")  # bundles of measurements: one attribute each
     world.connect(e["Fleet"], e["Controller"], "fleet_meas")
     # Feedback paths, time-shifted: used one electrical step later, with explicit initial data.
-    shifted = [("Fleet", "Grid", ("bess_charge_max_p_mw", "bess_discharge_max_p_mw")),
-               ("Controller", "Grid", ("pv_p_limit_mw",)),
-               ("Controller", "DataCenter", ("shed_tier",)),
-               ("Controller", "Fleet", ("pack_weights",))]
+    shifted = [
+        ("Fleet", "Grid", ("bess_charge_max_p_mw", "bess_discharge_max_p_mw")),
+        ("Controller", "Grid", ("pv_p_limit_mw",)),
+        ("Controller", "DataCenter", ("shed_tier",)),
+        ("Controller", "Fleet", ("pack_weights",)),
+    ]
     for src, dst, attrs in shifted:
         world.connect(e[src], e[dst], *attrs, time_shifted=True, initial_data={a: initial[a] for a in attrs})
 
 
-def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", progress: bool = True,
-                 solver: str | None = None, hil: Any = None) -> RunResult:
+def run_scenario(
+    sc: Scenario,
+    out_dir: Path | str,
+    *,
+    scenario_name: str = "",
+    progress: bool = True,
+    solver: str | None = None,
+    hil: Any = None,
+) -> RunResult:
     """Build the site, run the co-simulation and write the results folder. With ``hil``
     (:class:`adapters.hil_sim.HilOptions`) packs of the fleet are handed to BMSs on a serial line and the
     run is paced by the wall clock unless the options say lockstep."""
@@ -129,8 +144,9 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=sc.n_steps, unit="step", desc=scenario_name or "twin", mininterval=0.5,
-                   dynamic_ncols=True, leave=True)
+        bar = tqdm(
+            total=sc.n_steps, unit="step", desc=scenario_name or "twin", mininterval=0.5, dynamic_ncols=True, leave=True
+        )
     acc = Accumulator(run.step_s, sc.models.grid.v_band_pu)
     writer.acc = acc
     every = run.record_every_s or run.step_s  # a whole multiple of step_s (twin.config.cross_check)
@@ -161,15 +177,25 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
             f = world.start("HIL", site=site, period_s=run.step_s, registry=registry, sink=sink, hil=hil)
             e["HIL"] = f.HIL()
             world.connect(e["HIL"], e["Fleet"], "hil_ok")  # HIL at t before the fleet at t
-            world.connect(e["Fleet"], e["HIL"], "fleet_meas", time_shifted=True,  # ... and after the fleet at t-1
-                          initial_data={"fleet_meas": {}})
+            world.connect(
+                e["Fleet"],
+                e["HIL"],
+                "fleet_meas",
+                time_shifted=True,  # ... and after the fleet at t-1
+                initial_data={"fleet_meas": {}},
+            )
         ch0, dis0 = site.fleet.limits(run.step_s)
-        wire(world, e, initial={
-            "bess_charge_max_p_mw": ch0, "bess_discharge_max_p_mw": dis0,
-            "pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),  # no limit
-            "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64),
-            "pack_weights": np.empty(0),  # the fleet's reference split
-        })
+        wire(
+            world,
+            e,
+            initial={
+                "bess_charge_max_p_mw": ch0,
+                "bess_discharge_max_p_mw": dis0,
+                "pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),  # no limit
+                "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64),
+                "pack_weights": np.empty(0),  # the fleet's reference split
+            },
+        )
         t_loop = time.perf_counter()
         world.run(until=sc.n_steps, print_progress=False)
         if interrupted["flag"] or acc.steps < sc.n_steps:
@@ -215,8 +241,11 @@ def run_scenario(sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", 
     if ts.exists():
         plot_overview(ts, out / "overview.png", f"{scenario_name or sc.name} ({status})")
     msg = None if error is None else f"{type(error).__name__}: {error}"
-    meta["extra"]["timing_s"] = {"build": round(t_build, 3), "loop": round(loop_s, 3),
-                                 "finalize": round(time.perf_counter() - t_fin, 3)}
+    meta["extra"]["timing_s"] = {
+        "build": round(t_build, 3),
+        "loop": round(loop_s, 3),
+        "finalize": round(time.perf_counter() - t_fin, 3),
+    }
     summary = writer.write_summary(status=status, error=msg)
     walls = {name: sim.wall_s for name, sim in registry.items()}
     walls["RowSink"] = sink.wall_s

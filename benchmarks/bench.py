@@ -37,10 +37,14 @@ def bench_run(path: str, hours: float | None) -> None:
     tm = s["timing_s"]
     loop = tm["loop"]
     print(f"scenario {sc.name}: {sim_s:g} s simulated at {sc.run.step_s:g} s steps ({n} steps), status {res.status}")
-    print(f"  wall {total:.2f} s in all -> {sim_s / total:,.0f} x real time; "
-          f"simulation loop {loop:.2f} s -> {sim_s / loop:,.0f} x real time")
-    print(f"  set-up {tm['build']:.2f} s (site, net, solver, PV clear sky), finalize {tm['finalize']:.2f} s "
-          f"(join Parquet, plot, network.json)")
+    print(
+        f"  wall {total:.2f} s in all -> {sim_s / total:,.0f} x real time; "
+        f"simulation loop {loop:.2f} s -> {sim_s / loop:,.0f} x real time"
+    )
+    print(
+        f"  set-up {tm['build']:.2f} s (site, net, solver, PV clear sky), finalize {tm['finalize']:.2f} s "
+        f"(join Parquet, plot, network.json)"
+    )
     print(f"  per electrical step: {1e6 * loop / n:8.1f} us")
     parts = dict(sorted(res.sim_wall_s.items(), key=lambda kv: -kv[1]))
     inside = 0.0
@@ -48,8 +52,10 @@ def bench_run(path: str, hours: float | None) -> None:
         inside += w
         print(f"    {name:<12} {1e6 * w / n:8.1f} us/step  {100 * w / loop:5.1f} %")
     rest = loop - inside
-    print(f"    {'mosaik':<12} {1e6 * rest / n:8.1f} us/step  {100 * rest / loop:5.1f} %  "
-          f"(scheduler and data passing: the rest of the loop)")
+    print(
+        f"    {'mosaik':<12} {1e6 * rest / n:8.1f} us/step  {100 * rest / loop:5.1f} %  "
+        f"(scheduler and data passing: the rest of the loop)"
+    )
     grid = res.site.grid
     print(f"  power-flow solves per step: {grid.n_solves / max(n, 1):.3f}")
 
@@ -64,10 +70,24 @@ def bench_mosaik_floor(scenario: str, steps: int) -> float:
     from adapters.world import SIM_CONFIG, simulator_periods, wire
 
     shifted = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "pv_p_limit_mw", "shed_tier", "pack_weights"]
-    attrs = ["temp_amb_c", "temp_wb_c", "pv_avail_p_mw", "ghi_w_m2", "it_demand_p_mw", "it_p_mw", "it_max_p_mw",
-             "it_site_max_p_mw", "it_site_min_p_mw", "cooling_p_mw", "dc_meas", "bess_p_mw", "grid_meas", "fleet_meas", *shifted]
-    meta = {"api_version": "3.0", "type": "time-based",
-            "models": {"M": {"public": True, "params": [], "attrs": attrs}}}
+    attrs = [
+        "temp_amb_c",
+        "temp_wb_c",
+        "pv_avail_p_mw",
+        "ghi_w_m2",
+        "it_demand_p_mw",
+        "it_p_mw",
+        "it_max_p_mw",
+        "it_site_max_p_mw",
+        "it_site_min_p_mw",
+        "cooling_p_mw",
+        "dc_meas",
+        "bess_p_mw",
+        "grid_meas",
+        "fleet_meas",
+        *shifted,
+    ]
+    meta = {"api_version": "3.0", "type": "time-based", "models": {"M": {"public": True, "params": [], "attrs": attrs}}}
 
     class Noop(mosaik_api_v3.Simulator):
         def __init__(self) -> None:
@@ -99,8 +119,10 @@ def bench_mosaik_floor(scenario: str, steps: int) -> float:
     t0 = time.perf_counter()
     w.run(until=steps, print_progress=False)
     per = (time.perf_counter() - t0) / steps
-    print(f"mosaik alone on this topology (no-op simulators, {steps} steps): {1e6 * per:.1f} us/step "
-          f"-> {86400 * per:.0f} s for a day at 1 s")
+    print(
+        f"mosaik alone on this topology (no-op simulators, {steps} steps): {1e6 * per:.1f} us/step "
+        f"-> {86400 * per:.0f} s for a day at 1 s"
+    )
     return per
 
 
@@ -108,8 +130,8 @@ def bench_solvers(n: int) -> None:
     import pandapower as pp
 
     from twin.config import Scenario
-    from twin.grid.powerflow import Injections, LightSimSolver, PandapowerSolver
     from twin.grid.network import build_network
+    from twin.grid.powerflow import Injections, LightSimSolver, PandapowerSolver
 
     net, ix = build_network(Scenario().site)
     rng = np.random.default_rng(0)
@@ -121,10 +143,15 @@ def bench_solvers(n: int) -> None:
         lp[ix.it_load] = 0.8 + 0.1 * rng.random(ix.n_spark)
         lp[ix.cooling_load] = 0.08 / 3  # pumps, fans, chiller
         lp[ix.aux_load] = 0.15
-        return Injections(sgen_p_mw=sg, sgen_in_service=np.ones(len(net.sgen), bool), load_p_mw=lp,
-                          load_q_mvar=lp * 0.2, gen_p_mw=np.zeros(len(net.gen)),
-                          gen_in_service=np.ones(len(net.gen), bool),
-                          gen_slack_weight=net.gen.slack_weight.to_numpy().copy())
+        return Injections(
+            sgen_p_mw=sg,
+            sgen_in_service=np.ones(len(net.sgen), bool),
+            load_p_mw=lp,
+            load_q_mvar=lp * 0.2,
+            gen_p_mw=np.zeros(len(net.gen)),
+            gen_in_service=np.ones(len(net.gen), bool),
+            gen_slack_weight=net.gen.slack_weight.to_numpy().copy(),
+        )
 
     cases = [inj(k) for k in range(n)]
     out = {}
@@ -143,8 +170,13 @@ def bench_solvers(n: int) -> None:
             net.sgen["p_mw"] = c.sgen_p_mw
             net.load["p_mw"] = c.load_p_mw
             net.load["q_mvar"] = c.load_q_mvar
-            pp.runpp(net, distributed_slack=True, lightsim2grid=False, init="results",
-                     recycle={"trafo": True, "bus_pq": True, "gen": True})
+            pp.runpp(
+                net,
+                distributed_slack=True,
+                lightsim2grid=False,
+                init="results",
+                recycle={"trafo": True, "bus_pq": True, "gen": True},
+            )
         out["runpp recycle"] = (time.perf_counter() - t) / m
     fast = LightSimSolver(build_network(Scenario().site)[0])
     fast.solve(cases[0])
@@ -193,9 +225,11 @@ def bench_fleet(sizes: tuple[int, ...] = (805, 20000), reps: int = 5) -> None:
         ref = best(refresh)
         soc, temp, act = (np.ascontiguousarray(x) for x in (f.soc_frac, f.temp_c, f.active))
         stress = best(lambda k: f.stress.add(1.0, soc, temp, act)) if f.stress is not None else 0.0
-        print(f"    {n:6d} packs: {1e6 * whole:8.1f} us per step ({1e9 * whole / n:5.0f} ns per pack); "
-              f"limits/stats refresh {1e6 * ref:7.1f} us, ageing stress {1e6 * stress:6.1f} us, "
-              f"step kernel + Python {1e6 * (whole - ref - stress):7.1f} us")
+        print(
+            f"    {n:6d} packs: {1e6 * whole:8.1f} us per step ({1e9 * whole / n:5.0f} ns per pack); "
+            f"limits/stats refresh {1e6 * ref:7.1f} us, ageing stress {1e6 * stress:6.1f} us, "
+            f"step kernel + Python {1e6 * (whole - ref - stress):7.1f} us"
+        )
 
 
 def bench_datacenter(reps: int = 5, m: int = 400) -> None:
@@ -206,10 +240,10 @@ def bench_datacenter(reps: int = 5, m: int = 400) -> None:
 
     mixes = {
         "4 independent training jobs": DataCenterModelConfig(),
-        "1 job in lockstep on 4 units": DataCenterModelConfig(
-            jobs=(TrainingJobConfig(kind="training", name="big"),)),
+        "1 job in lockstep on 4 units": DataCenterModelConfig(jobs=(TrainingJobConfig(kind="training", name="big"),)),
         "training + inference on each unit": DataCenterModelConfig(
-            jobs=(TrainingJobConfig(kind="training", racks=4), InferenceJobConfig(kind="inference", racks=4))),
+            jobs=(TrainingJobConfig(kind="training", racks=4), InferenceJobConfig(kind="inference", racks=4))
+        ),
     }
     print(f"one data-center step (4 Spark units, 1 s at a 10 ms fine step), best of {reps} batches of {m}:")
     for label, cfg in mixes.items():
@@ -236,8 +270,10 @@ def bench_datacenter(reps: int = 5, m: int = 400) -> None:
                 dc.cooling.step(1.0, it, 30.0, 17.0)
             best["cooling"] = min(best["cooling"], (time.perf_counter() - t) / m)
         rest = best["step"] - best["gpu"] - best["cooling"]
-        print(f"    {label:<34} {1e6 * best['step']:7.1f} us per step: GPU synthesis {1e6 * best['gpu']:6.1f}, "
-              f"cooling {1e6 * best['cooling']:5.1f}, caps and books {1e6 * rest:6.1f}")
+        print(
+            f"    {label:<34} {1e6 * best['step']:7.1f} us per step: GPU synthesis {1e6 * best['gpu']:6.1f}, "
+            f"cooling {1e6 * best['cooling']:5.1f}, caps and books {1e6 * rest:6.1f}"
+        )
 
 
 def bench_hil(steps: int = 120) -> None:
@@ -249,16 +285,19 @@ def bench_hil(steps: int = 120) -> None:
     import sys
     from pathlib import Path
 
-    from adapters.sims.hil import HilOptions
     from adapters.io.scenario_file import load_scenario
+    from adapters.sims.hil import HilOptions
     from adapters.world import run_scenario
     from hil.ptypair import PtyPair
 
     sc = load_scenario("scenarios/hil-one-pack.toml")
     sc = sc.model_copy(update={"run": sc.run.model_copy(update={"duration_s": float(steps)})})
     with tempfile.TemporaryDirectory() as tmp, PtyPair(link_a=f"{tmp}/a", link_b=f"{tmp}/b") as pair:
-        emu = subprocess.Popen([sys.executable, "-m", "adapters.cli", "bms-emulator", "--port", pair.b, "--quiet"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        emu = subprocess.Popen(
+            [sys.executable, "-m", "adapters.cli", "bms-emulator", "--port", pair.b, "--quiet"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             time.sleep(2.0)
             opts = HilOptions(packs=list(sc.hil.packs), port=pair.a, realtime=False)
@@ -278,14 +317,20 @@ def bench_hil(steps: int = 120) -> None:
     stepped = [r for r in lines if r.get("k", -1) >= 1 and "out" in r]
     n_bytes = sum(len(r["tx"]) + len(r["rx"]) for r in stepped) // 2 / max(1, n - 1)
     wire_ms = n_bytes * 11 / 115200 * 1e3
-    print(f"HIL, one pack in lockstep against the emulator over a pty pair: {n} steps in {total:.2f} s "
-          f"({res.summary['timing_s']['loop'] / n * 1e3:.1f} ms per step in the loop)")
-    print(f"  HIL simulator {hil_ms:.2f} ms per step (serial exchange p50 {h['io_ms']['p50']:.2f} ms, "
-          f"p99 {h['io_ms']['p99']:.2f} ms; {h['exchanges'] / n:.1f} transactions), the other simulators "
-          f"and the sink {rest_ms:.2f} ms")
-    print(f"  on the wire: {n_bytes:.0f} bytes per pack-step -> {wire_ms:.1f} ms at 115200 baud 8E1; "
-          f"the exchange here is {h['io_ms']['p50'] / 1e3 * 100:.1f} % of a 1 s step and "
-          f"{h['io_ms']['p50'] / 1e2 * 100:.1f} % of a 0.1 s step")
+    print(
+        f"HIL, one pack in lockstep against the emulator over a pty pair: {n} steps in {total:.2f} s "
+        f"({res.summary['timing_s']['loop'] / n * 1e3:.1f} ms per step in the loop)"
+    )
+    print(
+        f"  HIL simulator {hil_ms:.2f} ms per step (serial exchange p50 {h['io_ms']['p50']:.2f} ms, "
+        f"p99 {h['io_ms']['p99']:.2f} ms; {h['exchanges'] / n:.1f} transactions), the other simulators "
+        f"and the sink {rest_ms:.2f} ms"
+    )
+    print(
+        f"  on the wire: {n_bytes:.0f} bytes per pack-step -> {wire_ms:.1f} ms at 115200 baud 8E1; "
+        f"the exchange here is {h['io_ms']['p50'] / 1e3 * 100:.1f} % of a 1 s step and "
+        f"{h['io_ms']['p50'] / 1e2 * 100:.1f} % of a 0.1 s step"
+    )
 
 
 def main() -> None:

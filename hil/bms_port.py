@@ -48,6 +48,7 @@ from hil.sunspec_map import (
 @dataclass
 class PackMeas:
     """What the twin's pack model says about the step just completed (64950's points)."""
+
     sim_t_s: float
     pack_v: float
     pack_a: float  # mean over the step, + charging
@@ -63,6 +64,7 @@ class PackMeas:
 @dataclass
 class BmsAnswer:
     """Model 802 as read after the step's writes (currents in the twin's convention, + charging)."""
+
     state: int
     evt1: int
     soc_pct: float | None
@@ -143,7 +145,7 @@ class BmsPort:
 
     def _write(self, addr: int, values: list[int]) -> None:
         for a, n in split_ranges(addr, len(values), MAX_WRITE_REGS):
-            self._do(Request("write", self.unit, a, 0, tuple(values[a - addr:a - addr + n])))
+            self._do(Request("write", self.unit, a, 0, tuple(values[a - addr : a - addr + n])))
 
     def _begin(self, k: int, t_s: float, deadline: float) -> None:
         self._k, self._t, self._seq, self._deadline = k, t_s, 0, deadline
@@ -180,8 +182,15 @@ class BmsPort:
         return bool(self.blocks)
 
     # -- one step ------------------------------------------------------------------------
-    def step(self, k: int, t_s: float, meas: Callable[[int], PackMeas], setop: int = SETOP_CONNECT,
-             alm_rst: bool = False, deadline: float = float("inf")) -> BmsAnswer | None:
+    def step(
+        self,
+        k: int,
+        t_s: float,
+        meas: Callable[[int], PackMeas],
+        setop: int = SETOP_CONNECT,
+        alm_rst: bool = False,
+        deadline: float = float("inf"),
+    ) -> BmsAnswer | None:
         """The step's exchange (see the module docstring), discovering the device first when its map is not
         known; ``meas(ncell)`` gives the pack's measurements on the device's NCell points. None when the BMS
         did not answer in time."""
@@ -218,7 +227,7 @@ class BmsPort:
         h.set("NCell", self.ncell, computed=False)
         if self.ncell:
             a0, n = h.cell_range()
-            self._write(a0, h.all_regs()[a0 - h.loc.addr:a0 - h.loc.addr + n])
+            self._write(a0, h.all_regs()[a0 - h.loc.addr : a0 - h.loc.addr + n])
         self._write(h.addr("PlantHb"), h.regs("PlantHb", "NCell"))  # the header last: a complete step
         self._do(Request("write", self.unit, b.addr("SetOp"), 0, (int(setop),)))
         hb_vals = (self.ctrl_hb, 1) if alm_rst else (self.ctrl_hb,)
@@ -243,8 +252,7 @@ class BmsPort:
         if len(regs) != loc.length + 2:
             raise _Failed("bad_frame")
         if regs[0] != MODEL_BATTERY or regs[1] != loc.length:
-            self.last_failure = (f"model 802 no longer at {loc.addr} (read ID {regs[0]}, L {regs[1]}): "
-                                 f"the map changed")
+            self.last_failure = f"model 802 no longer at {loc.addr} (read ID {regs[0]}, L {regs[1]}): the map changed"
             raise _Failed("map_changed")
         b.load(regs)
         return self._decode(b)
@@ -261,8 +269,15 @@ class BmsPort:
         a = val("A")
         state = b.get("State", computed=False)
         evt = b.get("Evt1", computed=False)
-        return BmsAnswer(state=int(state) if state is not None else 0, evt1=int(evt or 0),
-                         soc_pct=val("SoC"), soh_pct=val("SoH"),
-                         i_charge_max_a=float(val("AChaMax") or 0.0), i_discharge_max_a=float(val("ADisChaMax") or 0.0),
-                         hb=b.get("Hb", computed=False), v_v=val("V"), a_a=None if a is None else sign * a,
-                         alm_rst=b.get("AlmRst", computed=False))
+        return BmsAnswer(
+            state=int(state) if state is not None else 0,
+            evt1=int(evt or 0),
+            soc_pct=val("SoC"),
+            soh_pct=val("SoH"),
+            i_charge_max_a=float(val("AChaMax") or 0.0),
+            i_discharge_max_a=float(val("ADisChaMax") or 0.0),
+            hb=b.get("Hb", computed=False),
+            v_v=val("V"),
+            a_a=None if a is None else sign * a,
+            alm_rst=b.get("AlmRst", computed=False),
+        )

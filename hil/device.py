@@ -107,8 +107,9 @@ def parse_device(data: dict, where: str) -> DeviceConfig:
             key = ".".join(str(p) for p in loc)
             if err["type"] == "extra_forbidden":
                 allowed = _allowed_at(loc)
-                lines.append(f"{where}: unknown key '{key}'{_suggest(str(loc[-1]), allowed)}; "
-                             f"allowed here: {', '.join(allowed)}")
+                lines.append(
+                    f"{where}: unknown key '{key}'{_suggest(str(loc[-1]), allowed)}; allowed here: {', '.join(allowed)}"
+                )
             else:
                 lines.append(f"{where}: key '{key}': {err['msg']} (got {err.get('input')!r})")
         raise DeviceFileError("\n".join(lines)) from None

@@ -106,8 +106,7 @@ COMM_BIT = 1 << tb.COMMUNICATION_ERROR
 
 TICK_S = 0.1  # watchdog / reboot / wall-clock fault plan period
 
-FAULT_KINDS = ("open_contactor", "silent", "corrupt", "garbage", "freeze_heartbeat", "soc_bias", "reboot",
-               "over_temp")
+FAULT_KINDS = ("open_contactor", "silent", "corrupt", "garbage", "freeze_heartbeat", "soc_bias", "reboot", "over_temp")
 _NEEDS_DURATION = frozenset({"silent", "corrupt", "garbage", "freeze_heartbeat", "over_temp"})
 _NEEDS_VALUE = frozenset({"soc_bias", "over_temp"})
 _ONE_SHOT = frozenset({"open_contactor", "reboot"})
@@ -116,12 +115,30 @@ _WIRE_KINDS = ("silent", "corrupt", "garbage")  # priority order when several ov
 # 802 points the twin may write (the others are the BMS's; writes to them are ignored)
 _802_WRITABLE = ("CtrlHb", "AlmRst", "SetOp")
 # 802 points this BMS does not implement (read as SunSpec "not implemented")
-_802_UNIMPLEMENTED = ("DisChaRte", "SocRsvMax", "SoCRsvMin", "NCyc", "StateVnd", "WarrDt", "CellVMaxStr",
-                      "CellVMaxMod", "CellVMinStr", "CellVMinMod", "ReqW", "SetInvState")
+_802_UNIMPLEMENTED = (
+    "DisChaRte",
+    "SocRsvMax",
+    "SoCRsvMin",
+    "NCyc",
+    "StateVnd",
+    "WarrDt",
+    "CellVMaxStr",
+    "CellVMaxMod",
+    "CellVMinStr",
+    "CellVMinMod",
+    "ReqW",
+    "SetInvState",
+)
 # 802 points that have no value until the first step (measurements and what follows from them)
 _802_MEASURED = ("SoC", "DoD", "V", "A", "W", "CellVMax", "CellVMin", "CellVAvg")
-_NAN_RAW = {"uint16": 0xFFFF, "enum16": 0xFFFF, "int16": -0x8000, "uint32": 0xFFFFFFFF, "bitfield32": 0xFFFFFFFF,
-            "sunssf": -0x8000}
+_NAN_RAW = {
+    "uint16": 0xFFFF,
+    "enum16": 0xFFFF,
+    "int16": -0x8000,
+    "uint32": 0xFFFFFFFF,
+    "bitfield32": 0xFFFFFFFF,
+    "sunssf": -0x8000,
+}
 
 
 class ConfigError(ValueError):
@@ -192,8 +209,10 @@ class FaultSpec(BaseModel):
         """``KIND@AT[:DURATION][=VALUE]`` (``silent@20:5``, ``soc_bias@0=3``); raises :class:`ConfigError`."""
         m = _FAULT_RE.match(text.strip())
         if not m:
-            raise ConfigError(f"--fault {text!r}: expected KIND@AT[:DURATION][=VALUE] with times in seconds, "
-                              f"e.g. silent@20:5 or soc_bias@0=3")
+            raise ConfigError(
+                f"--fault {text!r}: expected KIND@AT[:DURATION][=VALUE] with times in seconds, "
+                f"e.g. silent@20:5 or soc_bias@0=3"
+            )
         kind, at, dur, val = m.groups()
         data: dict[str, Any] = {"kind": kind, "at_s": float(at)}
         if dur is not None:
@@ -269,18 +288,23 @@ class EmulatorConfig(BaseModel):
         if isinstance(v, str) and v.upper() in CHEMISTRIES:
             return v.upper()
         if isinstance(v, str):
-            raise ValueError(f"unknown chemistry {v!r}{_suggest(v.upper(), CHEMISTRIES)}; known: "
-                             f"{', '.join(CHEMISTRIES)}")
+            raise ValueError(
+                f"unknown chemistry {v!r}{_suggest(v.upper(), CHEMISTRIES)}; known: {', '.join(CHEMISTRIES)}"
+            )
         return v
 
     @model_validator(mode="after")
     def _defaults(self) -> EmulatorConfig:
         p = CHEMISTRIES[self.chemistry]
         fill = {
-            "i_charge_max_a": 1.0 * self.capacity_ah, "i_discharge_max_a": 2.0 * self.capacity_ah,
-            "v_max_cell_v": p.v_max_cell_v, "v_min_cell_v": p.v_min_cell_v,
-            "temp_charge_min_c": p.temp_charge_min_c, "temp_charge_max_c": p.temp_charge_max_c,
-            "temp_discharge_min_c": p.temp_discharge_min_c, "temp_discharge_max_c": p.temp_discharge_max_c,
+            "i_charge_max_a": 1.0 * self.capacity_ah,
+            "i_discharge_max_a": 2.0 * self.capacity_ah,
+            "v_max_cell_v": p.v_max_cell_v,
+            "v_min_cell_v": p.v_min_cell_v,
+            "temp_charge_min_c": p.temp_charge_min_c,
+            "temp_charge_max_c": p.temp_charge_max_c,
+            "temp_discharge_min_c": p.temp_discharge_min_c,
+            "temp_discharge_max_c": p.temp_discharge_max_c,
         }
         for k, v in fill.items():
             if getattr(self, k) is None:
@@ -313,8 +337,9 @@ class EmulatorConfig(BaseModel):
         return float(self.i_discharge_max_a)  # type: ignore[arg-type]
 
     @classmethod
-    def from_toml(cls, path: str | Path, overrides: Mapping[str, Any] | None = None,
-                  extra_faults: Sequence[FaultSpec] = ()) -> EmulatorConfig:
+    def from_toml(
+        cls, path: str | Path, overrides: Mapping[str, Any] | None = None, extra_faults: Sequence[FaultSpec] = ()
+    ) -> EmulatorConfig:
         """Load a TOML file (top-level keys of this model, ``[[faults]]`` tables); raises :class:`ConfigError`."""
         path = Path(path)
         try:
@@ -326,14 +351,21 @@ class EmulatorConfig(BaseModel):
         return cls.from_dict(data, source=str(path), overrides=overrides, extra_faults=extra_faults)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], source: str = "config", overrides: Mapping[str, Any] | None = None,
-                  extra_faults: Sequence[FaultSpec] = ()) -> EmulatorConfig:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        source: str = "config",
+        overrides: Mapping[str, Any] | None = None,
+        extra_faults: Sequence[FaultSpec] = (),
+    ) -> EmulatorConfig:
         d = dict(data)
         d.update({k: v for k, v in (overrides or {}).items() if v is not None})
         if extra_faults:
             faults = d.get("faults", [])
-            d["faults"] = [*(faults if isinstance(faults, list) else [faults]),
-                           *(f.model_dump(exclude_none=True) for f in extra_faults)]
+            d["faults"] = [
+                *(faults if isinstance(faults, list) else [faults]),
+                *(f.model_dump(exclude_none=True) for f in extra_faults),
+            ]
         try:
             return cls.model_validate(d)
         except ValidationError as exc:
@@ -398,8 +430,9 @@ class BmsLogic:
     64950 last); the step is processed at once.
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, unit_id: int = 1,
-                 wall_clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, config: EmulatorConfig | None = None, unit_id: int = 1, wall_clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config or EmulatorConfig()
         self.unit_id = unit_id
         self._wall = wall_clock
@@ -449,10 +482,20 @@ class BmsLogic:
         w_cha = c.i_ch_max * c.ncell * chem.v_nom_cell_v
         w_dis = c.i_dis_max * c.ncell * chem.v_nom_cell_v
         w_peak = max(c.ncell, 1) * c.v_max * max(c.i_ch_max, c.i_dis_max) * 1.5
-        sfs = {"AHRtg_SF": _pick_sf(c.capacity_ah, 65534, lo=-2), "WHRtg_SF": _pick_sf(wh_rtg, 65534, lo=0),
-               "WChaDisChaMax_SF": _pick_sf(max(w_cha, w_dis), 65534, lo=0), "DisChaRte_SF": 0,
-               "SoC_SF": -2, "DoD_SF": -2, "SoH_SF": -2, "V_SF": -1 if c.ncell * c.v_max < 6000 else 0,
-               "CellV_SF": -3, "A_SF": -1, "AMax_SF": -1, "W_SF": _pick_sf(w_peak, 32767, lo=0)}
+        sfs = {
+            "AHRtg_SF": _pick_sf(c.capacity_ah, 65534, lo=-2),
+            "WHRtg_SF": _pick_sf(wh_rtg, 65534, lo=0),
+            "WChaDisChaMax_SF": _pick_sf(max(w_cha, w_dis), 65534, lo=0),
+            "DisChaRte_SF": 0,
+            "SoC_SF": -2,
+            "DoD_SF": -2,
+            "SoH_SF": -2,
+            "V_SF": -1 if c.ncell * c.v_max < 6000 else 0,
+            "CellV_SF": -3,
+            "A_SF": -1,
+            "AMax_SF": -1,
+            "W_SF": _pick_sf(w_peak, 32767, lo=0),
+        }
         for name, sf in sfs.items():
             b.set(name, sf, computed=False)
         for name in _802_UNIMPLEMENTED + _802_MEASURED:
@@ -559,14 +602,20 @@ class BmsLogic:
     def image(self) -> list[int]:
         """All registers from 40000 to the end marker."""
         with self._lock:
-            return [*SUNS_MARKER, *self.common.all_regs(), *self.battery.all_regs(), *self.hil.all_regs(),
-                    END_ID, END_L]
+            return [
+                *SUNS_MARKER,
+                *self.common.all_regs(),
+                *self.battery.all_regs(),
+                *self.hil.all_regs(),
+                END_ID,
+                END_L,
+            ]
 
     def read_regs(self, addr: int, count: int) -> list[int]:
         off = addr - BASE_ADDR
         if off < 0 or off + count > self.end_addr - BASE_ADDR:
             raise IndexError(f"registers {addr}+{count} outside the map {BASE_ADDR}..{self.end_addr - 1}")
-        return self.image()[off:off + count]
+        return self.image()[off : off + count]
 
     def block(self, model_id: int) -> Block:
         return {MODEL_COMMON: self.common, MODEL_BATTERY: self.battery, MODEL_HIL: self.hil}[model_id]
@@ -595,14 +644,16 @@ class BmsLogic:
             h = self.hil
             lo, hi = max(addr, h.loc.addr), min(end, h.loc.end)
             if lo < hi:
-                regs = [int(v) for v in values[lo - addr:hi - addr]]
+                regs = [int(v) for v in values[lo - addr : hi - addr]]
                 for name in ("ID", "L", "NCell"):
                     a = h.addr(name)
                     if lo <= a < hi:
                         if name == "NCell" and regs[a - lo] != self.config.ncell and not self._ncell_warned:
                             self._ncell_warned = True
-                            self._event(f"twin wrote NCell {regs[a - lo]}, the BMS has {self.config.ncell}: kept",
-                                        logging.WARNING)
+                            self._event(
+                                f"twin wrote NCell {regs[a - lo]}, the BMS has {self.config.ncell}: kept",
+                                logging.WARNING,
+                            )
                         regs[a - lo] = h.all_regs()[a - h.loc.addr]
                 h.load(regs, lo)
                 a = h.addr("PlantHb")
@@ -631,7 +682,7 @@ class BmsLogic:
                 tmp.set(name, v, computed)
             first = min(blk.addr(n) for n in values)
             last = max(blk.addr(n) + blk.size(n) for n in values)
-            regs = tmp.all_regs()[first - blk.loc.addr:last - blk.loc.addr]
+            regs = tmp.all_regs()[first - blk.loc.addr : last - blk.loc.addr]
         self.write_regs(first, regs)
 
     def write_step(self, header: Mapping[str, float | int], cells_v: Sequence[float] | None = None) -> None:
@@ -644,7 +695,7 @@ class BmsLogic:
                 tmp = Block(h.loc, h.all_regs())
                 for k, v in enumerate(cells_v[:n]):
                     tmp.set_cell(k, v)
-                self.write_regs(a, tmp.all_regs()[a - h.loc.addr:a - h.loc.addr + n])
+                self.write_regs(a, tmp.all_regs()[a - h.loc.addr : a - h.loc.addr + n])
             tmp = Block(h.loc, h.all_regs())
             hb = header.get("PlantHb", next_count(int(h.get("PlantHb", computed=False) or 0)))
             tmp.set("PlantHb", hb, computed=False)
@@ -666,8 +717,9 @@ class BmsLogic:
     def _on_setop(self, value: int) -> None:
         if value != self._setop:
             self._setop = value
-            self._event(f"SetOp {'CONNECT' if value == SETOP_CONNECT else 'DISCONNECT' if value == 2 else value}",
-                        logging.DEBUG)
+            self._event(
+                f"SetOp {'CONNECT' if value == SETOP_CONNECT else 'DISCONNECT' if value == 2 else value}", logging.DEBUG
+            )
 
     def _alarm_reset(self) -> None:
         kept = self._latched & self._alarm_now
@@ -696,9 +748,13 @@ class BmsLogic:
         return Measurements(
             plant_hb=int(h.get("PlantHb", computed=False) or 0),
             sim_t_ms=int(h.get("SimT", computed=False) or 0),
-            pack_v=num("PackV", 0.0), pack_a=num("PackA", 0.0),
-            cell_v_max_v=vmax, cell_v_min_v=vmin, cell_v_avg_v=num("CellVAvg", 0.5 * (vmax + vmin)),
-            cell_t_max_c=num("CellTMax", 25.0) + dt_k, cell_t_min_c=num("CellTMin", 25.0) + dt_k,
+            pack_v=num("PackV", 0.0),
+            pack_a=num("PackA", 0.0),
+            cell_v_max_v=vmax,
+            cell_v_min_v=vmin,
+            cell_v_avg_v=num("CellVAvg", 0.5 * (vmax + vmin)),
+            cell_t_max_c=num("CellTMax", 25.0) + dt_k,
+            cell_t_min_c=num("CellTMin", 25.0) + dt_k,
             soc_true_pct=h.get("SoCTrue"),
         )
 
@@ -824,10 +880,14 @@ class BmsLogic:
         f_v_ch = _clamp01((c.v_max - m.cell_v_max_v) / c.v_taper_v)
         f_v_dis = _clamp01((m.cell_v_min_v - c.v_min) / c.v_taper_v)
         band = c.temp_derate_band_c
-        f_t_ch = (_clamp01((float(c.temp_charge_max_c) - m.cell_t_max_c) / band)  # type: ignore[arg-type]
-                  * _clamp01((m.cell_t_min_c - float(c.temp_charge_min_c)) / band))  # type: ignore[arg-type]
-        f_t_dis = (_clamp01((float(c.temp_discharge_max_c) - m.cell_t_max_c) / band)  # type: ignore[arg-type]
-                   * _clamp01((m.cell_t_min_c - float(c.temp_discharge_min_c)) / band))  # type: ignore[arg-type]
+        f_t_ch = (
+            _clamp01((float(c.temp_charge_max_c) - m.cell_t_max_c) / band)  # type: ignore[arg-type]
+            * _clamp01((m.cell_t_min_c - float(c.temp_charge_min_c)) / band)
+        )  # type: ignore[arg-type]
+        f_t_dis = (
+            _clamp01((float(c.temp_discharge_max_c) - m.cell_t_max_c) / band)  # type: ignore[arg-type]
+            * _clamp01((m.cell_t_min_c - float(c.temp_discharge_min_c)) / band)
+        )  # type: ignore[arg-type]
         return c.i_ch_max * f_v_ch * f_t_ch, c.i_dis_max * f_v_dis * f_t_dis
 
     # -- contactor and registers ------------------------------------------------------------------
@@ -842,8 +902,10 @@ class BmsLogic:
         elif self._setop == SETOP_CONNECT and self._meas is not None:
             new, why = STATE_CONNECTED, "SetOp CONNECT"
         else:
-            new, why = STATE_DISCONNECTED, ("SetOp CONNECT waits for the first step" if self._setop == SETOP_CONNECT
-                                            else "no CONNECT request")
+            new, why = (
+                STATE_DISCONNECTED,
+                ("SetOp CONNECT waits for the first step" if self._setop == SETOP_CONNECT else "no CONNECT request"),
+            )
         if new != prev:
             self._state = new
             if new == STATE_CONNECTED:
@@ -851,8 +913,10 @@ class BmsLogic:
                 self._event(f"contactor closed ({why})")
             elif prev == STATE_CONNECTED:
                 self.counters["contactor_opened"] += 1
-                self._event(f"contactor opened ({why}); State {STATE_NAMES[new]}", logging.WARNING
-                            if new == STATE_FAULT else logging.INFO)
+                self._event(
+                    f"contactor opened ({why}); State {STATE_NAMES[new]}",
+                    logging.WARNING if new == STATE_FAULT else logging.INFO,
+                )
             else:
                 self._event(f"State {STATE_NAMES.get(prev, prev)} -> {STATE_NAMES.get(new, new)} ({why})")
 
@@ -876,7 +940,7 @@ class BmsLogic:
             b.set("V", max(0.0, min(m.pack_v, 65534 * 10.0 ** b.sf(b.points["V"]))))
             b.set("A", max(-3276.7, min(3276.7, m.pack_a)))
             w_sf = b.sf(b.points["W"])
-            b.set("W", max(-32767 * 10.0 ** w_sf, min(32767 * 10.0 ** w_sf, m.pack_v * m.pack_a)))
+            b.set("W", max(-32767 * 10.0**w_sf, min(32767 * 10.0**w_sf, m.pack_v * m.pack_a)))
             b.set("CellVMax", m.cell_v_max_v)
             b.set("CellVMin", m.cell_v_min_v)
             b.set("CellVAvg", m.cell_v_avg_v)
@@ -933,8 +997,7 @@ class BmsLogic:
             if not self._comm_error and last is not None and now - last >= self.config.watchdog_s:
                 self._comm_error = True
                 self.counters["watchdog_trips"] += 1
-                self._event(f"watchdog: CtrlHb unchanged for {now - last:.1f} s: COMMUNICATION_ERROR",
-                            logging.WARNING)
+                self._event(f"watchdog: CtrlHb unchanged for {now - last:.1f} s: COMMUNICATION_ERROR", logging.WARNING)
             self._update_contactor()
             self._publish()
 
@@ -942,8 +1005,9 @@ class BmsLogic:
         return {self.config.faults[i].kind for i in self._fault_active}
 
     def _active_sum(self, kind: str) -> float:
-        return sum(float(self.config.faults[i].value or 0.0) for i in self._fault_active
-                   if self.config.faults[i].kind == kind)
+        return sum(
+            float(self.config.faults[i].value or 0.0) for i in self._fault_active if self.config.faults[i].kind == kind
+        )
 
     def _apply_faults(self) -> None:
         t = self._clock_s
@@ -958,8 +1022,9 @@ class BmsLogic:
                 self.counters["faults_applied"] += 1
                 if f.kind == "open_contactor":
                     self._latched |= 1 << tb.OTHER_ALARM
-                    self._event(f"fault {f.describe()}: the BMS opens its contactor (OTHER_ALARM latched)",
-                                logging.WARNING)
+                    self._event(
+                        f"fault {f.describe()}: the BMS opens its contactor (OTHER_ALARM latched)", logging.WARNING
+                    )
                     self._update_contactor()
                 else:
                     self._reboot(f)
@@ -973,8 +1038,7 @@ class BmsLogic:
                     self._fault_start[i] = start if f.duration_s is None or t - start < f.duration_s else t
                     self.counters["faults_applied"] += 1
                     self._event(f"fault {f.describe()} starts", logging.WARNING)
-                elif i in self._fault_active and f.duration_s is not None \
-                        and t >= self._fault_start[i] + f.duration_s:
+                elif i in self._fault_active and f.duration_s is not None and t >= self._fault_start[i] + f.duration_s:
                     self._fault_active.discard(i)
                     self._fault_done.add(i)
                     self._event(f"fault {f.describe()} ends")
@@ -1036,8 +1100,11 @@ class BmsEmulator:
         self.config = config or EmulatorConfig()
         self.logics: dict[int, BmsLogic] = {}
         for k in range(n_units):
-            cfg = self.config if n_units == 1 else self.config.model_copy(
-                update={"serial_number": f"{self.config.serial_number}-{k}"})
+            cfg = (
+                self.config
+                if n_units == 1
+                else self.config.model_copy(update={"serial_number": f"{self.config.serial_number}-{k}"})
+            )
             self.logics[settings.unit_id + k] = BmsLogic(cfg, unit_id=settings.unit_id + k)
         self.logic = self.logics[settings.unit_id]
         self._thread: threading.Thread | None = None
@@ -1068,8 +1135,13 @@ class BmsEmulator:
             err = self._error
             self.stop()
             raise EmulatorError(f"serial port {line.port}: {err}")
-        log.info("BMS emulator %s serving on %s (NCell %d, %s)", self.config.serial_number, line.describe(),
-                 self.config.ncell, self.config.chemistry)
+        log.info(
+            "BMS emulator %s serving on %s (NCell %d, %s)",
+            self.config.serial_number,
+            line.describe(),
+            self.config.ncell,
+            self.config.chemistry,
+        )
         return self
 
     def stop(self) -> None:
@@ -1091,8 +1163,9 @@ class BmsEmulator:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb_: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb_: TracebackType | None
+    ) -> None:
         self.stop()
 
     def serve_forever(self, duration_s: float | None = None) -> None:
@@ -1127,13 +1200,25 @@ class BmsEmulator:
 
         self._loop = asyncio.get_running_loop()
         self._stop_evt = asyncio.Event()
-        devices = [SimDevice(id=uid, simdata=[SimData(BASE_ADDR, values=lg.image(), datatype=DataType.REGISTERS)],
-                             action=self._action_for(lg))
-                   for uid, lg in self.logics.items()]
+        devices = [
+            SimDevice(
+                id=uid,
+                simdata=[SimData(BASE_ADDR, values=lg.image(), datatype=DataType.REGISTERS)],
+                action=self._action_for(lg),
+            )
+            for uid, lg in self.logics.items()
+        ]
         server = ModbusSerialServer(
-            devices if len(devices) > 1 else devices[0], framer=FramerType.RTU, port=line.port, baudrate=line.baudrate, bytesize=line.bytesize,
-            parity=line.parity, stopbits=line.stopbits, ignore_missing_devices=True,
-            trace_packet=self._trace_packet, trace_pdu=self._trace_pdu,  # type: ignore[arg-type]
+            devices if len(devices) > 1 else devices[0],
+            framer=FramerType.RTU,
+            port=line.port,
+            baudrate=line.baudrate,
+            bytesize=line.bytesize,
+            parity=line.parity,
+            stopbits=line.stopbits,
+            ignore_missing_devices=True,
+            trace_packet=self._trace_packet,
+            trace_pdu=self._trace_pdu,  # type: ignore[arg-type]
         )
         try:
             await server.serve_forever(background=True)
@@ -1155,8 +1240,14 @@ class BmsEmulator:
             await server.shutdown()
 
     def _action_for(self, logic: BmsLogic) -> Callable[..., Any]:
-        async def action(function_code: int, start_address: int, address: int, count: int,
-                         current_registers: list[int], set_values: list[int] | list[bool] | None) -> None:
+        async def action(
+            function_code: int,
+            start_address: int,
+            address: int,
+            count: int,
+            current_registers: list[int],
+            set_values: list[int] | list[bool] | None,
+        ) -> None:
             """pymodbus datastore hook, called before a read or a write of one unit's registers.
 
             Writes go to the logic (pymodbus then stores them in its copy, which no read uses). Reads are
@@ -1168,7 +1259,7 @@ class BmsEmulator:
             if function_code in (6, 16):
                 return
             off = address - start_address
-            current_registers[off:off + count] = logic.read_regs(address, count)
+            current_registers[off : off + count] = logic.read_regs(address, count)
             return
 
         return action
@@ -1209,8 +1300,15 @@ def _check_port(line: LineSettings) -> None:
     import serial
 
     try:
-        s = serial.serial_for_url(line.port, baudrate=line.baudrate, bytesize=line.bytesize, parity=line.parity,
-                                  stopbits=line.stopbits, exclusive=True, timeout=0)
+        s = serial.serial_for_url(
+            line.port,
+            baudrate=line.baudrate,
+            bytesize=line.bytesize,
+            parity=line.parity,
+            stopbits=line.stopbits,
+            exclusive=True,
+            timeout=0,
+        )
     except (serial.SerialException, OSError, ValueError) as exc:
         reason = str(exc)
         if isinstance(exc, OSError) and isinstance(exc.errno, int) and exc.errno > 0:
@@ -1224,22 +1322,35 @@ def _check_port(line: LineSettings) -> None:
 # ---------------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``twin bms-emulator``."""
-    parser.add_argument("--port", help="serial port to serve on (the BMS's side of the line); "
-                                       "required unless --pty")
-    parser.add_argument("--pty", metavar="LINK", help="make a virtual line: serve on one end of a pseudo-terminal "
-                                                      "pair and make the other end available as a symlink at LINK")
+    parser.add_argument("--port", help="serial port to serve on (the BMS's side of the line); required unless --pty")
+    parser.add_argument(
+        "--pty",
+        metavar="LINK",
+        help="make a virtual line: serve on one end of a pseudo-terminal "
+        "pair and make the other end available as a symlink at LINK",
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML file of emulator settings and [[faults]]")
-    parser.add_argument("--fault", action="append", default=[], metavar="KIND@AT[:DURATION][=VALUE]",
-                        help=f"fault to inject (repeatable), e.g. silent@20:5, soc_bias@0=3; kinds: "
-                             f"{', '.join(FAULT_KINDS)}; times on the emulator clock, s")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND@AT[:DURATION][=VALUE]",
+        help=f"fault to inject (repeatable), e.g. silent@20:5, soc_bias@0=3; kinds: "
+        f"{', '.join(FAULT_KINDS)}; times on the emulator clock, s",
+    )
     parser.add_argument("--baudrate", type=int, default=115200)
     parser.add_argument("--parity", default="E", help="N, E or O (a pseudo-terminal always uses N)")
     parser.add_argument("--stopbits", type=int, default=1)
     parser.add_argument("--bytesize", type=int, default=8)
     parser.add_argument("--unit-id", type=int, default=1)
-    parser.add_argument("--units", type=int, default=1, metavar="N",
-                        help="N BMSs on the one line (a shared RS-485 bus): unit ids from --unit-id on, serial "
-                             "numbers <serial number>-0, -1, ... (default 1)")
+    parser.add_argument(
+        "--units",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N BMSs on the one line (a shared RS-485 bus): unit ids from --unit-id on, serial "
+        "numbers <serial number>-0, -1, ... (default 1)",
+    )
     parser.add_argument("--serial-number", help="model 1 SN (the pack id)")
     parser.add_argument("--ncell", type=int, help=f"number of cells in model 64950 (0..{NCELL_MAX})")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S wall seconds (default: Ctrl-C)")
@@ -1256,9 +1367,12 @@ def _build(args: argparse.Namespace) -> tuple[EmulatorConfig, LineSettings | Non
     parity = str(args.parity).upper()
     if parity not in PARITIES:
         raise ConfigError(f"--parity {args.parity!r}: use one of {', '.join(PARITIES)}")
-    checks = [("--baudrate", args.baudrate, args.baudrate > 0), ("--stopbits", args.stopbits, args.stopbits in (1, 2)),
-              ("--bytesize", args.bytesize, args.bytesize in (5, 6, 7, 8)),
-              ("--unit-id", args.unit_id, 1 <= args.unit_id <= 247)]
+    checks = [
+        ("--baudrate", args.baudrate, args.baudrate > 0),
+        ("--stopbits", args.stopbits, args.stopbits in (1, 2)),
+        ("--bytesize", args.bytesize, args.bytesize in (5, 6, 7, 8)),
+        ("--unit-id", args.unit_id, 1 <= args.unit_id <= 247),
+    ]
     for flag, v, ok in checks:
         if not ok:
             allowed = {"--baudrate": "> 0", "--stopbits": "1 or 2", "--bytesize": "5..8", "--unit-id": "1..247"}[flag]
@@ -1271,8 +1385,14 @@ def _build(args: argparse.Namespace) -> tuple[EmulatorConfig, LineSettings | Non
         raise ConfigError("give --port PORT (the BMS's side of a serial line) or --pty LINK (a virtual line)")
     line = None
     if args.port:
-        line = LineSettings(port=args.port, baudrate=args.baudrate, bytesize=args.bytesize, parity=parity,
-                            stopbits=args.stopbits, unit_id=args.unit_id)
+        line = LineSettings(
+            port=args.port,
+            baudrate=args.baudrate,
+            bytesize=args.bytesize,
+            parity=parity,
+            stopbits=args.stopbits,
+            unit_id=args.unit_id,
+        )
     return config, line
 
 
@@ -1324,8 +1444,10 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
     """``twin bms-emulator``: 0 when stopped (duration over, Ctrl-C), 2 with a one-line message on bad input
     (config, fault syntax, a port that cannot be opened), 1 if the server died while serving."""
     if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="twin bms-emulator", description="software BMS on a serial line "
-                                         "(SunSpec models 1, 802, 64950 over Modbus RTU)")
+        parser = argparse.ArgumentParser(
+            prog="twin bms-emulator",
+            description="software BMS on a serial line (SunSpec models 1, 802, 64950 over Modbus RTU)",
+        )
         add_arguments(parser)
         args = parser.parse_args(args)
     undo_logging = _setup_logging(args.quiet)
@@ -1339,12 +1461,19 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
             if not link.parent.is_dir():
                 raise ConfigError(f"--pty {link}: directory {link.parent} does not exist")
             pair = PtyPair(link_a=link).start()
-            line = LineSettings(port=pair.b, baudrate=args.baudrate, bytesize=args.bytesize,
-                                parity=str(args.parity).upper(), stopbits=args.stopbits, unit_id=args.unit_id)
+            line = LineSettings(
+                port=pair.b,
+                baudrate=args.baudrate,
+                bytesize=args.bytesize,
+                parity=str(args.parity).upper(),
+                stopbits=args.stopbits,
+                unit_id=args.unit_id,
+            )
         assert line is not None
         if not 1 <= args.units <= 32 or args.unit_id + args.units - 1 > 247:
-            raise ConfigError(f"--units {args.units}: 1..32 BMSs with unit ids up to 247 (from --unit-id "
-                              f"{args.unit_id})")
+            raise ConfigError(
+                f"--units {args.units}: 1..32 BMSs with unit ids up to 247 (from --unit-id {args.unit_id})"
+            )
         emulator = BmsEmulator(line, config, n_units=args.units)
         emulator.start()
         if pair is not None:
@@ -1363,9 +1492,12 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         if not args.quiet:
             for lg in emulator.logics.values():
                 c = lg.counters
-                print(f"bms-emulator {lg.config.serial_number} (unit {lg.unit_id}): {c['requests']} requests, "
-                      f"{c['answers']} answered, {c['steps']} steps, {c['faults_applied']} faults applied, "
-                      f"final State {lg.state_name}", flush=True)
+                print(
+                    f"bms-emulator {lg.config.serial_number} (unit {lg.unit_id}): {c['requests']} requests, "
+                    f"{c['answers']} answered, {c['steps']} steps, {c['faults_applied']} faults applied, "
+                    f"final State {lg.state_name}",
+                    flush=True,
+                )
         return 0
     except (ConfigError, EmulatorError) as exc:
         print(f"twin bms-emulator: {exc}", file=sys.stderr)

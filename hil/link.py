@@ -34,6 +34,7 @@ OUTCOMES = ("ok", "timeout", "bad_frame", "port_error", "modbus_exception", "ski
 class Request:
     """One Modbus transaction: ``read`` (FC 3), ``write`` (FC 16, FC 6 for one register) or
     ``readwrite`` (FC 23: write ``values`` at ``addr``, read ``count`` at ``read_addr``)."""
+
     op: str
     unit: int
     addr: int
@@ -97,10 +98,18 @@ class SerialLink:
         s = self.settings
         self._tx = bytearray()
         self._rx = b""
-        self.client = ModbusSerialClient(port=s.port, framer=FramerType.RTU, baudrate=s.baudrate,
-                                         bytesize=s.bytesize, parity=s.parity, stopbits=s.stopbits,
-                                         timeout=timeout_s, retries=0, reconnect_delay=0,
-                                         trace_packet=self._trace)
+        self.client = ModbusSerialClient(
+            port=s.port,
+            framer=FramerType.RTU,
+            baudrate=s.baudrate,
+            bytesize=s.bytesize,
+            parity=s.parity,
+            stopbits=s.stopbits,
+            timeout=timeout_s,
+            retries=0,
+            reconnect_delay=0,
+            trace_packet=self._trace,
+        )
         self._closed = False
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
@@ -151,8 +160,13 @@ class SerialLink:
                     r = c.write_registers(req.addr, list(req.values), device_id=req.unit)
                 att = self._result(att, r, read=False)
             elif req.op == "readwrite":
-                r = c.readwrite_registers(read_address=req.read_addr, read_count=req.count,
-                                          write_address=req.addr, values=list(req.values), device_id=req.unit)
+                r = c.readwrite_registers(
+                    read_address=req.read_addr,
+                    read_count=req.count,
+                    write_address=req.addr,
+                    values=list(req.values),
+                    device_id=req.unit,
+                )
                 att = self._result(att, r, read=True)
             else:
                 raise ValueError(f"unknown request op {req.op!r}")
@@ -194,8 +208,7 @@ class SerialLink:
         self.close()
 
 
-def open_link(kind: str, *, settings: LineSettings | None = None, timeout_s: float = 0.1,
-              session: Any = None) -> Link:
+def open_link(kind: str, *, settings: LineSettings | None = None, timeout_s: float = 0.1, session: Any = None) -> Link:
     """A link backend by name: ``serial`` (needs ``settings``) or ``replay`` (needs a
     :class:`hil.session.Session` read from a file)."""
     if kind == "serial":

@@ -65,8 +65,9 @@ class PtyPair:
     Counters: :attr:`bytes_a_to_b`, :attr:`bytes_b_to_a`, :attr:`bytes_dropped`, :attr:`bytes_corrupted`.
     """
 
-    def __init__(self, link_a: str | os.PathLike[str] | None = None,
-                 link_b: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, link_a: str | os.PathLike[str] | None = None, link_b: str | os.PathLike[str] | None = None
+    ) -> None:
         self.link_a = Path(link_a) if link_a is not None else None
         self.link_b = Path(link_b) if link_b is not None else None
         self._ends: dict[str, _End | None] = {"a": None, "b": None}
@@ -113,8 +114,9 @@ class PtyPair:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # -- paths ----------------------------------------------------------------------------

@@ -56,10 +56,25 @@ class SessionRecorder:
             self.n_lines += 1
 
     def attempt(self, k: int, t_s: float, seq: int, attempt_no: int, req: Request, att: Attempt) -> None:
-        self._write({"k": k, "t": round(t_s, 6), "w": round(att.wall_s - self._t0, 6), "u": req.unit, "seq": seq,
-                     "try": attempt_no, "op": req.op, "a": req.addr, "n": req.count, "ra": req.read_addr,
-                     "v": list(req.values), "out": att.outcome, "tx": att.tx.hex(), "rx": att.rx.hex(),
-                     "d": round(att.dur_s, 6)})
+        self._write(
+            {
+                "k": k,
+                "t": round(t_s, 6),
+                "w": round(att.wall_s - self._t0, 6),
+                "u": req.unit,
+                "seq": seq,
+                "try": attempt_no,
+                "op": req.op,
+                "a": req.addr,
+                "n": req.count,
+                "ra": req.read_addr,
+                "v": list(req.values),
+                "out": att.outcome,
+                "tx": att.tx.hex(),
+                "rx": att.rx.hex(),
+                "d": round(att.dur_s, 6),
+            }
+        )
 
     def note(self, k: int, t_s: float, kind: str, **info: Any) -> None:
         """A line that is not an exchange (a line event: port lost, pack out...), for a reader of the file;
@@ -93,8 +108,10 @@ class Session:
         except json.JSONDecodeError as exc:
             raise SessionError(f"session file {p}, line 1: not JSON ({exc.msg})") from None
         if not isinstance(header, dict) or header.get("session") != SESSION_VERSION:
-            raise SessionError(f"session file {p}, line 1: not a session header (expected \"session\": "
-                               f"{SESSION_VERSION}, got {str(lines[0])[:80]!r})")
+            raise SessionError(
+                f'session file {p}, line 1: not a session header (expected "session": '
+                f"{SESSION_VERSION}, got {str(lines[0])[:80]!r})"
+            )
         groups: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
         n = 0
         for no, line in enumerate(lines[1:], start=2):
@@ -163,8 +180,10 @@ class ReplayLink:
         rec = self._next(req.unit)
         att = Attempt("timeout", wall_s=time.time())
         if rec is None:
-            self._diverged(f"unit {req.unit}: the twin asked {req.op} at {req.addr} but the session has no "
-                           f"more exchanges in this step")
+            self._diverged(
+                f"unit {req.unit}: the twin asked {req.op} at {req.addr} but the session has no "
+                f"more exchanges in this step"
+            )
             return att
         self._pos[(self.k, req.unit)] += 1
         rec_key = (rec["op"], int(rec["u"]), int(rec["a"]), int(rec["n"]), int(rec.get("ra", 0)), len(rec.get("v", ())))

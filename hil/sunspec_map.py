@@ -38,8 +38,15 @@ U32_WRAP = 0xFFFFFFFF
 MODELS_DIR = Path(__file__).with_name("models")
 
 # model 802 State and SetOp
-STATE_NAMES = {1: "DISCONNECTED", 2: "INITIALIZING", 3: "CONNECTED", 4: "STANDBY", 5: "SOC_PROTECTION",
-               6: "SUSPENDING", 99: "FAULT"}
+STATE_NAMES = {
+    1: "DISCONNECTED",
+    2: "INITIALIZING",
+    3: "CONNECTED",
+    4: "STANDBY",
+    5: "SOC_PROTECTION",
+    6: "SUSPENDING",
+    99: "FAULT",
+}
 SETOP_CONNECT, SETOP_DISCONNECT = 1, 2
 
 
@@ -69,6 +76,7 @@ def next_count(x: int, wrap: int = U16_WRAP) -> int:
 @dataclass(frozen=True)
 class ModelLoc:
     """Where one model sits: ``addr`` is the address of its ID register; ``length`` is its L."""
+
     model_id: int
     addr: int
     length: int
@@ -122,7 +130,7 @@ class Block:
         off = 0 if start is None else start - self.loc.addr
         if off < 0 or off + len(regs) > len(self._regs):
             raise MapError(f"model {self.loc.model_id}: registers {start}+{len(regs)} outside the model")
-        self._regs[off:off + len(regs)] = list(regs)
+        self._regs[off : off + len(regs)] = list(regs)
         self.model.set_mb(regs_to_bytes(self._regs), dirty=False)
 
     def get(self, name: str, computed: bool = True) -> Any:
@@ -152,7 +160,7 @@ class Block:
                 value = round(value * 10.0 ** (-self.sf(p)))
             p.value = int(value)
         data = p.get_mb()
-        self._regs[p.offset:p.offset + p.len] = bytes_to_regs(data)
+        self._regs[p.offset : p.offset + p.len] = bytes_to_regs(data)
 
     def regs(self, first: str | None = None, last: str | None = None) -> list[int]:
         """Registers of the points ``first``..``last`` (inclusive; default the whole model)."""
@@ -205,8 +213,9 @@ def discover(read: Callable[[int, int], list[int]]) -> list[ModelLoc]:
     _ensure_defs_path()
     marker = tuple(read(BASE_ADDR, 2))
     if marker != SUNS_MARKER:
-        raise MapError(f"no SunSpec marker at {BASE_ADDR}: read {marker[0]:#06x} {marker[1]:#06x}, "
-                       f"expected 0x5375 0x6e53 ('SunS')")
+        raise MapError(
+            f"no SunSpec marker at {BASE_ADDR}: read {marker[0]:#06x} {marker[1]:#06x}, expected 0x5375 0x6e53 ('SunS')"
+        )
     locs: list[ModelLoc] = []
     addr = BASE_ADDR + 2
     for _ in range(64):

@@ -89,32 +89,182 @@ LEAF_V05_V = np.array([4.129, 4.039, 4.001, 3.938, 3.902, 3.862, 3.822, 3.755, 3
 # step rose by 0.051 V (3.480 -> 3.531), so OCV(0) ~ 3.05 V. ASSUMPTION (no rest was recorded).
 LEAF_OCV0_V = 3.05
 # pulse 6 (SoC 0.478): 30 A discharge, samples every 0.5 s from 0.5 s to 30 s
-LEAF_P6_V = np.array([
-    3.862, 3.861, 3.859, 3.858, 3.858, 3.856, 3.855, 3.855, 3.854, 3.854,
-    3.853, 3.853, 3.852, 3.852, 3.851, 3.850, 3.850, 3.850, 3.849, 3.848,
-    3.848, 3.848, 3.847, 3.846, 3.846, 3.846, 3.845, 3.845, 3.845, 3.844,
-    3.844, 3.843, 3.843, 3.842, 3.842, 3.842, 3.842, 3.841, 3.841, 3.840,
-    3.840, 3.840, 3.839, 3.839, 3.839, 3.838, 3.838, 3.838, 3.837, 3.837,
-    3.837, 3.836, 3.836, 3.835, 3.835, 3.835, 3.835, 3.834, 3.834, 3.833,
-])
+LEAF_P6_V = np.array(
+    [
+        3.862,
+        3.861,
+        3.859,
+        3.858,
+        3.858,
+        3.856,
+        3.855,
+        3.855,
+        3.854,
+        3.854,
+        3.853,
+        3.853,
+        3.852,
+        3.852,
+        3.851,
+        3.850,
+        3.850,
+        3.850,
+        3.849,
+        3.848,
+        3.848,
+        3.848,
+        3.847,
+        3.846,
+        3.846,
+        3.846,
+        3.845,
+        3.845,
+        3.845,
+        3.844,
+        3.844,
+        3.843,
+        3.843,
+        3.842,
+        3.842,
+        3.842,
+        3.842,
+        3.841,
+        3.841,
+        3.840,
+        3.840,
+        3.840,
+        3.839,
+        3.839,
+        3.839,
+        3.838,
+        3.838,
+        3.838,
+        3.837,
+        3.837,
+        3.837,
+        3.836,
+        3.836,
+        3.835,
+        3.835,
+        3.835,
+        3.835,
+        3.834,
+        3.834,
+        3.833,
+    ]
+)
 # then rest, samples every 1 s from 1 s to 40 s
-LEAF_P6_REST_V = np.array([
-    3.882, 3.883, 3.885, 3.886, 3.887, 3.887, 3.888, 3.888, 3.889, 3.889,
-    3.890, 3.890, 3.890, 3.891, 3.891, 3.891, 3.892, 3.892, 3.893, 3.893,
-    3.893, 3.893, 3.894, 3.894, 3.894, 3.894, 3.894, 3.895, 3.895, 3.895,
-    3.895, 3.895, 3.895, 3.896, 3.896, 3.896, 3.896, 3.896, 3.896, 3.897,
-])
+LEAF_P6_REST_V = np.array(
+    [
+        3.882,
+        3.883,
+        3.885,
+        3.886,
+        3.887,
+        3.887,
+        3.888,
+        3.888,
+        3.889,
+        3.889,
+        3.890,
+        3.890,
+        3.890,
+        3.891,
+        3.891,
+        3.891,
+        3.892,
+        3.892,
+        3.893,
+        3.893,
+        3.893,
+        3.893,
+        3.894,
+        3.894,
+        3.894,
+        3.894,
+        3.894,
+        3.895,
+        3.895,
+        3.895,
+        3.895,
+        3.895,
+        3.895,
+        3.896,
+        3.896,
+        3.896,
+        3.896,
+        3.896,
+        3.896,
+        3.897,
+    ]
+)
 # the 1 h rest before pulse 6: the 10 A x 1080 s discharge ended at 3.867 V (t = 35645.1 s),
 # then samples every 60 s from 60 s to 3600 s
 LEAF_R6_LOADED_V = 3.867
-LEAF_R6_V = np.array([
-    3.895, 3.898, 3.900, 3.902, 3.903, 3.903, 3.904, 3.904, 3.905, 3.905,
-    3.906, 3.906, 3.906, 3.906, 3.906, 3.906, 3.906, 3.906, 3.907, 3.907,
-    3.907, 3.907, 3.907, 3.907, 3.908, 3.908, 3.908, 3.908, 3.908, 3.908,
-    3.908, 3.908, 3.908, 3.908, 3.908, 3.908, 3.909, 3.909, 3.908, 3.908,
-    3.909, 3.909, 3.909, 3.909, 3.909, 3.909, 3.909, 3.909, 3.909, 3.909,
-    3.909, 3.909, 3.909, 3.909, 3.909, 3.909, 3.909, 3.909, 3.909, 3.909,
-])
+LEAF_R6_V = np.array(
+    [
+        3.895,
+        3.898,
+        3.900,
+        3.902,
+        3.903,
+        3.903,
+        3.904,
+        3.904,
+        3.905,
+        3.905,
+        3.906,
+        3.906,
+        3.906,
+        3.906,
+        3.906,
+        3.906,
+        3.906,
+        3.906,
+        3.907,
+        3.907,
+        3.907,
+        3.907,
+        3.907,
+        3.907,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.908,
+        3.909,
+        3.909,
+        3.908,
+        3.908,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+        3.909,
+    ]
+)
 # first pulse (SoC 1.0) at 10 degC (cell-low-current-hppc-10c.csv): rest 4.176 V, 0.5 s 4.092 V;
 # at 25 degC: 4.182 V and 4.129 V.
 LEAF_T10_R05_OHM = (4.176 - 4.092) / 30.0
@@ -135,8 +285,14 @@ def leaf_ocv_table() -> np.ndarray:
 
 # --------------------------------------------------------------------------------------
 # Exact 2-RC response to a piecewise-constant current (I > 0 charging).
-def rc_response(t_s: np.ndarray, i_a: np.ndarray, t_eval_s: np.ndarray, r_ohm: np.ndarray, tau_s: np.ndarray,
-                v_init: np.ndarray | None = None) -> np.ndarray:
+def rc_response(
+    t_s: np.ndarray,
+    i_a: np.ndarray,
+    t_eval_s: np.ndarray,
+    r_ohm: np.ndarray,
+    tau_s: np.ndarray,
+    v_init: np.ndarray | None = None,
+) -> np.ndarray:
     """Sum of RC voltages at ``t_eval_s`` for current ``i_a[k]`` on ``[t_s[k], t_s[k+1])``."""
     n = len(r_ohm)
     v = np.zeros(n) if v_init is None else np.asarray(v_init, float).copy()
@@ -183,11 +339,13 @@ def dfn_pulse(pv0, soc0: float, temp_c: float, direction: str) -> tuple[np.ndarr
     pv = pv0.copy()
     pv.update({"Ambient temperature [K]": 273.15 + temp_c, "Initial temperature [K]": 273.15 + temp_c})
     q = pv["Nominal cell capacity [A.h]"]
-    exp = pybamm.Experiment([
-        pybamm.step.string("Rest for 10 s", period=1.0),
-        pybamm.step.string(f"{direction} at 1C for 120 s", period=0.5),
-        pybamm.step.string("Rest for 1800 s", period=5.0),
-    ])
+    exp = pybamm.Experiment(
+        [
+            pybamm.step.string("Rest for 10 s", period=1.0),
+            pybamm.step.string(f"{direction} at 1C for 120 s", period=0.5),
+            pybamm.step.string("Rest for 1800 s", period=5.0),
+        ]
+    )
     sim = pybamm.Simulation(pybamm.lithium_ion.DFN(), parameter_values=pv, experiment=exp)
     sol = sim.solve(initial_soc=soc0)
     t = sol["Time [s]"].entries
@@ -248,8 +406,11 @@ def derive_dfn(chem: str) -> dict[str, object]:
     import pybamm
 
     pv = pybamm.ParameterValues(pybamm_sets()[chem])
-    out: dict[str, object] = {"ocv_v": electrode_ocv(pv, SOC_GRID),
-                              "v_min": pv["Lower voltage cut-off [V]"], "v_max": pv["Upper voltage cut-off [V]"]}
+    out: dict[str, object] = {
+        "ocv_v": electrode_ocv(pv, SOC_GRID),
+        "v_min": pv["Lower voltage cut-off [V]"],
+        "v_max": pv["Upper voltage cut-off [V]"],
+    }
     data = [dfn_dataset(pv, 0.5, 25.0, direction) for direction in ("Discharge", "Charge")]
     params = fit_2rc(data)
     rms = np.sqrt(np.mean(np.concatenate([unit_response(params, *d[:4]) - d[4] for d in data]) ** 2))
@@ -280,8 +441,13 @@ def derive_dfn(chem: str) -> dict[str, object]:
     out["ea_r_j_mol"] = slope * R_GAS
     out["k_temp"] = np.array(kt)
     if chem == "NMC":
-        layers = ["Negative current collector", "Negative electrode", "Separator", "Positive electrode",
-                  "Positive current collector"]
+        layers = [
+            "Negative current collector",
+            "Negative electrode",
+            "Separator",
+            "Positive electrode",
+            "Positive current collector",
+        ]
         rho_l = np.array([pv[f"{n} density [kg.m-3]"] * pv[f"{n} thickness [m]"] for n in layers])
         cp = np.array([pv[f"{n} specific heat capacity [J.kg-1.K-1]"] for n in layers])
         out["cp_j_per_kg_k"] = float(np.sum(rho_l * cp) / np.sum(rho_l))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -133,7 +133,7 @@ class RunConfig(_Strict):
     chunk_rows: int = Field(3600, ge=10)  # rows per results chunk written to disk
 
     @model_validator(mode="after")
-    def _whole_steps(self) -> "RunConfig":
+    def _whole_steps(self) -> RunConfig:
         n = self.duration_s / self.step_s
         if abs(n - round(n)) > 1e-9 * max(1.0, n):
             raise ValueError(
@@ -190,7 +190,7 @@ class FleetVehicleModel(_Strict):
     r_growth_max: float | None = Field(None, ge=1, le=5)
 
     @model_validator(mode="after")
-    def _ranges(self) -> "FleetVehicleModel":
+    def _ranges(self) -> FleetVehicleModel:
         for lo, hi in (("soh_min_frac", "soh_max_frac"), ("r_growth_min", "r_growth_max")):
             a, b = getattr(self, lo), getattr(self, hi)
             if a is not None and b is not None and a > b:
@@ -297,7 +297,7 @@ class FleetModelConfig(_Strict):
     ageing: AgeingConfig = AgeingConfig()
 
     @model_validator(mode="after")
-    def _windows(self) -> "FleetModelConfig":
+    def _windows(self) -> FleetModelConfig:
         if self.soh_min_frac > self.soh_max_frac:
             raise ValueError(f"soh_min_frac ({self.soh_min_frac}) must not exceed soh_max_frac ({self.soh_max_frac})")
         if self.r_growth_min > self.r_growth_max:
@@ -364,10 +364,11 @@ class CoolingConfig(_Strict):
     regime_hysteresis_k: float = Field(1.0, ge=0, le=10)
 
     @model_validator(mode="after")
-    def _order(self) -> "CoolingConfig":
+    def _order(self) -> CoolingConfig:
         if self.chiller_on_c < self.adiabatic_on_c:
-            raise ValueError(f"chiller_on_c ({self.chiller_on_c:g}) must not be below adiabatic_on_c "
-                             f"({self.adiabatic_on_c:g})")
+            raise ValueError(
+                f"chiller_on_c ({self.chiller_on_c:g}) must not be below adiabatic_on_c ({self.adiabatic_on_c:g})"
+            )
         return self
 
 
@@ -385,7 +386,7 @@ class GpuConfig(_Strict):
     restart_after_s: float = Field(600.0, ge=0)  # ... with the pump running, for this long
 
     @model_validator(mode="after")
-    def _order(self) -> "GpuConfig":
+    def _order(self) -> GpuConfig:
         if not self.max_operating_c < self.slowdown_c < self.shutdown_c:
             raise ValueError("need max_operating_c < slowdown_c < shutdown_c")
         return self
@@ -430,10 +431,12 @@ class TrainingJobConfig(_JobConfig):
     restart_s: float = Field(300.0, ge=0)
 
     @model_validator(mode="after")
-    def _checkpoint(self) -> "TrainingJobConfig":
+    def _checkpoint(self) -> TrainingJobConfig:
         if self.checkpoint_every_s and self.checkpoint_s >= self.checkpoint_every_s:
-            raise ValueError(f"checkpoint_s ({self.checkpoint_s:g}) must be shorter than checkpoint_every_s "
-                             f"({self.checkpoint_every_s:g}); checkpoint_every_s = 0 turns checkpoints off")
+            raise ValueError(
+                f"checkpoint_s ({self.checkpoint_s:g}) must be shorter than checkpoint_every_s "
+                f"({self.checkpoint_every_s:g}); checkpoint_every_s = 0 turns checkpoints off"
+            )
         return self
 
     def workload_kwargs(self) -> dict:
@@ -455,10 +458,11 @@ class InferenceJobConfig(_JobConfig):
     restart_s: float = Field(60.0, ge=0)
 
     @model_validator(mode="after")
-    def _ranges(self) -> "InferenceJobConfig":
+    def _ranges(self) -> InferenceJobConfig:
         if self.busy_min_frac > self.busy_max_frac:
-            raise ValueError(f"busy_min_frac ({self.busy_min_frac:g}) must not exceed busy_max_frac "
-                             f"({self.busy_max_frac:g})")
+            raise ValueError(
+                f"busy_min_frac ({self.busy_min_frac:g}) must not exceed busy_max_frac ({self.busy_max_frac:g})"
+            )
         if self.prefill_s + self.decode_s <= 0:
             raise ValueError("prefill_s + decode_s must be > 0")
         return self
@@ -470,7 +474,7 @@ class ConstantJobConfig(_JobConfig):
     restart_s: float = Field(60.0, ge=0)
 
 
-JobConfig = Annotated[Union[TrainingJobConfig, InferenceJobConfig, ConstantJobConfig], Field(discriminator="kind")]
+JobConfig = Annotated[TrainingJobConfig | InferenceJobConfig | ConstantJobConfig, Field(discriminator="kind")]
 JOB_KINDS: tuple[str, ...] = ("training", "inference", "constant")
 
 
@@ -499,7 +503,9 @@ class AmbientModelConfig(_Strict):
     noise_corr_s: float = Field(7200.0, gt=0)
     noise_knot_s: float = Field(300.0, gt=0)
     interpolate_normals: bool = True
-    dewpoint_c: float | None = Field(None, ge=-40, le=35)  # constant dew point; None: Reno monthly (twin.weather.ambient)
+    dewpoint_c: float | None = Field(
+        None, ge=-40, le=35
+    )  # constant dew point; None: Reno monthly (twin.weather.ambient)
     heatwave: bool = False  # heat-wave extremes and dew point replace the normals (explicit values still win)
     heatwave_t_max_c: float = Field(42.0, ge=-40, le=60)  # Reno record high
     heatwave_t_min_c: float = Field(22.0, ge=-40, le=60)
@@ -507,14 +513,16 @@ class AmbientModelConfig(_Strict):
     step_s: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
-    def _order(self) -> "AmbientModelConfig":
+    def _order(self) -> AmbientModelConfig:
         if self.hour_max <= self.hour_min:
             raise ValueError(f"hour_max ({self.hour_max:g}) must be after hour_min ({self.hour_min:g})")
         if self.t_max_c is not None and self.t_min_c is not None and self.t_max_c < self.t_min_c:
             raise ValueError(f"t_max_c ({self.t_max_c:g}) must not be below t_min_c ({self.t_min_c:g})")
         if self.heatwave_t_max_c < self.heatwave_t_min_c:
-            raise ValueError(f"heatwave_t_max_c ({self.heatwave_t_max_c:g}) must not be below "
-                             f"heatwave_t_min_c ({self.heatwave_t_min_c:g})")
+            raise ValueError(
+                f"heatwave_t_max_c ({self.heatwave_t_max_c:g}) must not be below "
+                f"heatwave_t_min_c ({self.heatwave_t_min_c:g})"
+            )
         if self.heatwave:
             hi = self.heatwave_t_max_c if self.t_max_c is None else self.t_max_c
             lo = self.heatwave_t_min_c if self.t_min_c is None else self.t_min_c
@@ -576,7 +584,7 @@ class _PacksEvent(_Event):
     block: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
-    def _some_selector(self) -> "_PacksEvent":
+    def _some_selector(self) -> _PacksEvent:
         if not self.packs and self.vehicle is None and self.yard_row is None and self.block is None:
             raise ValueError("name the packs: give 'packs', 'vehicle', 'yard_row' or 'block'")
         return self
@@ -703,29 +711,7 @@ class AmbientOverride(_Event):
 
 
 Event = Annotated[
-    Union[
-        TripBessBlock,
-        RestoreBessBlock,
-        TripPacks,
-        RestorePacks,
-        WeakCell,
-        ThermalRunaway,
-        BmsReset,
-        HilSetOp,
-        TripPvBlock,
-        RestorePvBlock,
-        CoolingPumpTrip,
-        CoolingPumpRestore,
-        DryCoolerFanFail,
-        DryCoolerFanRestore,
-        ChillerTrip,
-        ChillerRestore,
-        JobStart,
-        JobStop,
-        JobCrash,
-        PowerFloor,
-        AmbientOverride,
-    ],
+    TripBessBlock | RestoreBessBlock | TripPacks | RestorePacks | WeakCell | ThermalRunaway | BmsReset | HilSetOp | TripPvBlock | RestorePvBlock | CoolingPumpTrip | CoolingPumpRestore | DryCoolerFanFail | DryCoolerFanRestore | ChillerTrip | ChillerRestore | JobStart | JobStop | JobCrash | PowerFloor | AmbientOverride,
     Field(discriminator="kind"),
 ]
 
@@ -789,10 +775,12 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
     step = sc.run.step_s
     if npk < nb:
         out.append((("models", "fleet", "n_packs"), f"{npk} packs cannot fill site.bess.n_blocks = {nb} blocks"))
-    periods = [(("models", "ambient", "step_s"), sc.models.ambient.step_s),
-               (("models", "pv", "step_s"), sc.models.pv.step_s),
-               (("controller", "step_s"), sc.controller.step_s),
-               (("run", "record_every_s"), sc.run.record_every_s)]
+    periods = [
+        (("models", "ambient", "step_s"), sc.models.ambient.step_s),
+        (("models", "pv", "step_s"), sc.models.pv.step_s),
+        (("controller", "step_s"), sc.controller.step_s),
+        (("run", "record_every_s"), sc.run.record_every_s),
+    ]
     for loc, v in periods:
         if v is not None and (v < step - 1e-9 or abs(v / step - round(v / step)) > 1e-9):
             out.append((loc, f"{v:g} is not a whole multiple of run.step_s ({step:g} s)"))
@@ -816,23 +804,37 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
         if veh is not None and not sc.models.fleet.inventory_csv and veh not in names:
             close = difflib.get_close_matches(veh, names, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            out.append((("events", i, "vehicle"),
-                        f"{ev.kind}: vehicle {veh!r} is not in models.fleet.mix{hint} Allowed: {', '.join(names)}"))
+            out.append(
+                (
+                    ("events", i, "vehicle"),
+                    f"{ev.kind}: vehicle {veh!r} is not in models.fleet.mix{hint} Allowed: {', '.join(names)}",
+                )
+            )
         row = getattr(ev, "yard_row", None)
         n_rows = -(-npk // sc.models.fleet.thermal.yard_row_packs)
         if row is not None and not sc.models.fleet.inventory_csv and row >= n_rows:
-            out.append((("events", i, "yard_row"), f"{ev.kind}: yard row {row} does not exist (rows are 0..{n_rows - 1})"))
+            out.append(
+                (("events", i, "yard_row"), f"{ev.kind}: yard row {row} does not exist (rows are 0..{n_rows - 1})")
+            )
     fs = sc.models.datacenter.fine_step_s
     if fs is not None and (fs > step + 1e-12 or abs(step / fs - round(step / fs)) > 1e-6):
-        out.append((("models", "datacenter", "fine_step_s"),
-                    f"{fs:g} must divide run.step_s ({step:g} s) into a whole number of fine steps"))
+        out.append(
+            (
+                ("models", "datacenter", "fine_step_s"),
+                f"{fs:g} must divide run.step_s ({step:g} s) into a whole number of fine steps",
+            )
+        )
     dcm = sc.models.datacenter
     jobs = dcm.jobs if dcm.jobs is not None else ()
     on_unit: list[list[int]] = [[] for _ in range(nsp)]  # job indices per unit
     for i, j in enumerate(jobs):
         if j.units != "all" and j.units and max(j.units) >= nsp:
-            out.append((("models", "datacenter", "jobs", i, "units"),
-                        f"unit {max(j.units)} does not exist (units are 0..{nsp - 1})"))
+            out.append(
+                (
+                    ("models", "datacenter", "jobs", i, "units"),
+                    f"unit {max(j.units)} does not exist (units are 0..{nsp - 1})",
+                )
+            )
         for u in range(nsp):
             if j.units == "all" or u in j.units:
                 on_unit[u].append(i)
@@ -840,9 +842,13 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
         fixed = sum(jobs[i].racks or 0 for i in idx)
         n_free = sum(jobs[i].racks is None for i in idx)
         if fixed + n_free > dcm.unit.racks:
-            out.append((("models", "datacenter", "jobs", idx[-1], "racks"),
-                        f"unit {u}: its jobs need {fixed} racks{f' plus one each for {n_free} without racks' if n_free else ''}"
-                        f", but a unit has {dcm.unit.racks} (models.datacenter.unit.racks)"))
+            out.append(
+                (
+                    ("models", "datacenter", "jobs", idx[-1], "racks"),
+                    f"unit {u}: its jobs need {fixed} racks{f' plus one each for {n_free} without racks' if n_free else ''}"
+                    f", but a unit has {dcm.unit.racks} (models.datacenter.unit.racks)",
+                )
+            )
             break
     for i, ev in enumerate(sc.events):
         if ev.kind not in ("job_start", "job_stop", "job_crash"):
@@ -858,15 +864,27 @@ def cross_check(sc: Scenario) -> list[tuple[tuple[str | int, ...], str]]:
             if ev.job not in names:
                 close = difflib.get_close_matches(ev.job, names, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                out.append((("events", i, "job"), f"{ev.kind}: no job named {ev.job!r} runs on "
-                            f"{'any unit' if ev.unit is None else f'unit {ev.unit}'}{hint} Named jobs: "
-                            f"{', '.join(names) or 'none (give the index of the job in the unit list)'}"))
+                out.append(
+                    (
+                        ("events", i, "job"),
+                        f"{ev.kind}: no job named {ev.job!r} runs on "
+                        f"{'any unit' if ev.unit is None else f'unit {ev.unit}'}{hint} Named jobs: "
+                        f"{', '.join(names) or 'none (give the index of the job in the unit list)'}",
+                    )
+                )
         elif units and ev.job >= min(counts[u] for u in units):
-            out.append((("events", i, "job"), f"{ev.kind}: job index {ev.job} does not exist on "
-                        f"{'every unit' if ev.unit is None else f'unit {ev.unit}'} (indices 0..{min(counts[u] for u in units) - 1})"))
+            out.append(
+                (
+                    ("events", i, "job"),
+                    f"{ev.kind}: job index {ev.job} does not exist on "
+                    f"{'every unit' if ev.unit is None else f'unit {ev.unit}'} (indices 0..{min(counts[u] for u in units) - 1})",
+                )
+            )
     rp = sc.models.fleet.record_packs_every_s
     if rp and (rp < step - 1e-9 or abs(rp / step - round(rp / step)) > 1e-9):
-        out.append((("models", "fleet", "record_packs_every_s"), f"{rp:g} is not a whole multiple of run.step_s ({step:g} s)"))
+        out.append(
+            (("models", "fleet", "record_packs_every_s"), f"{rp:g} is not a whole multiple of run.step_s ({step:g} s)")
+        )
     if sc.hil.packs and max(sc.hil.packs) >= npk and not sc.models.fleet.inventory_csv:
         out.append((("hil", "packs"), f"pack {max(sc.hil.packs)} does not exist (packs are 0..{npk - 1})"))
     return out

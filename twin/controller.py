@@ -20,8 +20,9 @@ produced / consumed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -128,15 +129,23 @@ class ReferenceController(Controller):
         if unknown:
             import difflib
 
-            hints = [f"{k!r} (did you mean {difflib.get_close_matches(k, self.DEFAULTS, 1)[0]!r}?)"
-                     if difflib.get_close_matches(k, self.DEFAULTS, 1) else repr(k) for k in unknown]
-            raise ValueError(f"unknown ReferenceController parameter(s): {', '.join(hints)}; "
-                             f"allowed: {', '.join(sorted(self.DEFAULTS))}")
+            hints = [
+                f"{k!r} (did you mean {difflib.get_close_matches(k, self.DEFAULTS, 1)[0]!r}?)"
+                if difflib.get_close_matches(k, self.DEFAULTS, 1)
+                else repr(k)
+                for k in unknown
+            ]
+            raise ValueError(
+                f"unknown ReferenceController parameter(s): {', '.join(hints)}; "
+                f"allowed: {', '.join(sorted(self.DEFAULTS))}"
+            )
         super().__init__(site, {**self.DEFAULTS, **params})
         p = self.params
         self.shed_soc = [float(x) for x in p["shed_soc_frac"]][: site.n_shed_tiers]
         if not p["soc_taper_frac"] < p["soc_full_frac"]:
-            raise ValueError(f"soc_taper_frac ({p['soc_taper_frac']}) must be below soc_full_frac ({p['soc_full_frac']})")
+            raise ValueError(
+                f"soc_taper_frac ({p['soc_taper_frac']}) must be below soc_full_frac ({p['soc_full_frac']})"
+            )
         self.level = 0
         self._last_change_s = -np.inf
         self._tiers: np.ndarray | None = None
@@ -168,8 +177,11 @@ class ReferenceController(Controller):
         if self._tiers is None or self._tiers[0] != self.level:
             self._tiers = np.full(self.site.n_spark_units, self.level, dtype=np.int64)
         tiers = self._tiers
-        return Setpoints(pv_p_limit_mw=pv_limit, shed_tier=tiers,
-                         notes={"shed_tier_idx": float(self.level), "charge_allowed_p_mw": charge_ok})
+        return Setpoints(
+            pv_p_limit_mw=pv_limit,
+            shed_tier=tiers,
+            notes={"shed_tier_idx": float(self.level), "charge_allowed_p_mw": charge_ok},
+        )
 
 
 def load_controller_class(path: str) -> type[Controller]:

@@ -12,18 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pandapower as pp
+import pandas as pd
 
-from twin.weather.ambient import Ambient, AmbientParams
 from twin.config import Scenario
 from twin.controller import Controller, SiteInfo, load_controller_class
 from twin.datacenter.datacenter import DataCenter
 from twin.fleet.fleet import BatteryFleet
-from twin.grid.grid import Grid
 from twin.fleet.inventory import FleetInventory, draw_inventory
 from twin.generation.pv import PVParams, PVPlant
+from twin.grid.grid import Grid
 from twin.grid.network import SiteIndex, build_network
+from twin.weather.ambient import Ambient, AmbientParams
 
 
 @dataclass
@@ -60,26 +60,64 @@ def build_site(sc: Scenario, solver: str | None = None, inventory: FleetInventor
     start = start_timestamp(sc)
     pvm = models.pv
     pv = PVPlant(
-        PVParams(p_dc_mw=site.pv.p_dc_mw, dc_ac_ratio=site.pv.dc_ac_ratio, n_blocks=site.pv.n_blocks,
-                 **pvm.model_dump(exclude={"step_s"})),
-        latitude_deg=site.latitude_deg, longitude_deg=site.longitude_deg, altitude_m=site.altitude_m,
-        tz=site.timezone, start=start, n_steps=sc.n_steps + 1, step_s=run.step_s, seed=run.seed,
+        PVParams(
+            p_dc_mw=site.pv.p_dc_mw,
+            dc_ac_ratio=site.pv.dc_ac_ratio,
+            n_blocks=site.pv.n_blocks,
+            **pvm.model_dump(exclude={"step_s"}),
+        ),
+        latitude_deg=site.latitude_deg,
+        longitude_deg=site.longitude_deg,
+        altitude_m=site.altitude_m,
+        tz=site.timezone,
+        start=start,
+        n_steps=sc.n_steps + 1,
+        step_s=run.step_s,
+        seed=run.seed,
     )
     am = models.ambient
-    ambient = Ambient(AmbientParams(**am.model_dump(exclude={"step_s"}), altitude_m=sc.site.altitude_m), start=start, seed=run.seed)
+    ambient = Ambient(
+        AmbientParams(**am.model_dump(exclude={"step_s"}), altitude_m=sc.site.altitude_m), start=start, seed=run.seed
+    )
     t0 = models.fleet.thermal.temp_start_c
-    fleet = BatteryFleet(models.fleet, inv, site.bess.n_blocks, site.bess.pack_converter_kw,
-                         temp_start_c=float(ambient.temp_c(0.0)) if t0 is None else t0)
-    dc = DataCenter(models.datacenter, n_units=site.spark.n_units, it_peak_mw=site.spark.it_peak_mw,
-                    start_hour=start.hour + start.minute / 60.0 + start.second / 3600.0, seed=run.seed,
-                    step_s=run.step_s)
+    fleet = BatteryFleet(
+        models.fleet,
+        inv,
+        site.bess.n_blocks,
+        site.bess.pack_converter_kw,
+        temp_start_c=float(ambient.temp_c(0.0)) if t0 is None else t0,
+    )
+    dc = DataCenter(
+        models.datacenter,
+        n_units=site.spark.n_units,
+        it_peak_mw=site.spark.it_peak_mw,
+        start_hour=start.hour + start.minute / 60.0 + start.second / 3600.0,
+        seed=run.seed,
+        step_s=run.step_s,
+    )
     info = SiteInfo(
-        n_bess_blocks=index.n_bess, n_pv_blocks=index.n_pv, n_spark_units=index.n_spark,
-        n_packs=inv.n_packs, bess_rating_mva=index.bess_rating_mva.copy(),
-        pv_p_ac_max_mw=index.pv_p_ac_max_mw.copy(), it_peak_mw=np.full(index.n_spark, site.spark.it_peak_mw),
-        n_shed_tiers=len(models.datacenter.shed_tiers_frac), step_s=run.step_s,
+        n_bess_blocks=index.n_bess,
+        n_pv_blocks=index.n_pv,
+        n_spark_units=index.n_spark,
+        n_packs=inv.n_packs,
+        bess_rating_mva=index.bess_rating_mva.copy(),
+        pv_p_ac_max_mw=index.pv_p_ac_max_mw.copy(),
+        it_peak_mw=np.full(index.n_spark, site.spark.it_peak_mw),
+        n_shed_tiers=len(models.datacenter.shed_tiers_frac),
+        step_s=run.step_s,
     )
     ctrl_cls = load_controller_class(sc.controller.class_path)
     controller = ctrl_cls(info, sc.controller.params)
-    return Site(scenario=sc, net=net, index=index, grid=grid, fleet=fleet, pv=pv, ambient=ambient,
-                datacenter=dc, controller=controller, info=info, start=start)
+    return Site(
+        scenario=sc,
+        net=net,
+        index=index,
+        grid=grid,
+        fleet=fleet,
+        pv=pv,
+        ambient=ambient,
+        datacenter=dc,
+        controller=controller,
+        info=info,
+        start=start,
+    )

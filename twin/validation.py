@@ -40,8 +40,9 @@ def close_match(word: str, choices: Iterable[str], *, cutoff: float = 0.6, fold_
     return m[0] if m else None
 
 
-def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6, fold_case: bool = False,
-                 sep: str = "; ") -> str:
+def did_you_mean(
+    word: str, choices: Iterable[str], *, cutoff: float = 0.6, fold_case: bool = False, sep: str = "; "
+) -> str:
     """``"; did you mean 'x'?"`` for the closest choice, or ``""`` when nothing is close."""
     m = close_match(word, choices, cutoff=cutoff, fold_case=fold_case)
     return f"{sep}did you mean '{m}'?" if m else ""
@@ -82,8 +83,9 @@ def _inner_model(ann: Any, node: Any, discriminator: str) -> Any:
     return None
 
 
-def allowed_keys(model: type[BaseModel], loc: Sequence[Any], data: Any = None, *,
-                 discriminator: str = "kind") -> list[str] | None:
+def allowed_keys(
+    model: type[BaseModel], loc: Sequence[Any], data: Any = None, *, discriminator: str = "kind"
+) -> list[str] | None:
     """The keys allowed in the table at ``loc`` under ``model`` (aliases where set), walking the schema."""
     cur: Any = model
     node = data if data is not None else {}
@@ -145,7 +147,7 @@ def find_line(text: str, loc: Sequence[Any]) -> int | None:
             continue
         full = current + [s.strip('"') for s in km.group(1).split(".")]
         path = section + [key]
-        if full[-len(path):] == path or full == path:
+        if full[-len(path) :] == path or full == path:
             if want_index is not None and count.get(".".join(current), -1) != want_index:
                 continue
             candidates.append(n)
@@ -189,8 +191,15 @@ def _noun(loc: Sequence[Any]) -> str:
     return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
 
 
-def format_validation_error(exc: ValidationError, *, model: type[BaseModel], source: str, text: str | None = None,
-                            data: Any = None, discriminator: str = "kind") -> list[str]:
+def format_validation_error(
+    exc: ValidationError,
+    *,
+    model: type[BaseModel],
+    source: str,
+    text: str | None = None,
+    data: Any = None,
+    discriminator: str = "kind",
+) -> list[str]:
     """One message per pydantic error: ``source:line: key = received: problem; did you mean ...``.
 
     ``text`` (the file's text) gives line numbers; ``data`` (what it parsed to)
@@ -217,8 +226,10 @@ def format_validation_error(exc: ValidationError, *, model: type[BaseModel], sou
             kind = received.get(discriminator) if isinstance(received, dict) else received
             expected = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected_tags", "")))
             hint = did_you_mean(str(kind), expected, cutoff=0.5) or ";"
-            msgs.append(f"{prefix}: {where}.{discriminator} = {kind!r} is not {_noun(loc)} {discriminator}{hint} "
-                        f"Allowed: {', '.join(expected)}")
+            msgs.append(
+                f"{prefix}: {where}.{discriminator} = {kind!r} is not {_noun(loc)} {discriminator}{hint} "
+                f"Allowed: {', '.join(expected)}"
+            )
             continue
         if typ == "missing":
             msgs.append(f"{prefix}: {where}: required key is missing")
@@ -239,5 +250,3 @@ def format_problems(source: str, msgs: Sequence[str], what: str = "the scenario"
     if n == 1:
         return msgs[0]
     return f"{source}: {n} problems in {what}:\n" + "\n".join("  " + m.replace("\n", "\n  ") for m in msgs)
-
-

@@ -36,10 +36,12 @@ def _default_out(scenario: Path) -> Path:
 def cmd_validate(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario)
     s = sc.site
-    print(f"{args.scenario}: ok: site '{s.name}', {sc.models.fleet.n_packs} packs in {s.bess.n_blocks} blocks, "
-          f"{s.pv.p_dc_mw:g} MWdc PV in {s.pv.n_blocks} blocks, {s.spark.n_units} Spark units; "
-          f"{sc.run.duration_s:g} s at {sc.run.step_s:g} s steps ({sc.n_steps} steps), {len(sc.events)} events; "
-          f"controller {sc.controller.class_path}")
+    print(
+        f"{args.scenario}: ok: site '{s.name}', {sc.models.fleet.n_packs} packs in {s.bess.n_blocks} blocks, "
+        f"{s.pv.p_dc_mw:g} MWdc PV in {s.pv.n_blocks} blocks, {s.spark.n_units} Spark units; "
+        f"{sc.run.duration_s:g} s at {sc.run.step_s:g} s steps ({sc.n_steps} steps), {len(sc.events)} events; "
+        f"controller {sc.controller.class_path}"
+    )
     return EXIT_OK
 
 
@@ -52,10 +54,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     res = run_scenario(sc, out, scenario_name=sc.name, progress=progress, solver=args.solver)
     s = res.summary
     e = s["energy_mwh"]
-    print(f"{res.status}: {s['sim_time_s']:g} s simulated in {s['wall_time_s']:g} s "
-          f"({s['realtime_factor']} x real time); PV {e['pv_delivered']:.2f} of {e['pv_available']:.2f} MWh "
-          f"(curtailed {e['pv_curtailed']:.2f}), unserved {e['unserved']:.3f} MWh, "
-          f"energy balance error {s['energy_balance_error_frac']:.2e}")
+    print(
+        f"{res.status}: {s['sim_time_s']:g} s simulated in {s['wall_time_s']:g} s "
+        f"({s['realtime_factor']} x real time); PV {e['pv_delivered']:.2f} of {e['pv_available']:.2f} MWh "
+        f"(curtailed {e['pv_curtailed']:.2f}), unserved {e['unserved']:.3f} MWh, "
+        f"energy balance error {s['energy_balance_error_frac']:.2e}"
+    )
     return _finish(res)
 
 
@@ -111,10 +115,16 @@ def cmd_hil(args: argparse.Namespace) -> int:
         device = load_device(dev_path)
     except DeviceFileError as exc:
         raise ScenarioError(str(exc)) from None
-    line = device.line.model_copy(update={k: v for k, v in (("baudrate", args.baudrate), ("parity", args.parity),
-                                                            ("stopbits", args.stopbits)) if v is not None})
-    timing = device.timing.model_copy(update={k: v for k, v in (("timeout_s", args.timeout_s),
-                                                                ("retries", args.retries)) if v is not None})
+    line = device.line.model_copy(
+        update={
+            k: v
+            for k, v in (("baudrate", args.baudrate), ("parity", args.parity), ("stopbits", args.stopbits))
+            if v is not None
+        }
+    )
+    timing = device.timing.model_copy(
+        update={k: v for k, v in (("timeout_s", args.timeout_s), ("retries", args.retries)) if v is not None}
+    )
     device = device.model_copy(update={"line": line, "timing": timing})
     session = None
     units: list[int] = []
@@ -134,8 +144,10 @@ def cmd_hil(args: argparse.Namespace) -> int:
             raise ScenarioError("hil: name the BMS's serial port with --port (or replay a session with --replay)")
         packs = _pack_ids(args.packs) if args.packs else list(hc.packs)
     if not packs:
-        raise ScenarioError(f"{args.scenario}: no pack bound to the serial BMS: give --packs ID,... or "
-                            f"[hil] packs = [...] in the scenario")
+        raise ScenarioError(
+            f"{args.scenario}: no pack bound to the serial BMS: give --packs ID,... or "
+            f"[hil] packs = [...] in the scenario"
+        )
     if args.step_s is not None or args.duration_s is not None:
         upd = {k: v for k, v in (("step_s", args.step_s), ("duration_s", args.duration_s)) if v is not None}
         sc = sc.model_copy(update={"run": sc.run.model_copy(update=upd)})
@@ -149,11 +161,17 @@ def cmd_hil(args: argparse.Namespace) -> int:
     from adapters.sims.hil import HilOptions  # the heavy imports (mosaik, the models) once the input is good
     from adapters.world import run_scenario
 
-    opts = HilOptions(packs=packs, device=device, port=args.port or "", units=units,
-                      realtime=not (args.lockstep or session is not None or not hc.realtime),
-                      replay=Path(args.replay) if args.replay else None, record=not args.no_record,
-                      overrun_frac=hc.overrun_frac,
-                      max_overruns=args.max_overruns if args.max_overruns is not None else hc.max_overruns)
+    opts = HilOptions(
+        packs=packs,
+        device=device,
+        port=args.port or "",
+        units=units,
+        realtime=not (args.lockstep or session is not None or not hc.realtime),
+        replay=Path(args.replay) if args.replay else None,
+        record=not args.no_record,
+        overrun_frac=hc.overrun_frac,
+        max_overruns=args.max_overruns if args.max_overruns is not None else hc.max_overruns,
+    )
     out = _out_dir(args)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     res = run_scenario(sc, out, scenario_name=sc.name, progress=progress, hil=opts)
@@ -161,18 +179,24 @@ def cmd_hil(args: argparse.Namespace) -> int:
     h = s.get("hil", {})
     late = h.get("lateness_ms")
     soc = h.get("soc_estimate_error_pct", {})
-    print(f"{res.status}: {s['sim_time_s']:g} s simulated in {s['wall_time_s']:g} s, {h.get('mode')} on "
-          f"{h.get('port')}; packs {packs}: {h.get('exchanges', 0)} exchanges, {h.get('retries', 0)} retries, "
-          f"{h.get('timeouts', 0)} timeouts, {h.get('bad_frames', 0)} bad frames, "
-          f"{h.get('link_lost_events', 0)} link losses; SoC estimate error mean abs "
-          f"{soc.get('mean_abs')} % (max {soc.get('max_abs')}); {h.get('clamped_steps', 0)} clamped steps, "
-          f"{h.get('current_limit_violations', 0)} current-limit violations")
+    print(
+        f"{res.status}: {s['sim_time_s']:g} s simulated in {s['wall_time_s']:g} s, {h.get('mode')} on "
+        f"{h.get('port')}; packs {packs}: {h.get('exchanges', 0)} exchanges, {h.get('retries', 0)} retries, "
+        f"{h.get('timeouts', 0)} timeouts, {h.get('bad_frames', 0)} bad frames, "
+        f"{h.get('link_lost_events', 0)} link losses; SoC estimate error mean abs "
+        f"{soc.get('mean_abs')} % (max {soc.get('max_abs')}); {h.get('clamped_steps', 0)} clamped steps, "
+        f"{h.get('current_limit_violations', 0)} current-limit violations"
+    )
     if late:
-        print(f"lateness: p50 {late['p50']:.2f} ms, p99 {late['p99']:.2f} ms, max {late['max']:.2f} ms, "
-              f"{late['overruns']} overrun(s) (> {late['overrun_threshold_ms']:g} ms)")
+        print(
+            f"lateness: p50 {late['p50']:.2f} ms, p99 {late['p99']:.2f} ms, max {late['max']:.2f} ms, "
+            f"{late['overruns']} overrun(s) (> {late['overrun_threshold_ms']:g} ms)"
+        )
     if "replay_divergences" in h:
-        print(f"replay: {h['replay_divergences']} divergence(s) from the session"
-              + (f"; first: {h['replay_first_divergence']}" if h.get("replay_first_divergence") else ""))
+        print(
+            f"replay: {h['replay_divergences']} divergence(s) from the session"
+            + (f"; first: {h['replay_first_divergence']}" if h.get("replay_first_divergence") else "")
+        )
     return _finish(res)
 
 
@@ -185,9 +209,11 @@ def _check_port(port: str) -> None:
     except (serial.SerialException, OSError, ValueError) as exc:
         errno = getattr(exc, "errno", None)
         why = os.strerror(errno) if isinstance(errno, int) and errno > 0 else str(exc)
-        raise ScenarioError(f"hil: cannot open the serial port {port!r}: {why}; check the path "
-                            f"(ls /dev/ttyUSB* /dev/serial/by-id/), permissions (the dialout group) and that no "
-                            f"other program holds it") from None
+        raise ScenarioError(
+            f"hil: cannot open the serial port {port!r}: {why}; check the path "
+            f"(ls /dev/ttyUSB* /dev/serial/by-id/), permissions (the dialout group) and that no "
+            f"other program holds it"
+        ) from None
 
 
 def cmd_bms_emulator(args: argparse.Namespace) -> int:
@@ -204,10 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
     r = sub.add_parser("run", help="run a scenario and write its results folder")
     r.add_argument("scenario")
-    r.add_argument("--out", help="results folder (default: $TWIN_OUT/<scenario file stem> if TWIN_OUT is set, "
-                                 "else results/<scenario file stem>)")
-    r.add_argument("--solver", choices=["lightsim2grid", "pandapower"],
-                   help="power-flow solver (overrides models.grid.solver)")
+    r.add_argument(
+        "--out",
+        help="results folder (default: $TWIN_OUT/<scenario file stem> if TWIN_OUT is set, "
+        "else results/<scenario file stem>)",
+    )
+    r.add_argument(
+        "--solver", choices=["lightsim2grid", "pandapower"], help="power-flow solver (overrides models.grid.solver)"
+    )
     g = r.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="progress", action="store_true", default=None, help="progress bar on stderr")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -215,10 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     h = sub.add_parser("hil", help="run a scenario with packs handed to BMSs on a serial line (hardware in the loop)")
     h.add_argument("scenario")
     src = h.add_mutually_exclusive_group()
-    src.add_argument("--port", help="serial port of the BMS line: a path (/dev/ttyUSB0) or a pyserial URL "
-                                    "(spy:///dev/ttyUSB0?file=trace.txt for a hex trace)")
-    src.add_argument("--replay", metavar="SESSION", help="answer from a recorded session file instead of a port "
-                                                         "(lockstep, deterministic)")
+    src.add_argument(
+        "--port",
+        help="serial port of the BMS line: a path (/dev/ttyUSB0) or a pyserial URL "
+        "(spy:///dev/ttyUSB0?file=trace.txt for a hex trace)",
+    )
+    src.add_argument(
+        "--replay",
+        metavar="SESSION",
+        help="answer from a recorded session file instead of a port (lockstep, deterministic)",
+    )
     h.add_argument("--packs", help="pack ids bound to the line, comma-separated (default: [hil] packs of the scenario)")
     h.add_argument("--out", help="results folder (as for twin run)")
     h.add_argument("--device", help="device file (TOML) of the BMS product: line, timing, sign, unit ids")

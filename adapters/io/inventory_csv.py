@@ -90,8 +90,10 @@ def _chemistry(s: str) -> str:
     if up in CHEMISTRY_NAMES:
         return up
     if up in _NOT_MODELLED:  # a real chemistry, not a typo: no suggestion
-        raise ValueError(f"must be one of {', '.join(CHEMISTRY_NAMES)} (any case); {up} cells are not modelled, "
-                         "give the closest of these")
+        raise ValueError(
+            f"must be one of {', '.join(CHEMISTRY_NAMES)} (any case); {up} cells are not modelled, "
+            "give the closest of these"
+        )
     close = difflib.get_close_matches(up, CHEMISTRY_NAMES, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     raise ValueError(f"must be one of {', '.join(CHEMISTRY_NAMES)} (any case){hint}")
@@ -156,8 +158,10 @@ def _read_text(path: Path) -> str:
         return raw.decode("utf-8-sig")  # a byte-order mark (spreadsheet export) is accepted
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise InventoryError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                             f"save the file as UTF-8 CSV") from None
+        raise InventoryError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            f"save the file as UTF-8 CSV"
+        ) from None
 
 
 def read_inventory_csv(path: Path, n_blocks: int, thermal: ThermalConfig) -> FleetInventory:
@@ -190,14 +194,20 @@ def read_inventory_csv(path: Path, n_blocks: int, thermal: ThermalConfig) -> Fle
             continue
         rows.append((lineno, [f.strip() for f in fields]))
     if not rows:
-        probs.add(None, "the inventory is empty: expected a header row naming the columns "
-                        f"({', '.join(COLUMNS)}), then one row per pack")
+        probs.add(
+            None,
+            "the inventory is empty: expected a header row naming the columns "
+            f"({', '.join(COLUMNS)}), then one row per pack",
+        )
         probs.raise_if_any()
 
     head_line, header = rows[0]
     if not any(name in cols or _close(name, list(cols)) for name in header):
-        probs.add(head_line, f"the first row is not a header: expected the column names ({', '.join(COLUMNS)}; "
-                             "block and yard_row optional) before the pack rows")
+        probs.add(
+            head_line,
+            f"the first row is not a header: expected the column names ({', '.join(COLUMNS)}; "
+            "block and yard_row optional) before the pack rows",
+        )
         probs.raise_if_any()
     index: dict[str, int] = {}
     unknown: list[str] = []
@@ -219,9 +229,12 @@ def read_inventory_csv(path: Path, n_blocks: int, thermal: ThermalConfig) -> Fle
         probs.add(head_line, f"unknown column '{name}'{hint} Allowed columns: {', '.join(COLUMNS)}")
     rest = [m for m in missing if m not in suggested]
     if rest:
-        probs.add(head_line, f"missing required column{'s' if len(rest) > 1 else ''} "
-                             f"{', '.join(repr(m) for m in rest)} (required: "
-                             f"{', '.join(c.name for c in cols.values() if c.required)})")
+        probs.add(
+            head_line,
+            f"missing required column{'s' if len(rest) > 1 else ''} "
+            f"{', '.join(repr(m) for m in rest)} (required: "
+            f"{', '.join(c.name for c in cols.values() if c.required)})",
+        )
     probs.raise_if_any()
     if len(rows) == 1:
         probs.add(head_line, "the inventory has a header but no pack rows")
@@ -249,15 +262,20 @@ def read_inventory_csv(path: Path, n_blocks: int, thermal: ThermalConfig) -> Fle
         pid = parsed.get("pack_id")
         if pid is not None:
             if pid in first_id:
-                probs.add(lineno, f"column 'pack_id' = '{pid}': repeated; pack ids must be unique "
-                                  f"(first on line {first_id[pid]})")
+                probs.add(
+                    lineno,
+                    f"column 'pack_id' = '{pid}': repeated; pack ids must be unique (first on line {first_id[pid]})",
+                )
             else:
                 first_id[pid] = lineno
         if "yard_x_m" in parsed and "yard_y_m" in parsed:
             xy = (parsed["yard_x_m"], parsed["yard_y_m"])
             if xy in first_at:
-                probs.add(lineno, f"columns 'yard_x_m', 'yard_y_m' = '{xy[0]:g}', '{xy[1]:g}': another pack "
-                                  f"stands there (line {first_at[xy]}); two packs cannot share a position")
+                probs.add(
+                    lineno,
+                    f"columns 'yard_x_m', 'yard_y_m' = '{xy[0]:g}', '{xy[1]:g}': another pack "
+                    f"stands there (line {first_at[xy]}); two packs cannot share a position",
+                )
             else:
                 first_at[xy] = lineno
         if len(parsed) == len(present):
@@ -271,11 +289,17 @@ def read_inventory_csv(path: Path, n_blocks: int, thermal: ThermalConfig) -> Fle
         block = np.asarray(values["block"], dtype=np.int64)
         empty = sorted(set(range(n_blocks)) - set(block.tolist()))
         if empty:
-            probs.add(None, f"column 'block': no pack feeds block{'s' if len(empty) > 1 else ''} "
-                            f"{_ranges(empty)}; every block 0..{n_blocks - 1} needs at least one pack")
+            probs.add(
+                None,
+                f"column 'block': no pack feeds block{'s' if len(empty) > 1 else ''} "
+                f"{_ranges(empty)}; every block 0..{n_blocks - 1} needs at least one pack",
+            )
     elif n < n_blocks:
-        probs.add(None, f"{n} pack{'s' if n != 1 else ''} cannot fill the site's {n_blocks} battery blocks "
-                        "(site.bess.n_blocks); every block needs at least one pack")
+        probs.add(
+            None,
+            f"{n} pack{'s' if n != 1 else ''} cannot fill the site's {n_blocks} battery blocks "
+            "(site.bess.n_blocks); every block needs at least one pack",
+        )
         block = np.zeros(n, dtype=np.int64)
     else:
         block = blocks_in_order(n, n_blocks)
@@ -325,11 +349,21 @@ def write_inventory_csv(inv: FleetInventory, path: Path, comment: str = "") -> N
         w = csv.writer(f, lineterminator="\n")
         w.writerow(COLUMNS)
         for i in range(inv.n_packs):
-            w.writerow([
-                int(inv.pack_id[i]), str(inv.vehicle[i]), str(inv.chemistry[i]), int(inv.n_series[i]),
-                _num(inv.e_nom_mwh[i] * 1000.0), _num(inv.soh_frac[i]), _num(inv.r_factor[i]),
-                _num(inv.yard_x_m[i]), _num(inv.yard_y_m[i]), int(inv.block[i]), int(inv.yard_row[i]),
-            ])
+            w.writerow(
+                [
+                    int(inv.pack_id[i]),
+                    str(inv.vehicle[i]),
+                    str(inv.chemistry[i]),
+                    int(inv.n_series[i]),
+                    _num(inv.e_nom_mwh[i] * 1000.0),
+                    _num(inv.soh_frac[i]),
+                    _num(inv.r_factor[i]),
+                    _num(inv.yard_x_m[i]),
+                    _num(inv.yard_y_m[i]),
+                    int(inv.block[i]),
+                    int(inv.yard_row[i]),
+                ]
+            )
 
 
 def _num(v: float) -> str:

@@ -66,10 +66,21 @@ class Accumulator:
         self.v_band = v_band_pu
         self.v_out_of_band_steps = 0
         self.e = {k: 0.0 for k in ENERGY_TERMS}
-        self.ext = {"v_min_pu": math.inf, "v_max_pu": -math.inf, "loading_max_pct": 0.0,
-                    "soc_min": math.inf, "soc_max": -math.inf, "pack_soc_min": math.inf, "pack_soc_max": -math.inf,
-                    "temp_amb_max_c": -math.inf, "bal_max_abs_mw": 0.0, "dispatch_gap_max_mw": 0.0,
-                    "cooling_max_mw": 0.0, "it_swing_max_mw": 0.0, "headroom_min_mw": math.inf}
+        self.ext = {
+            "v_min_pu": math.inf,
+            "v_max_pu": -math.inf,
+            "loading_max_pct": 0.0,
+            "soc_min": math.inf,
+            "soc_max": -math.inf,
+            "pack_soc_min": math.inf,
+            "pack_soc_max": -math.inf,
+            "temp_amb_max_c": -math.inf,
+            "bal_max_abs_mw": 0.0,
+            "dispatch_gap_max_mw": 0.0,
+            "cooling_max_mw": 0.0,
+            "it_swing_max_mw": 0.0,
+            "headroom_min_mw": math.inf,
+        }
         self.headroom_negative_steps = 0
         self.soc_end = math.nan
         self.e_end_mwh = math.nan
@@ -108,8 +119,15 @@ class Accumulator:
         v = row.get("temp_amb_c", -math.inf)
         if v > x["temp_amb_max_c"]:
             x["temp_amb_max_c"] = v
-        bal = (row["pv_p_mw"] + row["bess_discharge_p_mw"] - row["bess_charge_p_mw"] - row["it_p_mw"]
-               - row["cooling_p_mw"] - row["aux_p_mw"] - row["losses_p_mw"])
+        bal = (
+            row["pv_p_mw"]
+            + row["bess_discharge_p_mw"]
+            - row["bess_charge_p_mw"]
+            - row["it_p_mw"]
+            - row["cooling_p_mw"]
+            - row["aux_p_mw"]
+            - row["losses_p_mw"]
+        )
         if abs(bal) > x["bal_max_abs_mw"]:
             x["bal_max_abs_mw"] = abs(bal)
         v = row["cooling_p_mw"]
@@ -144,8 +162,15 @@ class RowSink:
     ``record_every`` steps).
     """
 
-    def __init__(self, writer: "ResultsWriter", acc: "Accumulator", dt_s: float, n_steps: int, record_every: int,
-                 progress: Any = None):
+    def __init__(
+        self,
+        writer: ResultsWriter,
+        acc: Accumulator,
+        dt_s: float,
+        n_steps: int,
+        record_every: int,
+        progress: Any = None,
+    ):
         self.writer, self.acc, self.dt_s, self.n_steps = writer, acc, dt_s, n_steps
         self.every = record_every
         self.covered: dict[str, int] = {}
@@ -294,8 +319,7 @@ class ResultsWriter:
         if acc:
             e["pv_curtailed"] = round(acc.e["pv_available"] - acc.e["pv_delivered"], 6)
             src = acc.e["pv_delivered"] + acc.e["bess_discharge"]
-            sink = (acc.e["it_load"] + acc.e["cooling_load"] + acc.e["aux_load"] + acc.e["losses"]
-                    + acc.e["bess_charge"])
+            sink = acc.e["it_load"] + acc.e["cooling_load"] + acc.e["aux_load"] + acc.e["losses"] + acc.e["bess_charge"]
             bal_err = abs(src - sink) / src if src > 0 else 0.0
             # The fleet's own books: stored-energy change vs. AC energy in minus conversion losses.
             d_stored = acc.e_end_mwh - self.e_start_mwh
@@ -306,10 +330,15 @@ class ResultsWriter:
             pue = (it_cool + acc.e["aux_load"]) / acc.e["it_load"] if acc.e["it_load"] > 0 else None
             pue_dc = it_cool / acc.e["it_load"] if acc.e["it_load"] > 0 else None
             x = acc.ext
-            cooling = {"energy_mwh": e["cooling_load"], "pumps_mwh": e["cooling_pumps"], "fans_mwh": e["cooling_fans"],
-                       "chiller_mwh": e["cooling_chiller"], "peak_mw": _finite(round(x["cooling_max_mw"], 6)),
-                       "mean_mw": round(e["cooling_load"] / (sim / 3600.0), 6) if sim > 0 else None,
-                       "per_it_frac": round(acc.e["cooling_load"] / acc.e["it_load"], 6) if acc.e["it_load"] > 0 else None}
+            cooling = {
+                "energy_mwh": e["cooling_load"],
+                "pumps_mwh": e["cooling_pumps"],
+                "fans_mwh": e["cooling_fans"],
+                "chiller_mwh": e["cooling_chiller"],
+                "peak_mw": _finite(round(x["cooling_max_mw"], 6)),
+                "mean_mw": round(e["cooling_load"] / (sim / 3600.0), 6) if sim > 0 else None,
+                "per_it_frac": round(acc.e["cooling_load"] / acc.e["it_load"], 6) if acc.e["it_load"] > 0 else None,
+            }
             dcx = self.meta.get("extra", {}).get("datacenter")
             if dcx:
                 cooling.update({k: dcx[k] for k in ("regime_unit_h", "adiabatic_water_m3", "heat_balance_error")})
@@ -399,8 +428,21 @@ def plot_overview(ts_path: Path, png_path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = ["time_s", "pv_avail_p_mw", "pv_p_mw", "it_p_mw", "cooling_p_mw", "bess_p_mw", "soc_frac",
-            "pack_soc_min_frac", "pack_soc_max_frac", "v_min_pu", "v_max_pu", "temp_amb_c", "losses_p_mw"]
+    cols = [
+        "time_s",
+        "pv_avail_p_mw",
+        "pv_p_mw",
+        "it_p_mw",
+        "cooling_p_mw",
+        "bess_p_mw",
+        "soc_frac",
+        "pack_soc_min_frac",
+        "pack_soc_max_frac",
+        "v_min_pu",
+        "v_max_pu",
+        "temp_amb_c",
+        "losses_p_mw",
+    ]
     t = pq.read_table(ts_path, columns=[c for c in cols if c in pq.read_schema(ts_path).names])
     d = {c: t.column(c).to_numpy() for c in t.column_names}
     n = len(d["time_s"])
@@ -418,7 +460,9 @@ def plot_overview(ts_path: Path, png_path: Path, title: str) -> None:
     ax[0].set_ylabel("power [MW]")
     ax[0].legend(loc="upper left", fontsize=8, ncol=4)
     ax[1].plot(hours, d["soc_frac"], color="tab:green", label="fleet")
-    ax[1].fill_between(hours, d["pack_soc_min_frac"], d["pack_soc_max_frac"], color="tab:green", alpha=0.2, label="pack range")
+    ax[1].fill_between(
+        hours, d["pack_soc_min_frac"], d["pack_soc_max_frac"], color="tab:green", alpha=0.2, label="pack range"
+    )
     ax[1].set_ylim(0, 1)
     ax[1].set_ylabel("state of charge [-]")
     ax[1].legend(loc="upper left", fontsize=8)

@@ -9,19 +9,17 @@ the message; the CLI prints it and exits with status 2.
 from __future__ import annotations
 
 import difflib
-import re
 import tomllib
-import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from adapters.io.inventory_csv import InventoryError, read_inventory_csv
 from twin.config import Scenario, cross_check
 from twin.errors import ScenarioFileError
-from twin.validation import did_you_mean, find_line, format_problems, format_validation_error, key_path
 from twin.fleet.inventory import FleetInventory
+from twin.validation import find_line, format_problems, format_validation_error, key_path
 
 
 class ScenarioError(ScenarioFileError):
@@ -30,8 +28,9 @@ class ScenarioError(ScenarioFileError):
 
 def format_errors(path: Path, text: str, data: dict[str, Any], exc: ValidationError) -> str:
     """Every validation problem of a scenario file, with its line: one message, or a list under a header."""
-    return format_problems(str(path), format_validation_error(exc, model=Scenario, source=str(path), text=text,
-                                                              data=data))
+    return format_problems(
+        str(path), format_validation_error(exc, model=Scenario, source=str(path), text=text, data=data)
+    )
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -40,7 +39,11 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        near = difflib.get_close_matches(p.name, [q.name for q in p.parent.glob("*.toml")], n=1) if p.parent.is_dir() else []
+        near = (
+            difflib.get_close_matches(p.name, [q.name for q in p.parent.glob("*.toml")], n=1)
+            if p.parent.is_dir()
+            else []
+        )
         hint = f"; did you mean '{p.parent / near[0]}'?" if near else ""
         raise ScenarioError(f"{p}: no such scenario file{hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -62,8 +65,11 @@ def load_scenario(path: str | Path) -> Scenario:
         msgs += inv_msgs
     if msgs:
         n = len(msgs)
-        raise ScenarioError(msgs[0] if n == 1 else f"{p}: {n} problems in the scenario:\n"
-                            + "\n".join("  " + m.replace("\n", "\n  ") for m in msgs))
+        raise ScenarioError(
+            msgs[0]
+            if n == 1
+            else f"{p}: {n} problems in the scenario:\n" + "\n".join("  " + m.replace("\n", "\n  ") for m in msgs)
+        )
     if not sc.name:
         sc = sc.model_copy(update={"name": p.stem})
     _check_controller(p, text, sc)
@@ -113,9 +119,15 @@ def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scena
 
     problems: list[tuple[tuple[str | int, ...], str]] = []
     if "n_packs" in fl.model_fields_set and fl.n_packs != inv.n_packs:
-        problems.append((("models", "fleet", "n_packs"),
-                         (f"{fl.n_packs} but {rel} lists {inv.n_packs} packs; leave n_packs out when "
-                          "inventory_csv is given (the inventory sets the number of packs)")))
+        problems.append(
+            (
+                ("models", "fleet", "n_packs"),
+                (
+                    f"{fl.n_packs} but {rel} lists {inv.n_packs} packs; leave n_packs out when "
+                    "inventory_csv is given (the inventory sets the number of packs)"
+                ),
+            )
+        )
     ids = sorted(inv.pack_id.tolist())
     known_ids = set(ids)
     vehicles = sorted(set(inv.vehicle.tolist()))
@@ -127,37 +139,65 @@ def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scena
         missing = [q for q in dict.fromkeys(packs) if q not in known_ids]
         if missing:
             ok = False
-            problems.append((("events", i, k),
-                             (f"{ev.kind}: pack{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} "
-                              f"not in the inventory {rel} (pack ids: {_id_list(ids)})")))
+            problems.append(
+                (
+                    ("events", i, k),
+                    (
+                        f"{ev.kind}: pack{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} "
+                        f"not in the inventory {rel} (pack ids: {_id_list(ids)})"
+                    ),
+                )
+            )
         veh = getattr(ev, "vehicle", None)
         if veh is not None and veh not in vehicles:
             ok = False
             close = difflib.get_close_matches(veh, vehicles, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ";"
-            problems.append((("events", i, "vehicle"),
-                             (f"{ev.kind}: vehicle {veh!r} is not in the inventory {rel}{hint} "
-                              f"Allowed: {', '.join(vehicles)}")))
+            problems.append(
+                (
+                    ("events", i, "vehicle"),
+                    (f"{ev.kind}: vehicle {veh!r} is not in the inventory {rel}{hint} Allowed: {', '.join(vehicles)}"),
+                )
+            )
         row = getattr(ev, "yard_row", None)
         if row is not None and row not in rows:
             ok = False
-            problems.append((("events", i, "yard_row"),
-                             (f"{ev.kind}: no pack of the inventory {rel} stands in yard row {row} "
-                              f"(rows: {_id_list(rows)})")))
+            problems.append(
+                (
+                    ("events", i, "yard_row"),
+                    (f"{ev.kind}: no pack of the inventory {rel} stands in yard row {row} (rows: {_id_list(rows)})"),
+                )
+            )
         blk = getattr(ev, "block", None)
         if blk is not None and blk >= sc.site.bess.n_blocks:
             ok = False  # reported by cross_check
         if ok and k == "packs" and not len(inv.select(packs=tuple(packs), vehicle=veh, yard_row=row, block=blk)):
-            given = [f"{n} = {v!r}" for n, v in (("packs", list(packs) or None), ("vehicle", veh),
-                                                 ("yard_row", row), ("block", blk)) if v is not None]
-            problems.append((("events", i, "kind"),
-                             (f"{ev.kind}: selects no pack of the inventory {rel}: no pack matches "
-                              f"{' and '.join(given)} together")))
+            given = [
+                f"{n} = {v!r}"
+                for n, v in (("packs", list(packs) or None), ("vehicle", veh), ("yard_row", row), ("block", blk))
+                if v is not None
+            ]
+            problems.append(
+                (
+                    ("events", i, "kind"),
+                    (
+                        f"{ev.kind}: selects no pack of the inventory {rel}: no pack matches "
+                        f"{' and '.join(given)} together"
+                    ),
+                )
+            )
     missing = [q for q in dict.fromkeys(sc.hil.packs) if q not in known_ids]
     if missing:
-        problems.append((("hil", "packs"), (f"pack{'s' if len(missing) > 1 else ''} "
-                                            f"{', '.join(map(str, missing))} not in the inventory {rel} "
-                                            f"(pack ids: {_id_list(ids)})")))
+        problems.append(
+            (
+                ("hil", "packs"),
+                (
+                    f"pack{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(map(str, missing))} not in the inventory {rel} "
+                    f"(pack ids: {_id_list(ids)})"
+                ),
+            )
+        )
     msgs = []
     for loc, msg in problems:
         ln = find_line(text, loc)
@@ -176,8 +216,10 @@ def _check_controller(p: Path, text: str, sc: Scenario) -> None:
     try:
         cls = load_controller_class(sc.controller.class_path)
     except ModuleNotFoundError as exc:
-        raise ScenarioError(f"{where}: controller.class = {sc.controller.class_path!r}: cannot import module "
-                            f"{exc.name!r} (is it on PYTHONPATH?)") from None
+        raise ScenarioError(
+            f"{where}: controller.class = {sc.controller.class_path!r}: cannot import module "
+            f"{exc.name!r} (is it on PYTHONPATH?)"
+        ) from None
     except (ImportError, TypeError) as exc:
         raise ScenarioError(f"{where}: controller.class = {sc.controller.class_path!r}: {exc}") from None
     defaults = getattr(cls, "DEFAULTS", None)
@@ -187,5 +229,7 @@ def _check_controller(p: Path, text: str, sc: Scenario) -> None:
                 close = difflib.get_close_matches(k, list(defaults), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 pl = find_line(text, ("controller", "params", k))
-                raise ScenarioError(f"{p}:{pl or ''}: unknown key 'controller.params.{k}' for {cls.__name__}{hint} "
-                                    f"Allowed keys here: {', '.join(sorted(defaults))}".replace("::", ":"))
+                raise ScenarioError(
+                    f"{p}:{pl or ''}: unknown key 'controller.params.{k}' for {cls.__name__}{hint} "
+                    f"Allowed keys here: {', '.join(sorted(defaults))}".replace("::", ":")
+                )

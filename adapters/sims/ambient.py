@@ -18,7 +18,9 @@ class AmbientSim(ModelSim):
         amb = self.site.ambient
         for ev in self.events.due(t_s):
             amb.set_override(ev.temp_c)
-            self.site.log(t_s, "ambient", "override cleared" if ev.temp_c is None else f"ambient forced to {ev.temp_c:g} degC")
+            self.site.log(
+                t_s, "ambient", "override cleared" if ev.temp_c is None else f"ambient forced to {ev.temp_c:g} degC"
+            )
         temp = float(amb.temp_c(t_s))
         temp_wb = float(amb.wetbulb_c(t_s))
         rh = float(amb.rh_frac(t_s))

@@ -68,8 +68,17 @@ class ModelSim(mosaik_api_v3.Simulator):
         return tick * self.time_resolution
 
     # -- mosaik API ----------------------------------------------------------------
-    def init(self, sid: str, time_resolution: float = 1.0, *, site: Site, period_s: float | None = None,
-             registry: dict[str, Any] | None = None, sink: Any = None, **_: Any) -> dict[str, Any]:
+    def init(
+        self,
+        sid: str,
+        time_resolution: float = 1.0,
+        *,
+        site: Site,
+        period_s: float | None = None,
+        registry: dict[str, Any] | None = None,
+        sink: Any = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         self.sid = sid
         if registry is not None:
             registry[self.MODEL] = self

@@ -14,9 +14,24 @@ class ControllerSim(ModelSim):
     MODEL = "Controller"
     ATTRS = ["pv_p_limit_mw", "shed_tier", "pack_weights"]
     INPUTS = ["grid_meas", "fleet_meas"]
-    FIELDS = ["soc_frac", "e_stored_mwh", "bess_p_mw", "bess_charge_max_p_mw", "bess_discharge_max_p_mw",
-              "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "cooling_p_mw", "aux_p_mw",
-              "losses_p_mw", "pack_soc_frac", "pack_in_service", "it_max_p_mw", "it_site_max_p_mw"]
+    FIELDS = [
+        "soc_frac",
+        "e_stored_mwh",
+        "bess_p_mw",
+        "bess_charge_max_p_mw",
+        "bess_discharge_max_p_mw",
+        "pv_avail_p_mw",
+        "pv_p_mw",
+        "it_demand_p_mw",
+        "it_p_mw",
+        "cooling_p_mw",
+        "aux_p_mw",
+        "losses_p_mw",
+        "pack_soc_frac",
+        "pack_in_service",
+        "it_max_p_mw",
+        "it_site_max_p_mw",
+    ]
 
     def setup(self) -> None:
         info = self.site.info
@@ -42,14 +57,22 @@ class ControllerSim(ModelSim):
         m = Measurements(t_s, self.dt_s, *[g[k] if k in g else f[k] for k in self.FIELDS])
         sp = self.site.controller.step(m)
         if not isinstance(sp, Setpoints):
-            raise TypeError(f"{type(self.site.controller).__name__}.step() returned {type(sp).__name__}, expected Setpoints")
+            raise TypeError(
+                f"{type(self.site.controller).__name__}.step() returned {type(sp).__name__}, expected Setpoints"
+            )
         info = self.site.info
         # mosaik reads None as "no output", so "no limit" travels as +inf and
         # "reference split" as an empty weight array.
-        lim = self._no_limit if sp.pv_p_limit_mw is None else np.broadcast_to(
-            np.asarray(sp.pv_p_limit_mw, float), (info.n_pv_blocks,))
-        tiers = self._no_shed if sp.shed_tier is None else np.broadcast_to(
-            np.asarray(sp.shed_tier, np.int64), (info.n_spark_units,))
+        lim = (
+            self._no_limit
+            if sp.pv_p_limit_mw is None
+            else np.broadcast_to(np.asarray(sp.pv_p_limit_mw, float), (info.n_pv_blocks,))
+        )
+        tiers = (
+            self._no_shed
+            if sp.shed_tier is None
+            else np.broadcast_to(np.asarray(sp.shed_tier, np.int64), (info.n_spark_units,))
+        )
         w = self._no_weights if sp.pack_weights is None else np.asarray(sp.pack_weights, float)
         if sp.pack_weights is not None and w.shape != (info.n_packs,):
             raise ValueError(f"pack_weights must have one entry per pack ({info.n_packs}), got shape {w.shape}")

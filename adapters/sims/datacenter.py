@@ -24,8 +24,14 @@ import numpy as np
 from adapters.sims.base import EventQueue, ModelSim
 from twin.datacenter.cooling import REGIMES
 
-COOLING_EVENTS = {"cooling_pump_trip", "cooling_pump_restore", "dry_cooler_fan_fail", "dry_cooler_fan_restore",
-                  "chiller_trip", "chiller_restore"}
+COOLING_EVENTS = {
+    "cooling_pump_trip",
+    "cooling_pump_restore",
+    "dry_cooler_fan_fail",
+    "dry_cooler_fan_restore",
+    "chiller_trip",
+    "chiller_restore",
+}
 JOB_EVENTS = {"job_start", "job_stop", "job_crash", "power_floor"}
 
 
@@ -33,8 +39,15 @@ class DataCenterSim(ModelSim):
     MODEL = "DataCenter"
     # Each output on its own, and all of them as one ``dc_meas`` dict for the grid (one attribute
     # per step costs less in mosaik than seven).
-    MEAS = ["it_demand_p_mw", "it_p_mw", "it_min_p_mw", "it_max_p_mw", "it_site_min_p_mw", "it_site_max_p_mw",
-            "cooling_p_mw"]
+    MEAS = [
+        "it_demand_p_mw",
+        "it_p_mw",
+        "it_min_p_mw",
+        "it_max_p_mw",
+        "it_site_min_p_mw",
+        "it_site_max_p_mw",
+        "cooling_p_mw",
+    ]
     ATTRS = MEAS + ["dc_meas"]
     INPUTS = ["temp_amb_c", "temp_wb_c", "shed_tier"]
 
@@ -45,8 +58,10 @@ class DataCenterSim(ModelSim):
         self.events = EventQueue(sc.events, COOLING_EVENTS)
         self.job_events = EventQueue(sc.events, JOB_EVENTS)
         n = self.site.datacenter.n
-        self.names = {k: [f"spark_u{i:02d}_{k}" for i in range(n)]
-                      for k in ("gpu_temp_c", "coolant_temp_c", "facility_temp_c", "regime_idx", "cooling_p_mw")}
+        self.names = {
+            k: [f"spark_u{i:02d}_{k}" for i in range(n)]
+            for k in ("gpu_temp_c", "coolant_temp_c", "facility_temp_c", "regime_idx", "cooling_p_mw")
+        }
         self._regime = None
         self.fine_rows: list[np.ndarray] = []  # site IT at the fine step, when record_fine_it
 
@@ -97,14 +112,20 @@ class DataCenterSim(ModelSim):
         cs = st.cooling
         if self._regime is None or (cs.regime != self._regime).any():
             for u in np.flatnonzero(cs.regime != (self._regime if self._regime is not None else -1)):
-                self.site.log(t_s, "cooling_regime", f"unit {u}: {REGIMES[cs.regime[u]]} "
-                              f"(ambient {temp:.1f} degC, wet bulb {wb:.1f} degC)")
+                self.site.log(
+                    t_s,
+                    "cooling_regime",
+                    f"unit {u}: {REGIMES[cs.regime[u]]} (ambient {temp:.1f} degC, wet bulb {wb:.1f} degC)",
+                )
             self._regime = cs.regime.copy()
         cool = cs.cooling_p_mw
         self.out = {
-            "it_demand_p_mw": st.it_demand_p_mw, "it_p_mw": st.it_p_mw,
-            "it_min_p_mw": st.it_min_p_mw, "it_max_p_mw": st.it_max_p_mw,
-            "it_site_min_p_mw": st.it_site_min_p_mw, "it_site_max_p_mw": st.it_site_max_p_mw,
+            "it_demand_p_mw": st.it_demand_p_mw,
+            "it_p_mw": st.it_p_mw,
+            "it_min_p_mw": st.it_min_p_mw,
+            "it_max_p_mw": st.it_max_p_mw,
+            "it_site_min_p_mw": st.it_site_min_p_mw,
+            "it_site_max_p_mw": st.it_site_max_p_mw,
             "cooling_p_mw": cool,
         }
         self.out["dc_meas"] = dict(self.out)

@@ -10,8 +10,15 @@ from adapters.sims.base import EventQueue, ModelSim
 from twin.fleet import bms
 from twin.fleet.fleet import F_NEW_ALARM, F_RUNAWAY, F_STATE, F_TRIP
 
-PACK_EVENTS = {"trip_bess_block", "restore_bess_block", "trip_packs", "restore_packs", "weak_cell",
-               "thermal_runaway", "bms_reset"}
+PACK_EVENTS = {
+    "trip_bess_block",
+    "restore_bess_block",
+    "trip_packs",
+    "restore_packs",
+    "weak_cell",
+    "thermal_runaway",
+    "bms_reset",
+}
 
 
 def _ids(ids: np.ndarray, limit: int = 20) -> str:
@@ -21,8 +28,14 @@ def _ids(ids: np.ndarray, limit: int = 20) -> str:
 
 class FleetSim(ModelSim):
     MODEL = "Fleet"
-    MEAS = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "soc_frac", "e_stored_mwh", "pack_soc_frac",
-            "pack_in_service"]
+    MEAS = [
+        "bess_charge_max_p_mw",
+        "bess_discharge_max_p_mw",
+        "soc_frac",
+        "e_stored_mwh",
+        "pack_soc_frac",
+        "pack_in_service",
+    ]
     ATTRS = MEAS + ["fleet_meas"]  # fleet_meas: all of MEAS in one dict (see GridSim)
     INPUTS = ["bess_p_mw", "pack_weights", "temp_amb_c", "ghi_w_m2", "hil_ok"]  # hil_ok: orders HIL before Fleet
 
@@ -54,13 +67,20 @@ class FleetSim(ModelSim):
                 i = int(inv.index_of([ev.pack])[0])
                 fleet.trigger_runaway(i)
                 self._fault[i] = self._runaway[i] = True
-                site.log(ev.at_s, k, f"pack {ev.pack} ({inv.vehicle[i]}, block {inv.block[i]}, "
-                                     f"yard row {inv.yard_row[i]}) forced into thermal runaway")
+                site.log(
+                    ev.at_s,
+                    k,
+                    f"pack {ev.pack} ({inv.vehicle[i]}, block {inv.block[i]}, "
+                    f"yard row {inv.yard_row[i]}) forced into thermal runaway",
+                )
                 continue
             idx = inv.select(ev.packs, ev.vehicle, ev.yard_row, ev.block)
             ids = inv.pack_id[idx]
-            what = ", ".join(f"{n} {v}" for n, v in (("vehicle", ev.vehicle), ("yard row", ev.yard_row),
-                                                     ("block", ev.block)) if v is not None)
+            what = ", ".join(
+                f"{n} {v}"
+                for n, v in (("vehicle", ev.vehicle), ("yard row", ev.yard_row), ("block", ev.block))
+                if v is not None
+            )
             sel = f"{len(idx)} pack(s){' (' + what + ')' if what else ''}: {_ids(ids)}"
             if k in ("trip_packs", "restore_packs"):
                 fleet.set_packs(idx, k == "restore_packs")
@@ -68,8 +88,11 @@ class FleetSim(ModelSim):
                 site.log(ev.at_s, k, sel + why)
             elif k == "weak_cell":
                 fleet.set_weak_cell(idx, ev.capacity_frac, ev.resistance_factor)
-                site.log(ev.at_s, k, f"{sel}: one cell at {ev.capacity_frac:g} x capacity, "
-                                     f"{ev.resistance_factor:g} x resistance")
+                site.log(
+                    ev.at_s,
+                    k,
+                    f"{sel}: one cell at {ev.capacity_frac:g} x capacity, {ev.resistance_factor:g} x resistance",
+                )
             elif k == "bms_reset":
                 back = fleet.bms_reset(idx)
                 self._fault[back] = False
@@ -86,8 +109,11 @@ class FleetSim(ModelSim):
             new = np.flatnonzero(now & ~self._runaway)
             self._runaway = now
             for i in new[:50]:
-                site.log(t_s, "pack_thermal_runaway", f"pack {inv.pack_id[i]} (yard row {inv.yard_row[i]}) at "
-                                                      f"{fleet.temp_c[i]:.0f} degC: runaway onset")
+                site.log(
+                    t_s,
+                    "pack_thermal_runaway",
+                    f"pack {inv.pack_id[i]} (yard row {inv.yard_row[i]}) at {fleet.temp_c[i]:.0f} degC: runaway onset",
+                )
         if r.n_new_trips:
             now = F[:, F_STATE] == bms.STATE_FAULT
             new = np.flatnonzero(now & ~self._fault)
@@ -96,13 +122,18 @@ class FleetSim(ModelSim):
             for i in new:
                 causes.setdefault(int(F[i, F_TRIP]), []).append(int(inv.pack_id[i]))
             for cause, ids in causes.items():
-                site.log(t_s, "bms_trip", f"contactor opened on {len(ids)} pack(s) by {bms.TRIP_NAMES[cause]}: "
-                                          f"{_ids(np.array(ids))}")
+                site.log(
+                    t_s,
+                    "bms_trip",
+                    f"contactor opened on {len(ids)} pack(s) by {bms.TRIP_NAMES[cause]}: {_ids(np.array(ids))}",
+                )
         if r.n_new_alarm:
             evt = fleet.bms_evt
             by_kind: dict[str, list[int]] = {}
             for i in np.flatnonzero(F[:, F_NEW_ALARM]):
-                by_kind.setdefault(", ".join(bms.evt1_names(int(evt[i]) & bms.ALARM_MASK)), []).append(int(inv.pack_id[i]))
+                by_kind.setdefault(", ".join(bms.evt1_names(int(evt[i]) & bms.ALARM_MASK)), []).append(
+                    int(inv.pack_id[i])
+                )
             for kind, ids in by_kind.items():  # one entry per kind of alarm and step
                 site.log(t_s, "bms_alarm", f"{len(ids)} pack(s) newly in alarm ({kind}): {_ids(np.array(ids))}")
 

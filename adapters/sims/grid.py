@@ -26,8 +26,18 @@ class GridSim(ModelSim):
     # Each output on its own, and all of them as one ``grid_meas`` dict: the
     # controller takes the dict (one attribute per step is cheaper in mosaik
     # than eight), other simulators may connect to single attributes.
-    MEAS = ["bess_p_mw", "pv_avail_p_mw", "pv_p_mw", "it_demand_p_mw", "it_p_mw", "it_max_p_mw", "it_site_max_p_mw",
-            "cooling_p_mw", "aux_p_mw", "losses_p_mw"]
+    MEAS = [
+        "bess_p_mw",
+        "pv_avail_p_mw",
+        "pv_p_mw",
+        "it_demand_p_mw",
+        "it_p_mw",
+        "it_max_p_mw",
+        "it_site_max_p_mw",
+        "cooling_p_mw",
+        "aux_p_mw",
+        "losses_p_mw",
+    ]
     ATTRS = MEAS + ["grid_meas"]
     INPUTS = ["pv_avail_p_mw", "dc_meas", "pv_p_limit_mw", "bess_charge_max_p_mw", "bess_discharge_max_p_mw"]
 
@@ -78,7 +88,9 @@ class GridSim(ModelSim):
         self.n_solves += r.n_solves
         fw = r.pv_fast_curtail_p_mw > 1e-6
         if fw and not self._fw_active:
-            self.site.log(t_s, "pv_frequency_watt", f"fleet saturated on charge: PV cut by {r.pv_fast_curtail_p_mw:.3f} MW")
+            self.site.log(
+                t_s, "pv_frequency_watt", f"fleet saturated on charge: PV cut by {r.pv_fast_curtail_p_mw:.3f} MW"
+            )
         self._fw_active = fw
         uf = r.ufls_p_mw > 0
         if uf and not self._ufls_active:
@@ -92,7 +104,9 @@ class GridSim(ModelSim):
         # the fleet at the in-step IT peak: the step mean plus the swing above it (units shed by UFLS stay off)
         served = sum(inputs["it_p_mw"].tolist())
         swing_up = max(inputs["it_site_max_p_mw"] - served, 0.0) * (it_sum / served if served > 0 else 0.0)
-        dis_max = sum(d for d, on in zip(inputs["bess_discharge_max_p_mw"].tolist(), grid.bess_in_service.tolist()) if on)
+        dis_max = sum(
+            d for d, on in zip(inputs["bess_discharge_max_p_mw"].tolist(), grid.bess_in_service.tolist()) if on
+        )
         headroom = dis_max - (-sum(b) + swing_up)
         rec = {
             "pv_avail_p_mw": sum(avail.tolist()),

@@ -41,6 +41,7 @@ HIL_EVENTS = {"bms_reset", "hil_setop"}
 @dataclass
 class HilOptions:
     """How ``twin hil`` runs (from the command line and the device file)."""
+
     packs: list[int]
     device: DeviceConfig = field(default_factory=DeviceConfig)
     port: str = ""
@@ -76,8 +77,9 @@ class HilSim(ModelSim):
         o, site = self.opts, self.site
         fleet, inv = site.fleet, site.fleet.inv
         self.idx = inv.index_of(o.packs)
-        units = o.units or [next((b.unit_id for b in o.device.packs if b.id == p), i + 1)
-                            for i, p in enumerate(o.packs)]
+        units = o.units or [
+            next((b.unit_id for b in o.device.packs if b.id == p), i + 1) for i, p in enumerate(o.packs)
+        ]
         self.units = units
         self.events = EventQueue(site.scenario.events, HIL_EVENTS)
         self.session = Session.read(o.replay) if o.replay is not None else None
@@ -86,17 +88,26 @@ class HilSim(ModelSim):
             self.link = open_link("replay", session=self.session)
         else:
             ln = o.device.line
-            self.link = open_link("serial", timeout_s=timing.timeout_s,
-                                  settings=LineSettings(o.port, ln.baudrate, ln.bytesize, ln.parity, ln.stopbits))
+            self.link = open_link(
+                "serial",
+                timeout_s=timing.timeout_s,
+                settings=LineSettings(o.port, ln.baudrate, ln.bytesize, ln.parity, ln.stopbits),
+            )
         self.recorder = None
         out = getattr(self.sink.writer, "out", None) if self.sink is not None else None
         if o.record and out is not None and self.session is None:
-            self.recorder = SessionRecorder(Path(out) / "session.jsonl", {
-                "scenario": site.scenario.name, "step_s": self.dt_s, "mode": "realtime" if o.realtime else "lockstep",
-                "port": o.port, "packs": [{"id": int(p), "unit": int(u)} for p, u in zip(o.packs, units)],
-                "device": o.device.model_dump(mode="json")})
-        self.ports = [BmsPort(self.link, u, int(p), o.device, self.recorder)
-                      for p, u in zip(o.packs, units)]
+            self.recorder = SessionRecorder(
+                Path(out) / "session.jsonl",
+                {
+                    "scenario": site.scenario.name,
+                    "step_s": self.dt_s,
+                    "mode": "realtime" if o.realtime else "lockstep",
+                    "port": o.port,
+                    "packs": [{"id": int(p), "unit": int(u)} for p, u in zip(o.packs, units)],
+                    "device": o.device.model_dump(mode="json"),
+                },
+            )
+        self.ports = [BmsPort(self.link, u, int(p), o.device, self.recorder) for p, u in zip(o.packs, units)]
         if self.session is None:
             self.link.open()
         fleet.bind_external(self.idx)
@@ -151,9 +162,18 @@ class HilSim(ModelSim):
         cells = np.full(ncell, v_avg)
         if ncell:
             cells[0] = weak
-        return PackMeas(sim_t_s=t_s, pack_v=S[i, S_VT], pack_a=S[i, S_I], cell_v_max=vmax, cell_v_min=vmin,
-                        cell_v_avg=v_avg, cell_t_max_c=S[i, S_TEMP], cell_t_min_c=S[i, S_TEMP],
-                        soc_true_frac=S[i, S_SOC], cells_v=cells)
+        return PackMeas(
+            sim_t_s=t_s,
+            pack_v=S[i, S_VT],
+            pack_a=S[i, S_I],
+            cell_v_max=vmax,
+            cell_v_min=vmin,
+            cell_v_avg=v_avg,
+            cell_t_max_c=S[i, S_TEMP],
+            cell_t_min_c=S[i, S_TEMP],
+            soc_true_frac=S[i, S_SOC],
+            cells_v=cells,
+        )
 
     # -- events ------------------------------------------------------------------------
     def _apply_events(self, t_s: float) -> None:
@@ -186,12 +206,14 @@ class HilSim(ModelSim):
             if late > o.overrun_frac * dt:
                 self.overruns += 1
                 if self.overruns == 1 or self.overruns % 100 == 0:
-                    site.log(t_s, "hil_overrun", f"step began {late * 1e3:.1f} ms late "
-                                                 f"({self.overruns} overrun(s) so far)")
+                    site.log(
+                        t_s, "hil_overrun", f"step began {late * 1e3:.1f} ms late ({self.overruns} overrun(s) so far)"
+                    )
                 if o.max_overruns is not None and self.overruns > o.max_overruns:
                     site.log(t_s, "hil_aborted", f"more than {o.max_overruns} overrun(s): run stopped")
-                    raise SimulationAborted(f"HIL: {self.overruns} steps overran (limit {o.max_overruns}) "
-                                            f"at t = {t_s:g} s")
+                    raise SimulationAborted(
+                        f"HIL: {self.overruns} steps overran (limit {o.max_overruns}) at t = {t_s:g} s"
+                    )
             deadline = slot + o.device.timing.io_budget_frac * dt
         else:
             deadline = float("inf")
@@ -214,8 +236,14 @@ class HilSim(ModelSim):
                 elif lim > 0 and abs(ia) >= lim * (1 - 1e-4):
                     self.clamp_steps[j] += 1
             try:
-                ans = port.step(k, t_s, lambda ncell, j=j: self._meas(j, t_s, ncell), int(self.setop[j]),
-                                bool(self.reset_pending[j]), deadline)
+                ans = port.step(
+                    k,
+                    t_s,
+                    lambda ncell, j=j: self._meas(j, t_s, ncell),
+                    int(self.setop[j]),
+                    bool(self.reset_pending[j]),
+                    deadline,
+                )
             except MapError as exc:
                 raise SimulationAborted(f"HIL pack {pid} (unit {port.unit}): {exc}") from None
             self._take(j, t_s, ans, port)
@@ -226,8 +254,9 @@ class HilSim(ModelSim):
         on = usable & (self.state == bms.STATE_CONNECTED)
         self.steps_out += ~on
         self.lim_ch, self.lim_dis = np.where(on, self.i_ch, 0.0), np.where(on, self.i_dis, 0.0)
-        fleet.set_external(self.idx, np.where(usable, self.state, bms.STATE_DISCONNECTED), self.evt, self.lim_ch,
-                           self.lim_dis)
+        fleet.set_external(
+            self.idx, np.where(usable, self.state, bms.STATE_DISCONNECTED), self.evt, self.lim_ch, self.lim_dis
+        )
         j0 = 0
         p0 = self.ports[j0]
         i0 = int(self.idx[j0])
@@ -248,19 +277,26 @@ class HilSim(ModelSim):
     def _note_cells(self, port: BmsPort, j: int, t_s: float) -> None:
         ns = int(self.site.fleet.P[int(self.idx[j]), P_NS])
         if port.ncell != ns:
-            self.site.log(t_s, "hil_cell_map",
-                          f"pack {port.pack_id}: the BMS has NCell = {port.ncell}, the pack model {ns} series cells: "
-                          f"its mean cell and weakest cell are mapped onto {port.ncell} points (one weak, the rest "
-                          f"at the mean)")
+            self.site.log(
+                t_s,
+                "hil_cell_map",
+                f"pack {port.pack_id}: the BMS has NCell = {port.ncell}, the pack model {ns} series cells: "
+                f"its mean cell and weakest cell are mapped onto {port.ncell} points (one weak, the rest "
+                f"at the mean)",
+            )
 
     def _take(self, j: int, t_s: float, ans: BmsAnswer | None, port: BmsPort) -> None:
         site, pid = self.site, port.pack_id
         if ans is None:
             if self.link_ok[j] or self.k == 1:  # lost now, or never there from the first step
                 self.n_lost += 1
-                site.log(t_s, "hil_link_lost", f"pack {pid} (unit {port.unit}): no answer after "
-                                               f"{1 + self.opts.device.timing.retries} attempt(s): "
-                                               f"{port.last_failure}; pack out of service")
+                site.log(
+                    t_s,
+                    "hil_link_lost",
+                    f"pack {pid} (unit {port.unit}): no answer after "
+                    f"{1 + self.opts.device.timing.retries} attempt(s): "
+                    f"{port.last_failure}; pack out of service",
+                )
                 if self.recorder is not None:
                     self.recorder.note(self.k - 1, t_s, "link_lost", unit=port.unit, why=port.last_failure)
             self.link_ok[j] = False
@@ -269,9 +305,12 @@ class HilSim(ModelSim):
             self._note_cells(port, j, t_s)
         if not self.link_ok[j]:
             what = "answers" if self.ever_ok[j] else "first answer"
-            site.log(t_s, "hil_link_restored" if self.ever_ok[j] else "hil_link_up",
-                     f"pack {pid} (unit {port.unit}): {what} from BMS '{port.serial_number}', NCell {port.ncell}, "
-                     f"State {STATE_NAMES.get(ans.state, ans.state)}")
+            site.log(
+                t_s,
+                "hil_link_restored" if self.ever_ok[j] else "hil_link_up",
+                f"pack {pid} (unit {port.unit}): {what} from BMS '{port.serial_number}', NCell {port.ncell}, "
+                f"State {STATE_NAMES.get(ans.state, ans.state)}",
+            )
             if self.recorder is not None:
                 self.recorder.note(self.k - 1, t_s, "link_up", unit=port.unit)
         self.link_ok[j] = True
@@ -289,16 +328,25 @@ class HilSim(ModelSim):
                 self.hb_t[j] = t_s
             elif not self.hb_frozen[j] and t_s - self.hb_t[j] >= self.opts.device.timing.hb_timeout_s:
                 self.hb_frozen[j] = True
-                site.log(t_s, "bms_heartbeat_frozen", f"pack {pid}: BMS heartbeat stuck at {ans.hb} for "
-                                                      f"{t_s - self.hb_t[j]:g} s; pack out of service")
+                site.log(
+                    t_s,
+                    "bms_heartbeat_frozen",
+                    f"pack {pid}: BMS heartbeat stuck at {ans.hb} for {t_s - self.hb_t[j]:g} s; pack out of service",
+                )
         if ans.state != self.state[j]:
             names = ", ".join(bms.evt1_names(ans.evt1)) or "no alarm"
             kind = "bms_contactor_closed" if ans.state == bms.STATE_CONNECTED else "bms_contactor_open"
-            site.log(t_s, kind, f"pack {pid}: BMS State {STATE_NAMES.get(int(self.state[j]), self.state[j])} -> "
-                                f"{STATE_NAMES.get(ans.state, ans.state)} (Evt1: {names})")
+            site.log(
+                t_s,
+                kind,
+                f"pack {pid}: BMS State {STATE_NAMES.get(int(self.state[j]), self.state[j])} -> "
+                f"{STATE_NAMES.get(ans.state, ans.state)} (Evt1: {names})",
+            )
         new_alarm = ans.evt1 & ~int(self.evt[j]) & (bms.ALARM_MASK | 1 << bms.COMMUNICATION_ERROR)
         if new_alarm:
-            site.log(t_s, "bms_alarm", f"pack {pid}: BMS raised {', '.join(bms.evt1_names(new_alarm)) or hex(new_alarm)}")
+            site.log(
+                t_s, "bms_alarm", f"pack {pid}: BMS raised {', '.join(bms.evt1_names(new_alarm)) or hex(new_alarm)}"
+            )
         self.reset_pending[j] = False  # written with this exchange
         self.state[j] = ans.state
         self.evt[j] = ans.evt1
@@ -310,10 +358,13 @@ class HilSim(ModelSim):
         if ans.a_a is not None and abs(i_model) > 1.0 and abs(ans.a_a) > 1.0 and (ans.a_a > 0) != (i_model > 0):
             self.sign_mismatch[j] += 1
             if self.sign_mismatch[j] == 3:
-                site.log(t_s, "hil_sign_mismatch",
-                         f"pack {pid}: the BMS reads {ans.a_a:+.1f} A where the model has {i_model:+.1f} A "
-                         f"(3 steps so far): if the product reports discharge positive, set "
-                         f"[bms] current_sign = {-self.opts.device.bms.current_sign} in its device file")
+                site.log(
+                    t_s,
+                    "hil_sign_mismatch",
+                    f"pack {pid}: the BMS reads {ans.a_a:+.1f} A where the model has {i_model:+.1f} A "
+                    f"(3 steps so far): if the product reports discharge positive, set "
+                    f"[bms] current_sign = {-self.opts.device.bms.current_sign} in its device file",
+                )
         if ans.soc_pct is not None:
             true_pct = float(self.site.fleet.S[int(self.idx[j]), S_SOC] * 100.0)
             self.soc_bms[j] = ans.soc_pct
@@ -333,9 +384,17 @@ class HilSim(ModelSim):
             "port": o.port if o.replay is None else str(o.replay),
             "step_s": self.dt_s,
             "steps": self.k,
-            "packs": [{"id": p.pack_id, "unit": p.unit, "serial_number": p.serial_number, "ncell": p.ncell,
-                       "steps_out_of_service": int(self.steps_out[j]), "clamped_steps": int(self.clamp_steps[j])}
-                      for j, p in enumerate(self.ports)],
+            "packs": [
+                {
+                    "id": p.pack_id,
+                    "unit": p.unit,
+                    "serial_number": p.serial_number,
+                    "ncell": p.ncell,
+                    "steps_out_of_service": int(self.steps_out[j]),
+                    "clamped_steps": int(self.clamp_steps[j]),
+                }
+                for j, p in enumerate(self.ports)
+            ],
             "exchanges": tot.get("exchanges", 0),
             "attempts": tot.get("attempts", 0),
             "retries": tot.get("retries", 0),
@@ -349,7 +408,7 @@ class HilSim(ModelSim):
                 "n": int(err.size),
                 "mean": round(float(err.mean()), 4) if err.size else None,
                 "mean_abs": round(float(np.abs(err).mean()), 4) if err.size else None,
-                "rms": round(float(np.sqrt((err ** 2).mean())), 4) if err.size else None,
+                "rms": round(float(np.sqrt((err**2).mean())), 4) if err.size else None,
                 "max_abs": round(float(np.abs(err).max()), 4) if err.size else None,
                 "last": round(float(err[-1]), 4) if err.size else None,
             },
@@ -357,13 +416,20 @@ class HilSim(ModelSim):
             "current_sign_mismatch_steps": int(self.sign_mismatch.sum()),
             "current_limit_violations": int(self.violations),
             "current_over_limit_max_a": round(self.max_over_a, 6),
-            "io_ms": {"p50": round(_pct(self.io_s, 50) * 1e3, 3), "p99": round(_pct(self.io_s, 99) * 1e3, 3),
-                      "max": round(max(self.io_s, default=0.0) * 1e3, 3)},
+            "io_ms": {
+                "p50": round(_pct(self.io_s, 50) * 1e3, 3),
+                "p99": round(_pct(self.io_s, 99) * 1e3, 3),
+                "max": round(max(self.io_s, default=0.0) * 1e3, 3),
+            },
         }
         if o.realtime and o.replay is None:
-            s["lateness_ms"] = {"p50": round(_pct(late_ms, 50), 3), "p99": round(_pct(late_ms, 99), 3),
-                                "max": round(max(late_ms, default=0.0), 3), "overruns": self.overruns,
-                                "overrun_threshold_ms": round(o.overrun_frac * self.dt_s * 1e3, 3)}
+            s["lateness_ms"] = {
+                "p50": round(_pct(late_ms, 50), 3),
+                "p99": round(_pct(late_ms, 99), 3),
+                "max": round(max(late_ms, default=0.0), 3),
+                "overruns": self.overruns,
+                "overrun_threshold_ms": round(o.overrun_frac * self.dt_s * 1e3, 3),
+            }
         if self.session is not None:
             s["replay_divergences"] = int(self.link.divergences)
             s["replay_first_divergence"] = self.link.first_divergence

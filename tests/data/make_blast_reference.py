@@ -42,14 +42,50 @@ MODELS = {
 PROFILES = {
     "store_soc60_25c": {"kind": "store", "soc": 0.6, "temp_c": 25.0, "temp_amp_c": 0.0, "days": 365, "dt_s": 3600},
     "store_soc60_45c": {"kind": "store", "soc": 0.6, "temp_c": 45.0, "temp_amp_c": 0.0, "days": 365, "dt_s": 3600},
-    "cycle_full_daily_25c": {"kind": "cycle", "lo": 0.0, "hi": 1.0, "period_h": 24.0, "rest_h": 1.0, "temp_c": 25.0,
-                             "temp_amp_c": 0.0, "days": 365, "dt_s": 600},
-    "cycle_dod50_25c": {"kind": "cycle", "lo": 0.25, "hi": 0.75, "period_h": 12.0, "rest_h": 0.5, "temp_c": 25.0,
-                        "temp_amp_c": 0.0, "days": 365, "dt_s": 600},
-    "cycle_dod50_30c_swing8c": {"kind": "cycle", "lo": 0.25, "hi": 0.75, "period_h": 12.0, "rest_h": 0.5, "temp_c": 30.0,
-                                "temp_amp_c": 8.0, "days": 365, "dt_s": 600},
-    "cycle_full_4perday_25c": {"kind": "cycle", "lo": 0.0, "hi": 1.0, "period_h": 6.0, "rest_h": 0.5, "temp_c": 25.0,
-                               "temp_amp_c": 0.0, "days": 180, "dt_s": 600},
+    "cycle_full_daily_25c": {
+        "kind": "cycle",
+        "lo": 0.0,
+        "hi": 1.0,
+        "period_h": 24.0,
+        "rest_h": 1.0,
+        "temp_c": 25.0,
+        "temp_amp_c": 0.0,
+        "days": 365,
+        "dt_s": 600,
+    },
+    "cycle_dod50_25c": {
+        "kind": "cycle",
+        "lo": 0.25,
+        "hi": 0.75,
+        "period_h": 12.0,
+        "rest_h": 0.5,
+        "temp_c": 25.0,
+        "temp_amp_c": 0.0,
+        "days": 365,
+        "dt_s": 600,
+    },
+    "cycle_dod50_30c_swing8c": {
+        "kind": "cycle",
+        "lo": 0.25,
+        "hi": 0.75,
+        "period_h": 12.0,
+        "rest_h": 0.5,
+        "temp_c": 30.0,
+        "temp_amp_c": 8.0,
+        "days": 365,
+        "dt_s": 600,
+    },
+    "cycle_full_4perday_25c": {
+        "kind": "cycle",
+        "lo": 0.0,
+        "hi": 1.0,
+        "period_h": 6.0,
+        "rest_h": 0.5,
+        "temp_c": 25.0,
+        "temp_amp_c": 0.0,
+        "days": 180,
+        "dt_s": 600,
+    },
 }
 
 
@@ -63,8 +99,9 @@ def profile(spec: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:  # rest at hi, ramp down, rest at lo, ramp up; one full cycle per period
         per, rest = float(spec["period_h"]), float(spec["rest_h"])
         h = (t / 3600.0) % per
-        soc = np.interp(h, [0.0, rest, per / 2, per / 2 + rest, per], [spec["hi"], spec["hi"], spec["lo"], spec["lo"],
-                                                                        spec["hi"]])
+        soc = np.interp(
+            h, [0.0, rest, per / 2, per / 2 + rest, per], [spec["hi"], spec["hi"], spec["lo"], spec["lo"], spec["hi"]]
+        )
         soc = np.round(soc, 12)
     temp = spec["temp_c"] + spec["temp_amp_c"] * np.sin(2.0 * np.pi * t / 86400.0)
     return t, soc, temp
@@ -77,9 +114,12 @@ def main() -> None:
     import blast
     import blast.models as bm
 
-    out: dict = {"blast_lite_version": "1.1.1", "numpy_version": np.__version__,
-                 "command": "/tmp/blastvenv/bin/python tests/data/make_blast_reference.py",
-                 "profiles": {}}
+    out: dict = {
+        "blast_lite_version": "1.1.1",
+        "numpy_version": np.__version__,
+        "command": "/tmp/blastvenv/bin/python tests/data/make_blast_reference.py",
+        "profiles": {},
+    }
     for name, spec in PROFILES.items():
         t, soc, temp = profile(spec)
         entry: dict = {"spec": spec, "models": {}}
@@ -94,8 +134,9 @@ def main() -> None:
                 return _orig(t_secs, soc_, temp_)
 
             cell.update_battery_state = rec
-            cell.simulate_battery_life({"Time_s": t, "SOC": soc, "Temperature_C": temp},
-                                       is_conserve_energy_throughput=False)
+            cell.simulate_battery_life(
+                {"Time_s": t, "SOC": soc, "Temperature_C": temp}, is_conserve_energy_throughput=False
+            )
             if "windows" in entry:  # BLAST-Lite's windows depend on the profile only
                 assert entry["windows"] == windows, (name, chem)
             entry["windows"] = windows

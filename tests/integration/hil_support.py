@@ -40,8 +40,12 @@ WALL_COLUMNS = {"hil_lateness_ms", "hil_io_ms"}
 def scenario(tmp: Path, events: str = "", duration_s: float = 60.0, step_s: float = 1.0) -> Path:
     """hil-one-pack.toml with extra events (the inventory path made absolute)."""
     text = (ROOT / "scenarios" / "hil-one-pack.toml").read_text()
-    text = text.replace('"data/pilot-inventory.csv"', json.dumps(str(ROOT / "scenarios" / "data" / "pilot-inventory.csv")))
-    text = text.replace("duration_s = 60", f"duration_s = {duration_s:g}").replace("step_s = 1.0", f"step_s = {step_s:g}")
+    text = text.replace(
+        '"data/pilot-inventory.csv"', json.dumps(str(ROOT / "scenarios" / "data" / "pilot-inventory.csv"))
+    )
+    text = text.replace("duration_s = 60", f"duration_s = {duration_s:g}").replace(
+        "step_s = 1.0", f"step_s = {step_s:g}"
+    )
     p = tmp / "hil.toml"
     p.write_text(text + "\n" + events)
     return p
@@ -84,8 +88,9 @@ class Bench:
             self.pair.close()
 
 
-def twin_hil(scen: Path, out: Path, *args: str, port: str | None = None, timeout: float = 300,
-             background: bool = False) -> subprocess.CompletedProcess | subprocess.Popen:
+def twin_hil(
+    scen: Path, out: Path, *args: str, port: str | None = None, timeout: float = 300, background: bool = False
+) -> subprocess.CompletedProcess | subprocess.Popen:
     cmd = TWIN + ["hil", str(scen), "--out", str(out), "--no-progress", *args]
     if port is not None:
         cmd += ["--port", port]

@@ -24,8 +24,22 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("faults")
-    p = subprocess.run([sys.executable, "-m", "adapters.cli", "run", str(ROOT / "scenarios/fleet-faults-1h.toml"),
-                        "--out", str(out), "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "adapters.cli",
+            "run",
+            str(ROOT / "scenarios/fleet-faults-1h.toml"),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     summary = json.loads((out / "summary.json").read_text())
     packs = pq.read_table(out / "packs.parquet").to_pandas()

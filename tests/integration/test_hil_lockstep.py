@@ -12,7 +12,17 @@ import numpy as np
 import pytest
 
 from hil.ptypair import PtyPair
-from tests.integration.hil_support import EMU_ONLY, REAL_PORT, WALL_COLUMNS, Bench, check_physics, events, load, scenario, twin_hil
+from tests.integration.hil_support import (
+    EMU_ONLY,
+    REAL_PORT,
+    WALL_COLUMNS,
+    Bench,
+    check_physics,
+    events,
+    load,
+    scenario,
+    twin_hil,
+)
 
 
 @pytest.mark.contract
@@ -85,8 +95,9 @@ def test_lockstep_bms_limits_clamp_the_pack(tmp_path: Path) -> None:
     dev = tmp_path / "bms.toml"
     dev.write_text("[bms]\ncurrent_sign = -1\n")
     with Bench(tmp_path, faults=("soc_bias@15=3",), extra=("--config", str(cfg))) as bench:
-        r = twin_hil(scenario(tmp_path, duration_s=30), tmp_path / "out", "--lockstep", "--device", str(dev),
-                     port=bench.port)
+        r = twin_hil(
+            scenario(tmp_path, duration_s=30), tmp_path / "out", "--lockstep", "--device", str(dev), port=bench.port
+        )
     assert r.returncode == 0, r.stderr[-3000:]
     s, ts = load(tmp_path / "out")
     h = s["hil"]
@@ -110,11 +121,19 @@ def test_lockstep_two_packs_on_one_line_with_a_hex_trace(tmp_path: Path) -> None
     are exchanged every step, each BMS says who it is, the twin's SetOp reaches the right one, and the trace
     file has the bytes."""
     trace = tmp_path / "trace.txt"
-    ev = ('[[events]]\nat_s = 4\nkind = "hil_setop"\npacks = [1]\nop = "disconnect"\n\n'
-          '[[events]]\nat_s = 7\nkind = "hil_setop"\npacks = [1]\nop = "connect"\n')
+    ev = (
+        '[[events]]\nat_s = 4\nkind = "hil_setop"\npacks = [1]\nop = "disconnect"\n\n'
+        '[[events]]\nat_s = 7\nkind = "hil_setop"\npacks = [1]\nop = "connect"\n'
+    )
     with Bench(tmp_path, extra=("--units", "2")) as bench:
-        r = twin_hil(scenario(tmp_path, ev, duration_s=10), tmp_path / "out", "--lockstep", "--packs", "0,1",
-                     port=f"spy://{bench.port}?file={trace}")
+        r = twin_hil(
+            scenario(tmp_path, ev, duration_s=10),
+            tmp_path / "out",
+            "--lockstep",
+            "--packs",
+            "0,1",
+            port=f"spy://{bench.port}?file={trace}",
+        )
     assert r.returncode == 0, r.stderr[-3000:]
     s, ts = load(tmp_path / "out")
     h = s["hil"]
@@ -202,13 +221,16 @@ def test_replay_of_another_plant_diverges(tmp_path: Path) -> None:
     assert h["replay_divergences"] > 0 and "differ" in h["replay_first_divergence"]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--packs", "0"], "--port"),
-    (["--port", "/dev/does-not-exist-hil"], "/dev/does-not-exist-hil"),
-    (["--port", "/dev/null", "--packs", "99999"], "99999"),
-    (["--port", "/dev/null", "--packs", "a,b"], "--packs"),
-    (["--replay", "/nonexistent/session.jsonl"], "session file"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--packs", "0"], "--port"),
+        (["--port", "/dev/does-not-exist-hil"], "/dev/does-not-exist-hil"),
+        (["--port", "/dev/null", "--packs", "99999"], "99999"),
+        (["--port", "/dev/null", "--packs", "a,b"], "--packs"),
+        (["--replay", "/nonexistent/session.jsonl"], "session file"),
+    ],
+)
 def test_bad_hil_input_exits_2(tmp_path: Path, args: list[str], needle: str) -> None:
     r = twin_hil(scenario(tmp_path, duration_s=5), tmp_path / "out", *args)
     assert r.returncode == 2, (r.stdout, r.stderr)

@@ -15,8 +15,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.integration.hil_support import (EMU_ONLY, REAL_PORT, WALL_COLUMNS, Bench, check_physics, events, load, scenario, twin_hil,
-                             wait_for_step)
+from tests.integration.hil_support import (
+    EMU_ONLY,
+    REAL_PORT,
+    WALL_COLUMNS,
+    Bench,
+    check_physics,
+    events,
+    load,
+    scenario,
+    twin_hil,
+    wait_for_step,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +74,9 @@ def test_realtime_one_second_steps(realtime_run: tuple[Path, subprocess.Complete
 
 
 @pytest.mark.contract
-def test_realtime_session_replays_to_the_same_results(realtime_run: tuple[Path, subprocess.CompletedProcess, float]) -> None:
+def test_realtime_session_replays_to_the_same_results(
+    realtime_run: tuple[Path, subprocess.CompletedProcess, float],
+) -> None:
     """The recorded real-time session, replayed without the BMS, gives the same plant results (a session
     recorded against a real BMS replays the same way)."""
     tmp, r, _ = realtime_run
@@ -146,5 +158,3 @@ def test_stop_on_overruns(tmp_path: Path) -> None:
     assert s["status"] == "failed" and events(s, "hil_aborted") and events(s, "hil_overrun")
     assert 3 <= len(ts["time_s"]) <= 5
     assert s["hil"]["lateness_ms"]["overruns"] == 4
-
-

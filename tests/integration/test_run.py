@@ -16,11 +16,35 @@ import pytest
 
 from tests.conftest import ROOT, SCENARIOS, TWIN, twin_run, write_scenario
 
-SUMMARY_KEYS = {"scenario", "sim_time_s", "step_s", "wall_time_s", "realtime_factor", "n_packs", "n_buses",
-                "interrupted", "energy_mwh", "energy_balance_error_frac", "soc_frac", "pue", "v_pu",
-                "loading_max_pct", "events"}
-ENERGY_KEYS = {"pv_available", "pv_delivered", "pv_curtailed", "bess_charge", "bess_discharge", "it_load",
-               "cooling_load", "aux_load", "losses", "unserved"}
+SUMMARY_KEYS = {
+    "scenario",
+    "sim_time_s",
+    "step_s",
+    "wall_time_s",
+    "realtime_factor",
+    "n_packs",
+    "n_buses",
+    "interrupted",
+    "energy_mwh",
+    "energy_balance_error_frac",
+    "soc_frac",
+    "pue",
+    "v_pu",
+    "loading_max_pct",
+    "events",
+}
+ENERGY_KEYS = {
+    "pv_available",
+    "pv_delivered",
+    "pv_curtailed",
+    "bess_charge",
+    "bess_discharge",
+    "it_load",
+    "cooling_load",
+    "aux_load",
+    "losses",
+    "unserved",
+}
 UNIT_SUFFIXES = ("_s", "_mw", "_mvar", "_mwh", "_frac", "_pu", "_pct", "_c", "_w_m2", "_v")
 
 
@@ -49,7 +73,9 @@ def test_columns_have_units_and_one_row_per_step(hour):
     t = hour.table()
     assert t.column_names[0] == "time_s"
     # a unit suffix, or a count (n_ prefix) or an index (_idx suffix): docs/nomenclature.md
-    unitless = [c for c in t.column_names if not (c.endswith(UNIT_SUFFIXES) or c.startswith("n_") or c.endswith("_idx"))]
+    unitless = [
+        c for c in t.column_names if not (c.endswith(UNIT_SUFFIXES) or c.startswith("n_") or c.endswith("_idx"))
+    ]
     assert not unitless
     time_s = t.column("time_s").to_numpy()
     assert len(time_s) == 3600 and np.array_equal(time_s, np.arange(3600.0))
@@ -58,8 +84,15 @@ def test_columns_have_units_and_one_row_per_step(hour):
 def test_power_balance_every_step_and_energy_balance(hour):
     d = {c: hour.table().column(c).to_numpy() for c in hour.table().column_names}
     # source = sink at every step: PV + discharge = loads + losses + charge (1e-6 MW)
-    bal = (d["pv_p_mw"] + d["bess_discharge_p_mw"] - d["bess_charge_p_mw"] - d["it_p_mw"] - d["cooling_p_mw"]
-           - d["aux_p_mw"] - d["losses_p_mw"])
+    bal = (
+        d["pv_p_mw"]
+        + d["bess_discharge_p_mw"]
+        - d["bess_charge_p_mw"]
+        - d["it_p_mw"]
+        - d["cooling_p_mw"]
+        - d["aux_p_mw"]
+        - d["losses_p_mw"]
+    )
     assert np.max(np.abs(bal)) < 1e-6
     # per block powers add up to the totals
     blocks = sum(d[f"bess_b{i:02d}_p_mw"] for i in range(12))
@@ -88,8 +121,12 @@ def test_events_are_applied_and_recorded_in_order(hour):
     ev = hour.summary["events"]
     scenario_kinds = {"trip_bess_block", "restore_bess_block", "job_stop", "trip_pv_block"}
     kinds = [(e["time_s"], e["kind"]) for e in ev if e["kind"] in scenario_kinds]
-    assert kinds == [(1200.0, "trip_bess_block"), (1800.0, "restore_bess_block"), (2400.0, "job_stop"),
-                     (3000.0, "trip_pv_block")]
+    assert kinds == [
+        (1200.0, "trip_bess_block"),
+        (1800.0, "restore_bess_block"),
+        (2400.0, "job_stop"),
+        (3000.0, "trip_pv_block"),
+    ]
     t = hour.table(["time_s", "bess_b03_p_mw", "bess_b04_p_mw", "pv_b00_p_mw", "spark_u01_it_p_mw"])
     b3 = t.column("bess_b03_p_mw").to_numpy()
     b4 = t.column("bess_b04_p_mw").to_numpy()
@@ -133,8 +170,12 @@ class Broken(Controller):
 
 
 def _short(tmp_path, name: str, extra: str, duration: int = 120) -> object:
-    text = (SCENARIOS / "pilot-1h.toml").read_text().split("[[events]]")[0].replace(
-        "duration_s = 3600", f"duration_s = {duration}")
+    text = (
+        (SCENARIOS / "pilot-1h.toml")
+        .read_text()
+        .split("[[events]]")[0]
+        .replace("duration_s = 3600", f"duration_s = {duration}")
+    )
     return write_scenario(tmp_path, name, text + extra)
 
 
@@ -176,8 +217,14 @@ def test_nonconvergence_is_recorded_with_time_and_injections(tmp_path):
 def test_ctrl_c_leaves_readable_results(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.Popen(TWIN + ["run", str(SCENARIOS / "pilot-summer-day.toml"), "--out", str(out), "--no-progress"],
-                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        TWIN + ["run", str(SCENARIOS / "pilot-summer-day.toml"), "--out", str(out), "--no-progress"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 240
     parts = out / "timeseries.parts"
     while time.time() < deadline and not (parts.exists() and any(parts.glob("part-*.parquet"))):
@@ -202,8 +249,11 @@ def test_ctrl_c_leaves_readable_results(tmp_path):
 
 def test_reference_controller_sheds_in_tiers_at_the_floor(tmp_path):
     text = (SCENARIOS / "pilot-1h.toml").read_text().split("[[events]]")[0]
-    text = text.replace("start = 2025-07-15T12:00:00", "start = 2025-07-15T02:00:00").replace(
-        "duration_s = 3600", "duration_s = 900").replace("soc_start_frac = 0.6", "soc_start_frac = 0.102")
+    text = (
+        text.replace("start = 2025-07-15T12:00:00", "start = 2025-07-15T02:00:00")
+        .replace("duration_s = 3600", "duration_s = 900")
+        .replace("soc_start_frac = 0.6", "soc_start_frac = 0.102")
+    )
     text += "\n[controller.params]\nmin_dwell_s = 30\n"
     r = twin_run(write_scenario(tmp_path, "floor", text), tmp_path / "out")
     assert r.returncode == 0, r.stderr
@@ -229,13 +279,20 @@ def test_unwritable_results_folder_is_a_clear_error(tmp_path):
 
 
 def test_pack_group_trip_and_ambient_override_through_the_world(tmp_path):
-    text = (SCENARIOS / "pilot-1h.toml").read_text().split("[[events]]")[0].replace(
-        "duration_s = 3600", "duration_s = 600")
-    text += '''
+    text = (
+        (SCENARIOS / "pilot-1h.toml")
+        .read_text()
+        .split("[[events]]")[0]
+        .replace("duration_s = 3600", "duration_s = 600")
+    )
+    text += (
+        """
 [[events]]
 at_s = 60
 kind = "trip_packs"
-packs = [''' + ", ".join(str(i) for i in range(100, 200)) + '''] 
+packs = ["""
+        + ", ".join(str(i) for i in range(100, 200))
+        + """] 
 reason = "firmware fault on a row of packs"
 
 [[events]]
@@ -246,12 +303,15 @@ temp_c = 42.0
 [[events]]
 at_s = 300
 kind = "restore_packs"
-packs = [''' + ", ".join(str(i) for i in range(100, 200)) + ''']
+packs = ["""
+        + ", ".join(str(i) for i in range(100, 200))
+        + """]
 
 [[events]]
 at_s = 420
 kind = "ambient"
-'''
+"""
+    )
     r = twin_run(write_scenario(tmp_path, "evs", text), tmp_path / "out")
     assert r.returncode == 0, r.stderr
     t = r.table(["time_s", "n_packs_in_service", "temp_amb_c", "cooling_p_mw", "it_p_mw", "bess_charge_max_p_mw"])

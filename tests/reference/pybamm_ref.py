@@ -90,8 +90,9 @@ def _parameter_values(
         return pybamm.Interpolant(SOC_GRID, np.asarray(chem.ocv_v), soc, name="twin_ocv", interpolator="linear")
 
     def mult(soc: pybamm.Symbol) -> pybamm.Symbol:
-        return pybamm.Interpolant(SOC_GRID, np.asarray(chem.r_soc_mult), soc, name="twin_r_soc_mult",
-                                  interpolator="linear")
+        return pybamm.Interpolant(
+            SOC_GRID, np.asarray(chem.r_soc_mult), soc, name="twin_r_soc_mult", interpolator="linear"
+        )
 
     def resistance(r_ohm_ah: float):
         def r(temp_cell_c: pybamm.Symbol, current_a: pybamm.Symbol, soc: pybamm.Symbol) -> pybamm.Symbol:
@@ -105,31 +106,33 @@ def _parameter_values(
 
         return c
 
-    return pybamm.ParameterValues({
-        "chemistry": "ecm",
-        "Initial SoC": soc0_frac,
-        "Initial temperature [K]": temp_k,
-        "Ambient temperature [K]": temp_k,
-        "Cell capacity [A.h]": q_ah,
-        "Nominal cell capacity [A.h]": q_ah,
-        "Current function [A]": current,
-        "Upper voltage cut-off [V]": _OUT_OF_REACH_V,
-        "Lower voltage cut-off [V]": -_OUT_OF_REACH_V,
-        # thermal states are integrated but feed nothing back (isothermal reference)
-        "Cell thermal mass [J/K]": 1.0e3,
-        "Cell-jig heat transfer coefficient [W/K]": 10.0,
-        "Jig thermal mass [J/K]": 1.0e3,
-        "Jig-air heat transfer coefficient [W/K]": 10.0,
-        "Entropic change [V/K]": 0.0,
-        "Open-circuit voltage [V]": ocv,
-        "R0 [Ohm]": resistance(chem.r0_ohm_ah),
-        "R1 [Ohm]": resistance(chem.r1_ohm_ah),
-        "C1 [F]": capacitance(chem.r1_ohm_ah, chem.tau1_s),
-        "R2 [Ohm]": resistance(chem.r2_ohm_ah),
-        "C2 [F]": capacitance(chem.r2_ohm_ah, chem.tau2_s),
-        "Element-1 initial overpotential [V]": 0.0,
-        "Element-2 initial overpotential [V]": 0.0,
-    })
+    return pybamm.ParameterValues(
+        {
+            "chemistry": "ecm",
+            "Initial SoC": soc0_frac,
+            "Initial temperature [K]": temp_k,
+            "Ambient temperature [K]": temp_k,
+            "Cell capacity [A.h]": q_ah,
+            "Nominal cell capacity [A.h]": q_ah,
+            "Current function [A]": current,
+            "Upper voltage cut-off [V]": _OUT_OF_REACH_V,
+            "Lower voltage cut-off [V]": -_OUT_OF_REACH_V,
+            # thermal states are integrated but feed nothing back (isothermal reference)
+            "Cell thermal mass [J/K]": 1.0e3,
+            "Cell-jig heat transfer coefficient [W/K]": 10.0,
+            "Jig thermal mass [J/K]": 1.0e3,
+            "Jig-air heat transfer coefficient [W/K]": 10.0,
+            "Entropic change [V/K]": 0.0,
+            "Open-circuit voltage [V]": ocv,
+            "R0 [Ohm]": resistance(chem.r0_ohm_ah),
+            "R1 [Ohm]": resistance(chem.r1_ohm_ah),
+            "C1 [F]": capacitance(chem.r1_ohm_ah, chem.tau1_s),
+            "R2 [Ohm]": resistance(chem.r2_ohm_ah),
+            "C2 [F]": capacitance(chem.r2_ohm_ah, chem.tau2_s),
+            "Element-1 initial overpotential [V]": 0.0,
+            "Element-2 initial overpotential [V]": 0.0,
+        }
+    )
 
 
 @contextlib.contextmanager
@@ -193,7 +196,11 @@ def _solve_casadi(pv: pybamm.ParameterValues, t_s: np.ndarray, i_a: np.ndarray) 
     p = casadi.vertcat(cur, t0, h)
     ode = casadi.substitute(rhs, t, t0 + tau * h) * h
     integrator = casadi.integrator(
-        "thevenin_step", "cvodes", {"x": y, "p": p, "t": tau, "ode": ode}, 0.0, 1.0,
+        "thevenin_step",
+        "cvodes",
+        {"x": y, "p": p, "t": tau, "ode": ode},
+        0.0,
+        1.0,
         {"abstol": 1e-12, "reltol": 1e-10, "max_num_steps": 100_000},
     )
     step = casadi.Function("step", [y, p], [integrator(x0=y, p=p)["xf"]])
@@ -207,8 +214,15 @@ def _solve_casadi(pv: pybamm.ParameterValues, t_s: np.ndarray, i_a: np.ndarray) 
     return np.asarray(v_out).ravel()
 
 
-def _solve_idaklu(chem: ChemistryParams, q_ah: float, soc0_frac: float, temp_c: float, r_factor: float,
-                  t_s: np.ndarray, i_a: np.ndarray) -> np.ndarray:
+def _solve_idaklu(
+    chem: ChemistryParams,
+    q_ah: float,
+    soc0_frac: float,
+    temp_c: float,
+    r_factor: float,
+    t_s: np.ndarray,
+    i_a: np.ndarray,
+) -> np.ndarray:
     n = len(i_a)
     knots = np.arange(n + 1, dtype=float)
     steps = np.arange(n, dtype=float)

@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 
 from tests.reference.pybamm_ref import thevenin_cell_voltage
-from twin.fleet.chemistry import CHEMISTRIES
 from twin.config import FleetModelConfig
+from twin.fleet.chemistry import CHEMISTRIES
 from twin.fleet.fleet import P_EA, P_NS, S_I, S_PDC, S_VT, BatteryFleet, _conv_dc_from_ac
 from twin.fleet.inventory import FleetInventory
-
 
 DT_S = 0.1
 N_STEPS = 36_000  # 1 h
@@ -31,10 +30,18 @@ N_STEPS = 36_000  # 1 h
 def _pack(chem: str, e_kwh: float, n_series: int, soh: float, r_factor: float, soc0: float) -> BatteryFleet:
     cfg = FleetModelConfig(n_packs=1, soc_start_frac=soc0, soc_min_frac=0.02, soc_max_frac=0.98)
     inv = FleetInventory(
-        pack_id=np.array([0]), vehicle=np.array(["ref"]), chemistry=np.array([chem]),
-        n_series=np.array([n_series]), e_nom_mwh=np.array([e_kwh / 1000]), soh_frac=np.array([soh]),
-        r_factor=np.array([r_factor]), block=np.array([0]), yard_x_m=np.array([0.0]), yard_y_m=np.array([0.0]),
-        yard_row=np.array([0]))
+        pack_id=np.array([0]),
+        vehicle=np.array(["ref"]),
+        chemistry=np.array([chem]),
+        n_series=np.array([n_series]),
+        e_nom_mwh=np.array([e_kwh / 1000]),
+        soh_frac=np.array([soh]),
+        r_factor=np.array([r_factor]),
+        block=np.array([0]),
+        yard_x_m=np.array([0.0]),
+        yard_y_m=np.array([0.0]),
+        yard_row=np.array([0]),
+    )
     f = BatteryFleet(cfg, inv, 1, 15.0, temp_start_c=25.0)
     f.P[:, P_EA] = 0.0  # isothermal comparison (see the module docstring)
     f._stale = True
@@ -48,11 +55,14 @@ def _profile_kw() -> np.ndarray:
     return square * (1.0 + 0.4 * osc)
 
 
-@pytest.mark.parametrize("chem,e_kwh,n_series,soh,r_factor", [
-    ("NMC", 66.0, 96, 0.8, 1.5),
-    ("LFP", 60.0, 106, 0.75, 1.3),
-    ("LMO", 24.0, 96, 0.7, 1.6),
-])
+@pytest.mark.parametrize(
+    "chem,e_kwh,n_series,soh,r_factor",
+    [
+        ("NMC", 66.0, 96, 0.8, 1.5),
+        ("LFP", 60.0, 106, 0.75, 1.3),
+        ("LMO", 24.0, 96, 0.7, 1.6),
+    ],
+)
 def test_pack_voltage_matches_pybamm_thevenin(chem, e_kwh, n_series, soh, r_factor):
     f = _pack(chem, e_kwh, n_series, soh, r_factor, soc0=0.5)
     p_kw = _profile_kw()
@@ -67,15 +77,20 @@ def test_pack_voltage_matches_pybamm_thevenin(chem, e_kwh, n_series, soh, r_fact
         p_dc[k] = f.S[0, S_PDC]
     # mean terminal power of each step = the converter's DC output for the AC setpoint
     c = f.cfg
-    want = np.array([_conv_dc_from_ac(x * 1e3, 15e3, c.converter_loss_c0_frac, c.converter_loss_c1_frac,
-                                      c.converter_loss_c2_frac) for x in p_kw])
+    want = np.array(
+        [
+            _conv_dc_from_ac(
+                x * 1e3, 15e3, c.converter_loss_c0_frac, c.converter_loss_c1_frac, c.converter_loss_c2_frac
+            )
+            for x in p_kw
+        ]
+    )
     assert np.allclose(p_dc, want, rtol=1e-9, atol=1e-6)
     q_ah = float(f.q_nom_ah[0] * soh)
     # PyBaMM's resistances are r_ohm_ah / q_ah; the twin's scale with the nameplate Ah (ageing lives in
     # r_factor), so the reference gets r_factor * soh
     t_s = np.arange(N_STEPS + 1) * DT_S
-    v_ref = thevenin_cell_voltage(CHEMISTRIES[chem], q_ah, 0.5, t_s, i_a, temp_c=25.0,
-                                  r_factor=r_factor * soh)
+    v_ref = thevenin_cell_voltage(CHEMISTRIES[chem], q_ah, 0.5, t_s, i_a, temp_c=25.0, r_factor=r_factor * soh)
     rms_mv = 1e3 * float(np.sqrt(np.mean((v_cell - v_ref) ** 2)))
     max_mv = 1e3 * float(np.max(np.abs(v_cell - v_ref)))
     print(f"{chem}: cell voltage vs PyBaMM Thevenin over 1 h: RMS {1e3 * rms_mv:.2f} uV, max {1e3 * max_mv:.2f} uV")

@@ -18,8 +18,8 @@ from adapters.world import run_scenario
 from tests.conftest import SCENARIOS
 from twin.config import GridModelConfig, Scenario
 from twin.grid.grid import Grid
-from twin.grid.powerflow import Injections, LightSimSolver, PandapowerSolver, PowerFlowDiverged
 from twin.grid.network import build_network
+from twin.grid.powerflow import Injections, LightSimSolver, PandapowerSolver, PowerFlowDiverged
 
 
 def test_site_net_has_no_infinite_bus_and_shares_slack_by_rating():
@@ -45,8 +45,9 @@ def sampled_steps(tmp_path_factory):
         res = orig(self, inj, flat_start)
         calls["n"] += 1
         if calls["n"] % 97 == 1:
-            samples.append((copy.deepcopy(inj), res.vm_pu.copy(), res.va_deg.copy(), res.gen_p_mw.copy(),
-                            res.losses_p_mw))
+            samples.append(
+                (copy.deepcopy(inj), res.vm_pu.copy(), res.va_deg.copy(), res.gen_p_mw.copy(), res.losses_p_mw)
+            )
         return res
 
     LightSimSolver.solve = recording_solve
@@ -142,7 +143,8 @@ def test_ufls_sheds_load_when_every_block_is_empty():
     assert np.all(-r.bess_p_mw <= dis + 1e-6)
     assert r.ufls_p_mw > 2.5
     assert r.it_p_mw.sum() + r.cooling_p_mw.sum() + r.aux_p_mw + r.losses_p_mw == pytest.approx(
-        -r.bess_p_mw.sum(), abs=1e-6)
+        -r.bess_p_mw.sum(), abs=1e-6
+    )
 
 
 def test_island_stays_energised_when_every_block_is_at_both_limits():
@@ -165,9 +167,12 @@ def test_nonconvergence_raises_with_the_injections():
     s = LightSimSolver(net, max_iteration=10)
     n_load = len(net.load)
     inj = Injections(
-        sgen_p_mw=np.zeros(len(net.sgen)), sgen_in_service=np.ones(len(net.sgen), bool),
-        load_p_mw=np.full(n_load, 400.0), load_q_mvar=np.full(n_load, 300.0),  # far beyond the cables
-        gen_p_mw=np.zeros(len(net.gen)), gen_in_service=np.ones(len(net.gen), bool),
+        sgen_p_mw=np.zeros(len(net.sgen)),
+        sgen_in_service=np.ones(len(net.sgen), bool),
+        load_p_mw=np.full(n_load, 400.0),
+        load_q_mvar=np.full(n_load, 300.0),  # far beyond the cables
+        gen_p_mw=np.zeros(len(net.gen)),
+        gen_in_service=np.ones(len(net.gen), bool),
         gen_slack_weight=np.ones(len(net.gen)),
     )
     with pytest.raises(PowerFlowDiverged, match="did not converge") as ei:

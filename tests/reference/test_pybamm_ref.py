@@ -35,8 +35,12 @@ def _closed_form(chem: ChemistryParams, soc0: float, t_end_s: np.ndarray, i_a: f
     soc = soc0 + i_a * t_end_s / (3600.0 * Q_AH)
     ocv = 3.0 + 1.0 * soc
     r = np.array([chem.r0_ohm_ah, chem.r1_ohm_ah, chem.r2_ohm_ah]) * scale / Q_AH
-    return (ocv + i_a * r[0] + r[1] * i_a * (1 - np.exp(-t_end_s / chem.tau1_s))
-            + r[2] * i_a * (1 - np.exp(-t_end_s / chem.tau2_s)))
+    return (
+        ocv
+        + i_a * r[0]
+        + r[1] * i_a * (1 - np.exp(-t_end_s / chem.tau1_s))
+        + r[2] * i_a * (1 - np.exp(-t_end_s / chem.tau2_s))
+    )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -44,8 +48,9 @@ def _closed_form(chem: ChemistryParams, soc0: float, t_end_s: np.ndarray, i_a: f
 def test_constant_current_step_matches_closed_form(method: str, i_a: float, temp_c: float, r_factor: float) -> None:
     chem = _linear_chem()
     t_s = np.r_[0.0, np.geomspace(0.01, 900.0, 60)]  # uneven steps, all with the same current
-    v = thevenin_cell_voltage(chem, Q_AH, 0.4, t_s, np.full(len(t_s) - 1, i_a), temp_c=temp_c,
-                              r_factor=r_factor, method=method)
+    v = thevenin_cell_voltage(
+        chem, Q_AH, 0.4, t_s, np.full(len(t_s) - 1, i_a), temp_c=temp_c, r_factor=r_factor, method=method
+    )
     scale = float(arrhenius_factor(chem, temp_c)) * r_factor
     expected = _closed_form(chem, 0.4, t_s[1:], i_a, scale)
     np.testing.assert_allclose(v, expected, rtol=0, atol=1e-7)
@@ -60,9 +65,11 @@ def _twin_equations_reference(chem: ChemistryParams, soc0: float, t_s: np.ndarra
 
     def rhs(_t: float, y: np.ndarray, current: float) -> list[float]:
         m = np.interp(y[0], SOC_GRID, chem.r_soc_mult)
-        return [current / (3600.0 * Q_AH),
-                -y[1] / chem.tau1_s + current * chem.r1_ohm_ah * m / Q_AH / chem.tau1_s,
-                -y[2] / chem.tau2_s + current * chem.r2_ohm_ah * m / Q_AH / chem.tau2_s]
+        return [
+            current / (3600.0 * Q_AH),
+            -y[1] / chem.tau1_s + current * chem.r1_ohm_ah * m / Q_AH / chem.tau1_s,
+            -y[2] / chem.tau2_s + current * chem.r2_ohm_ah * m / Q_AH / chem.tau2_s,
+        ]
 
     y = np.array([soc0, 0.0, 0.0])
     out = np.empty(len(i_a))

@@ -81,16 +81,70 @@ class CoolingStep:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _kernel(dt: float, p_it: np.ndarray, t_db: float, t_wb: float, tc: np.ndarray, ta: np.ndarray, tf: np.ndarray,
-            pump_c_on: np.ndarray, pump_f_on: np.ndarray, chiller_ok: np.ndarray, fans_ok: np.ndarray,
-            regime: np.ndarray, par: np.ndarray, o: np.ndarray) -> None:
+def _kernel(
+    dt: float,
+    p_it: np.ndarray,
+    t_db: float,
+    t_wb: float,
+    tc: np.ndarray,
+    ta: np.ndarray,
+    tf: np.ndarray,
+    pump_c_on: np.ndarray,
+    pump_f_on: np.ndarray,
+    chiller_ok: np.ndarray,
+    fans_ok: np.ndarray,
+    regime: np.ndarray,
+    par: np.ndarray,
+    o: np.ndarray,
+) -> None:
     """One backward-Euler step of every unit's three nodes (updated in place); per-unit
     outputs in the rows of ``o``: pumps c/f, in-row fans, dry-cooler heat, chiller heat,
     fan speed, dry-cooler fan power, COP, chiller power, adiabatic pump, water (W, l)."""
-    (liq, p_air_fan, p_pc, p_pf, g_cdu0, g_air0, c_c, c_a, c_f, ad_eff, ua_dc, ch_max0, t_set, ua_exp,
-     fan_w, ev_app, cd_app, carnot, cop_max, ad_pump_w, air_flow) = (
-        par[0], par[1], par[2], par[3], par[4], par[5], par[6], par[7], par[8], par[9], par[10], par[11],
-        par[12], par[13], par[14], par[15], par[16], par[17], par[18], par[19], par[20])
+    (
+        liq,
+        p_air_fan,
+        p_pc,
+        p_pf,
+        g_cdu0,
+        g_air0,
+        c_c,
+        c_a,
+        c_f,
+        ad_eff,
+        ua_dc,
+        ch_max0,
+        t_set,
+        ua_exp,
+        fan_w,
+        ev_app,
+        cd_app,
+        carnot,
+        cop_max,
+        ad_pump_w,
+        air_flow,
+    ) = (
+        par[0],
+        par[1],
+        par[2],
+        par[3],
+        par[4],
+        par[5],
+        par[6],
+        par[7],
+        par[8],
+        par[9],
+        par[10],
+        par[11],
+        par[12],
+        par[13],
+        par[14],
+        par[15],
+        par[16],
+        par[17],
+        par[18],
+        par[19],
+        par[20],
+    )
     for u in range(p_it.shape[0]):
         flow = pump_f_on[u]
         pc = p_pc if pump_c_on[u] else 0.0
@@ -151,9 +205,20 @@ class Cooling:
     """The cooling plants of ``n`` Spark units."""
 
     # extensive parameters: given for a 1 MW unit, scaled with the unit's IT peak
-    SCALED = ("coolant_c_j_per_k", "air_c_j_per_k", "facility_c_j_per_k", "coolant_flow_kg_s", "facility_flow_kg_s",
-              "air_coil_ua_w_per_k", "air_fan_kw", "dc_ua_w_per_k", "dc_fan_kw", "dc_air_flow_kg_s", "adiabatic_pump_kw",
-              "chiller_kw")
+    SCALED = (
+        "coolant_c_j_per_k",
+        "air_c_j_per_k",
+        "facility_c_j_per_k",
+        "coolant_flow_kg_s",
+        "facility_flow_kg_s",
+        "air_coil_ua_w_per_k",
+        "air_fan_kw",
+        "dc_ua_w_per_k",
+        "dc_fan_kw",
+        "dc_air_flow_kg_s",
+        "adiabatic_pump_kw",
+        "chiller_kw",
+    )
 
     def __init__(self, cfg: CoolingConfig, n: int, temp_start_c: float | None = None, it_peak_mw: float = 1.0) -> None:
         """``cfg`` describes the plant of a 1 MW unit; its extensive values (:attr:`SCALED`:
@@ -180,18 +245,40 @@ class Cooling:
         self.heat_in_j = np.zeros(n)
         self.heat_rejected_j = np.zeros(n)
         self._stored0 = self._stored_abs()
-        self._par = np.array([
-            c.liquid_frac, c.air_fan_kw * 1e3, self.p_pump_c_w, self.p_pump_f_w, self.g_cdu_w_per_k,
-            c.air_coil_ua_w_per_k, c.coolant_c_j_per_k, c.air_c_j_per_k, c.facility_c_j_per_k, c.adiabatic_eff,
-            c.dc_ua_w_per_k, c.chiller_kw * 1e3, c.facility_supply_c, c.dc_ua_exponent, c.dc_fan_kw * 1e3,
-            c.chiller_evap_approach_k, c.chiller_cond_approach_k, c.chiller_carnot_frac, c.chiller_cop_max,
-            c.adiabatic_pump_kw * 1e3, c.dc_air_flow_kg_s])
+        self._par = np.array(
+            [
+                c.liquid_frac,
+                c.air_fan_kw * 1e3,
+                self.p_pump_c_w,
+                self.p_pump_f_w,
+                self.g_cdu_w_per_k,
+                c.air_coil_ua_w_per_k,
+                c.coolant_c_j_per_k,
+                c.air_c_j_per_k,
+                c.facility_c_j_per_k,
+                c.adiabatic_eff,
+                c.dc_ua_w_per_k,
+                c.chiller_kw * 1e3,
+                c.facility_supply_c,
+                c.dc_ua_exponent,
+                c.dc_fan_kw * 1e3,
+                c.chiller_evap_approach_k,
+                c.chiller_cond_approach_k,
+                c.chiller_carnot_frac,
+                c.chiller_cop_max,
+                c.adiabatic_pump_kw * 1e3,
+                c.dc_air_flow_kg_s,
+            ]
+        )
 
     # ---- state -----------------------------------------------------------------
     def _stored_abs(self) -> np.ndarray:
         c = self.cfg
-        return (c.coolant_c_j_per_k * self.temp_coolant_c + c.air_c_j_per_k * self.temp_air_c
-                + c.facility_c_j_per_k * self.temp_facility_c)
+        return (
+            c.coolant_c_j_per_k * self.temp_coolant_c
+            + c.air_c_j_per_k * self.temp_air_c
+            + c.facility_c_j_per_k * self.temp_facility_c
+        )
 
     @property
     def stored_j(self) -> np.ndarray:
@@ -214,16 +301,30 @@ class Cooling:
         self.regime = np.where(up > r, up, np.minimum(r, down))
 
     # ---- one step ---------------------------------------------------------------
-    def step(self, dt_s: float, it_p_mw: np.ndarray, temp_db_c: float, temp_wb_c: float,
-             books: bool = True) -> CoolingStep:
+    def step(
+        self, dt_s: float, it_p_mw: np.ndarray, temp_db_c: float, temp_wb_c: float, books: bool = True
+    ) -> CoolingStep:
         """Advance every unit by ``dt_s`` with mean IT power ``it_p_mw`` (MW per unit)."""
         self.update_regime(temp_db_c)
         n = self.n
         o = np.empty((11, n))
         p_it = np.asarray(it_p_mw, float) * 1e6
-        _kernel(dt_s, p_it, float(temp_db_c), float(temp_wb_c), self.temp_coolant_c, self.temp_air_c,
-                self.temp_facility_c, self.pump_c_on, self.pump_f_on, self.chiller_ok, self.fans_ok_frac, self.regime,
-                self._par, o)
+        _kernel(
+            dt_s,
+            p_it,
+            float(temp_db_c),
+            float(temp_wb_c),
+            self.temp_coolant_c,
+            self.temp_air_c,
+            self.temp_facility_c,
+            self.pump_c_on,
+            self.pump_f_on,
+            self.chiller_ok,
+            self.fans_ok_frac,
+            self.regime,
+            self._par,
+            o,
+        )
         pc, pf, p_air_fan, q_dc, q_ch, s, p_dc_fan, cop, p_ch, p_ad, water_l = o
         reg = self.regime
         if books:
@@ -234,7 +335,13 @@ class Cooling:
             self.heat_in_j[:] = 0.0
             self.heat_rejected_j[:] = 0.0
         return CoolingStep(
-            pump_p_mw=(pc + pf + p_ad) * 1e-6, fan_p_mw=(p_dc_fan + p_air_fan) * 1e-6, chiller_p_mw=p_ch * 1e-6,
-            q_dry_mw=q_dc * 1e-6, q_chiller_mw=q_ch * 1e-6, fan_speed_frac=s,
-            cop=np.where(q_ch > 0, cop, np.nan), water_l=water_l, regime=reg.copy(),
+            pump_p_mw=(pc + pf + p_ad) * 1e-6,
+            fan_p_mw=(p_dc_fan + p_air_fan) * 1e-6,
+            chiller_p_mw=p_ch * 1e-6,
+            q_dry_mw=q_dc * 1e-6,
+            q_chiller_mw=q_ch * 1e-6,
+            fan_speed_frac=s,
+            cop=np.where(q_ch > 0, cop, np.nan),
+            water_l=water_l,
+            regime=reg.copy(),
         )

@@ -64,7 +64,9 @@ def default_fine_step_s(step_s: float) -> float:
     return 0.01 if step_s <= 1.0 + 1e-9 else step_s / 100.0
 
 
-def _workload(j: TrainingJobConfig | InferenceJobConfig | ConstantJobConfig) -> TrainingJob | InferenceService | ConstantLoad:
+def _workload(
+    j: TrainingJobConfig | InferenceJobConfig | ConstantJobConfig,
+) -> TrainingJob | InferenceService | ConstantLoad:
     d = j.workload_kwargs()
     if isinstance(j, TrainingJobConfig):
         return TrainingJob(**d)
@@ -80,15 +82,24 @@ def unit_workloads(cfg: DataCenterModelConfig, n_units: int, it_peak_mw: float) 
     out = []
     for ui in range(n_units):
         mine = tuple(_workload(j) for j in jobs if j.units == "all" or ui in j.units)
-        out.append(UnitWorkload(racks=u.racks, rack_peak_kw=it_peak_mw * 1000.0 / u.racks, idle_frac=u.idle_frac,
-                                psu_tau_s=u.psu_tau_s, ramp_frac_per_s=u.ramp_frac_per_s, floor_frac=u.floor_frac,
-                                jobs=mine))
+        out.append(
+            UnitWorkload(
+                racks=u.racks,
+                rack_peak_kw=it_peak_mw * 1000.0 / u.racks,
+                idle_frac=u.idle_frac,
+                psu_tau_s=u.psu_tau_s,
+                ramp_frac_per_s=u.ramp_frac_per_s,
+                floor_frac=u.floor_frac,
+                jobs=mine,
+            )
+        )
     return out
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _caps(fine: np.ndarray, leak: np.ndarray, cap_shed: np.ndarray, cap_th: np.ndarray, served: np.ndarray,
-          stats: np.ndarray) -> None:
+def _caps(
+    fine: np.ndarray, leak: np.ndarray, cap_shed: np.ndarray, cap_th: np.ndarray, served: np.ndarray, stats: np.ndarray
+) -> None:
     """Leakage and the two caps on every fine sample, in one pass. ``served`` gets the samples
     after both caps; ``stats`` rows per unit: mean demand, mean after the shed cap, mean / min /
     max served, max demand."""
@@ -114,21 +125,35 @@ def _caps(fine: np.ndarray, leak: np.ndarray, cap_shed: np.ndarray, cap_th: np.n
 def _combine(parts: list[tuple[float, CoolingStep]]) -> CoolingStep:
     """Thermal sub-steps as one step: time-weighted means of powers and speeds, summed water,
     the last regime; the COP of the chiller's heat over its power."""
+
     def mean(attr: str) -> np.ndarray:
         return sum(w * getattr(c, attr) for w, c in parts)
 
     q_ch, p_ch = mean("q_chiller_mw"), mean("chiller_p_mw")
     return CoolingStep(
-        pump_p_mw=mean("pump_p_mw"), fan_p_mw=mean("fan_p_mw"), chiller_p_mw=p_ch, q_dry_mw=mean("q_dry_mw"),
-        q_chiller_mw=q_ch, fan_speed_frac=mean("fan_speed_frac"),
+        pump_p_mw=mean("pump_p_mw"),
+        fan_p_mw=mean("fan_p_mw"),
+        chiller_p_mw=p_ch,
+        q_dry_mw=mean("q_dry_mw"),
+        q_chiller_mw=q_ch,
+        fan_speed_frac=mean("fan_speed_frac"),
         cop=np.where(p_ch > 0, q_ch / np.where(p_ch > 0, p_ch, 1.0), np.nan),
-        water_l=sum(c.water_l for _, c in parts), regime=parts[-1][1].regime,
+        water_l=sum(c.water_l for _, c in parts),
+        regime=parts[-1][1].regime,
     )
 
 
 class DataCenter:
-    def __init__(self, cfg: DataCenterModelConfig, *, n_units: int, it_peak_mw: float, start_hour: float, seed: int,
-                 step_s: float) -> None:
+    def __init__(
+        self,
+        cfg: DataCenterModelConfig,
+        *,
+        n_units: int,
+        it_peak_mw: float,
+        start_hour: float,
+        seed: int,
+        step_s: float,
+    ) -> None:
         self.cfg = cfg
         self.n = n_units
         self.peak = np.full(n_units, it_peak_mw)
@@ -164,8 +189,9 @@ class DataCenter:
             self.gpu.set_floor(u, frac, t_s)
 
     # ---- one step ---------------------------------------------------------------
-    def step(self, t_s: float, dt_s: float, shed_tier: np.ndarray | None, temp_db_c: float,
-             temp_wb_c: float) -> tuple[DataCenterStep, list[tuple[int, str, str]]]:
+    def step(
+        self, t_s: float, dt_s: float, shed_tier: np.ndarray | None, temp_db_c: float, temp_wb_c: float
+    ) -> tuple[DataCenterStep, list[tuple[int, str, str]]]:
         """Advance every unit over [t_s, t_s + dt_s). Returns the step and the state changes
         ``(unit, kind, message)`` for the events log.
 
@@ -189,8 +215,13 @@ class DataCenter:
         # throttled or shut down, or junctions within 10 K of the slowdown temperature. In quiet
         # operation one backward-Euler step is accurate (the plants sit near their steady state).
         tj0 = cool.temp_coolant_c + g.tj_rise_full_k * self._last_p_max / peak
-        quiet = (cool.pump_c_on.all() and cool.pump_f_on.all() and not self.throttled.any()
-                 and not self.shutdown.any() and float(tj0.max()) < g.slowdown_c - 10.0)
+        quiet = (
+            cool.pump_c_on.all()
+            and cool.pump_f_on.all()
+            and not self.throttled.any()
+            and not self.shutdown.any()
+            and float(tj0.max()) < g.slowdown_c - 10.0
+        )
         n_sub = 1 if quiet else min(ns, max(1, math.ceil(dt_s / self.cfg.thermal_step_s - 1e-9)))
         bounds = [round(k * ns / n_sub) for k in range(n_sub + 1)]
         served = np.empty_like(fine)
@@ -224,11 +255,18 @@ class DataCenter:
             if (throttled != self.throttled).any():
                 for u in np.flatnonzero(throttled != self.throttled):
                     if throttled[u]:
-                        log.append((int(u), "gpu_throttle", f"unit {u}: GPU junction at slowdown {g.slowdown_c:g} "
-                                    f"degC: power capped at {cap_th[u]:.3f} MW (coolant {tc0[u]:.1f} degC)"))
+                        log.append(
+                            (
+                                int(u),
+                                "gpu_throttle",
+                                f"unit {u}: GPU junction at slowdown {g.slowdown_c:g} "
+                                f"degC: power capped at {cap_th[u]:.3f} MW (coolant {tc0[u]:.1f} degC)",
+                            )
+                        )
                     elif not self.shutdown[u]:
-                        log.append((int(u), "gpu_throttle_end",
-                                    f"unit {u}: throttling ends (coolant {tc0[u]:.1f} degC)"))
+                        log.append(
+                            (int(u), "gpu_throttle_end", f"unit {u}: throttling ends (coolant {tc0[u]:.1f} degC)")
+                        )
             self.throttled = throttled
             throttled_s += (b - a) * h * throttled
             cs = cool.step((b - a) * h, c_it, temp_db_c, temp_wb_c)
@@ -253,10 +291,20 @@ class DataCenter:
         self.regime_s[cs.regime, np.arange(self.n)] += dt_s
         self.water_l += float(cs.water_l.sum())
         st = DataCenterStep(
-            it_demand_p_mw=dem, it_p_mw=it, it_min_p_mw=it_min, it_max_p_mw=it_max,
-            it_site_min_p_mw=float(site.min()), it_site_max_p_mw=float(site.max()), shed_p_mw=dem - after_shed,
-            thermal_cut_p_mw=np.maximum(after_shed - it, 0.0), gpu_temp_c=tj, gpu_temp_max_c=tj_max,
-            throttled=self.throttled.copy(), shutdown=self.shutdown.copy(), cooling=cs, fine_site_p_mw=site,
+            it_demand_p_mw=dem,
+            it_p_mw=it,
+            it_min_p_mw=it_min,
+            it_max_p_mw=it_max,
+            it_site_min_p_mw=float(site.min()),
+            it_site_max_p_mw=float(site.max()),
+            shed_p_mw=dem - after_shed,
+            thermal_cut_p_mw=np.maximum(after_shed - it, 0.0),
+            gpu_temp_c=tj,
+            gpu_temp_max_c=tj_max,
+            throttled=self.throttled.copy(),
+            shutdown=self.shutdown.copy(),
+            cooling=cs,
+            fine_site_p_mw=site,
         )
         return st, log
 
@@ -267,8 +315,14 @@ class DataCenter:
         self.shutdown[u] = True
         self.n_shutdowns += 1
         self._ok_since[u] = math.nan
-        log.append((u, "gpu_shutdown", f"unit {u}: GPU junction {tj_c:.1f} degC >= {g.shutdown_c:g}: "
-                    f"IT load drops out, jobs stop (t = {t_s:g} s)"))
+        log.append(
+            (
+                u,
+                "gpu_shutdown",
+                f"unit {u}: GPU junction {tj_c:.1f} degC >= {g.shutdown_c:g}: "
+                f"IT load drops out, jobs stop (t = {t_s:g} s)",
+            )
+        )
         running = [ji for ji in range(len(self.units[u].jobs)) if self._job_running(u, ji, t_jobs_s)]
         for ji in running:
             self.gpu.end_job(u, ji, t_jobs_s)
@@ -292,8 +346,14 @@ class DataCenter:
                 for ji in self._stopped_jobs[u]:
                     self.gpu.start_job(int(u), ji, t_s)
                 self._stopped_jobs[u] = []
-                log.append((int(u), "gpu_restart", f"unit {u}: coolant {cool.temp_coolant_c[u]:.1f} degC, pumps running "
-                            f"for {g.restart_after_s:g} s: unit restarts, jobs restart"))
+                log.append(
+                    (
+                        int(u),
+                        "gpu_restart",
+                        f"unit {u}: coolant {cool.temp_coolant_c[u]:.1f} degC, pumps running "
+                        f"for {g.restart_after_s:g} s: unit restarts, jobs restart",
+                    )
+                )
 
     def summary(self) -> dict:
         c = self.cooling

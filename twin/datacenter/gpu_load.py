@@ -223,9 +223,24 @@ def _uniform_one(key: np.uint64, n: np.int64) -> float:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _training_fast(t: np.ndarray, t_start: float, warmup_s: float, phase_s: float, per: float, amp: float,
-                   duty: float, high: float, low: float, key: np.uint64, n0: int, n1: int, ck_every: float,
-                   ck_s: float, ck_frac: float, out: np.ndarray) -> None:
+def _training_fast(
+    t: np.ndarray,
+    t_start: float,
+    warmup_s: float,
+    phase_s: float,
+    per: float,
+    amp: float,
+    duty: float,
+    high: float,
+    low: float,
+    key: np.uint64,
+    n0: int,
+    n1: int,
+    ck_every: float,
+    ck_s: float,
+    ck_frac: float,
+    out: np.ndarray,
+) -> None:
     """The training square wave over ``t`` (no start or stop inside): iteration ``n`` starts at
     ``n per + amp (2 u_n - 1)`` (``u_n`` the job's counter-based draw), the compute phase lasts
     ``duty per``; checkpoints every ``ck_every`` (NaN: none) hold ``ck_frac`` for ``ck_s``. The
@@ -273,8 +288,9 @@ class GpuLoad:
     reproducible and chunk-independent (generating [0, 120 s) in one call or in
     120 calls of 1 s gives the same samples)."""
 
-    def __init__(self, units: Sequence[UnitWorkload], fine_dt_s: float = 0.01, seed: int = 0,
-                 start_hour: float = 0.0) -> None:
+    def __init__(
+        self, units: Sequence[UnitWorkload], fine_dt_s: float = 0.01, seed: int = 0, start_hour: float = 0.0
+    ) -> None:
         if fine_dt_s <= 0:
             raise ValueError("fine_dt_s must be > 0")
         self.units = tuple(units)
@@ -295,22 +311,32 @@ class GpuLoad:
                 raise ValueError(f"unit {ui}: workloads need more racks than the unit's {u.racks}")
             racks = [j.racks if j.racks is not None else free // n_none for j in u.jobs]
             self._racks.append(racks)
-            keys = [_key(self.seed, j.name) if j.name else _key(self.seed, ui, ji, "anon") for ji, j in enumerate(u.jobs)]
+            keys = [
+                _key(self.seed, j.name) if j.name else _key(self.seed, ui, ji, "anon") for ji, j in enumerate(u.jobs)
+            ]
             self._keys.append(keys)
-            self._phase.append([
-                (j.phase_s if j.phase_s is not None else float(_uniform(k ^ 0x5EED, np.zeros(1))[0]) * j.period_s)
-                if isinstance(j, TrainingJob) else 0.0
-                for j, k in zip(u.jobs, keys, strict=True)
-            ])
+            self._phase.append(
+                [
+                    (j.phase_s if j.phase_s is not None else float(_uniform(k ^ 0x5EED, np.zeros(1))[0]) * j.period_s)
+                    if isinstance(j, TrainingJob)
+                    else 0.0
+                    for j, k in zip(u.jobs, keys, strict=True)
+                ]
+            )
             self._life.append([_Lifecycle(j.start_s) for j in u.jobs])
             self._floor.append(([-math.inf], [math.nan if u.floor_frac is None else u.floor_frac]))
         self._k_next: int | None = None  # next fine sample index to generate
         self._z = np.zeros(self.n)  # ramp-limiter output, MW
         self._y = np.zeros(self.n)  # PSU filter output, MW
-        self._c = np.array([1.0 - math.exp(-self.fine_dt_s / u.psu_tau_s) if u.psu_tau_s > 0 else 1.0
-                            for u in self.units])
-        self._r = np.array([u.ramp_frac_per_s * u.peak_mw * self.fine_dt_s if u.ramp_frac_per_s is not None else math.inf
-                            for u in self.units])
+        self._c = np.array(
+            [1.0 - math.exp(-self.fine_dt_s / u.psu_tau_s) if u.psu_tau_s > 0 else 1.0 for u in self.units]
+        )
+        self._r = np.array(
+            [
+                u.ramp_frac_per_s * u.peak_mw * self.fine_dt_s if u.ramp_frac_per_s is not None else math.inf
+                for u in self.units
+            ]
+        )
 
     # ---- events -------------------------------------------------------------
 
@@ -361,7 +387,9 @@ class GpuLoad:
 
     # ---- synthesis ------------------------------------------------------------
 
-    def _training(self, j: TrainingJob, key: int, phase_s: float, t: np.ndarray, t_start: np.ndarray | float) -> np.ndarray:
+    def _training(
+        self, j: TrainingJob, key: int, phase_s: float, t: np.ndarray, t_start: np.ndarray | float
+    ) -> np.ndarray:
         """Fraction of rack peak of a running training job at times ``t``."""
         since = t - t_start
         tau = since - j.warmup_s - phase_s
@@ -373,13 +401,31 @@ class GpuLoad:
             n1 = math.floor((tau[-1] + amp) / per) + 2
             f = np.empty(t.size)
             ck = j.checkpoint_every_s if j.checkpoint_every_s is not None else math.nan
-            _training_fast(t, float(t_start), j.warmup_s, phase_s, per, amp, j.duty_frac, j.high_frac, j.low_frac,
-                           np.uint64(key & _M64), n0, n1, ck, j.checkpoint_s, j.checkpoint_frac, f)
+            _training_fast(
+                t,
+                float(t_start),
+                j.warmup_s,
+                phase_s,
+                per,
+                amp,
+                j.duty_frac,
+                j.high_frac,
+                j.low_frac,
+                np.uint64(key & _M64),
+                n0,
+                n1,
+                ck,
+                j.checkpoint_s,
+                j.checkpoint_frac,
+                f,
+            )
             return f
         n0 = np.floor(tau / per).astype(np.int64)
         if amp > 0:
+
             def s(n: np.ndarray) -> np.ndarray:
                 return n * per + amp * (2.0 * _uniform(key, n) - 1.0)
+
             n = n0 - (tau < s(n0)) + (tau >= s(n0 + 1))
             within = tau - s(n)
         else:
@@ -470,8 +516,13 @@ class GpuLoad:
         y = self.samples(t0_s, dt_s)
         site = y.sum(axis=0)
         return StepStats(
-            t0_s=t0_s, dt_s=dt_s,
-            mean_p_mw=y.mean(axis=1), min_p_mw=y.min(axis=1), max_p_mw=y.max(axis=1),
-            site_mean_p_mw=float(site.mean()), site_min_p_mw=float(site.min()), site_max_p_mw=float(site.max()),
+            t0_s=t0_s,
+            dt_s=dt_s,
+            mean_p_mw=y.mean(axis=1),
+            min_p_mw=y.min(axis=1),
+            max_p_mw=y.max(axis=1),
+            site_mean_p_mw=float(site.mean()),
+            site_min_p_mw=float(site.min()),
+            site_max_p_mw=float(site.max()),
             fine_p_mw=y,
         )

@@ -184,8 +184,23 @@ _KELVIN = 273.15
 # pack order every step. Rows from _R_THR on are window aggregates (zeroed by reset()). Time at the present
 # SoC interval [node, node + 1] is pended in _R_W0.._R_W1T2 and flushed into `big` only when the pack leaves
 # that interval or at a read-out, so a step touches no scattered memory.
-(_R_SOC, _R_TURN, _R_EXT, _R_DIR, _R_RUN, _R_RUN0, _R_NODE,
- _R_THR, _R_THR_C, _R_W0, _R_W0T, _R_W0T2, _R_W1, _R_W1T, _R_W1T2) = range(15)
+(
+    _R_SOC,
+    _R_TURN,
+    _R_EXT,
+    _R_DIR,
+    _R_RUN,
+    _R_RUN0,
+    _R_NODE,
+    _R_THR,
+    _R_THR_C,
+    _R_W0,
+    _R_W0T,
+    _R_W0T2,
+    _R_W1,
+    _R_W1T,
+    _R_W1T2,
+) = range(15)
 _N_ROWS = 15
 # Per-pack histograms: rows of `big` (float64, (n_packs, _N_BIG)): throughput at DoD nodes, then
 # (time, time * (T - 25), time * (T - 25)^2) at each SoC node.
@@ -251,8 +266,15 @@ def _flush_kernel(cols: np.ndarray, big: np.ndarray) -> None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_kernel(dt_s: float, soc_frac: np.ndarray, temp_c: np.ndarray, active: np.ndarray,
-                cols: np.ndarray, big: np.ndarray, hyst: float) -> None:
+def _add_kernel(
+    dt_s: float,
+    soc_frac: np.ndarray,
+    temp_c: np.ndarray,
+    active: np.ndarray,
+    cols: np.ndarray,
+    big: np.ndarray,
+    hyst: float,
+) -> None:
     ns1 = N_SOC_NODES - 1
     dsoc_crate = CRATE_MIN_PER_H * dt_s / 3600.0
     for p in range(cols.shape[1]):
@@ -491,8 +513,9 @@ def _adv_power_b(y0: np.ndarray, dx: np.ndarray, k: np.ndarray, p: float, euler:
     return np.maximum(dy, 0.0)
 
 
-def _adv_sigmoid(y0: np.ndarray, dx: np.ndarray, y_inf: np.ndarray, k: np.ndarray, p: np.ndarray,
-                 euler: bool) -> np.ndarray:
+def _adv_sigmoid(
+    y0: np.ndarray, dx: np.ndarray, y_inf: np.ndarray, k: np.ndarray, p: np.ndarray, euler: bool
+) -> np.ndarray:
     """Increment of a state on y = 2 y_inf (1/2 - 1/(1 + exp((k x)^p))) = y_inf tanh((k x)^p / 2)
     (BLAST-Lite ``_update_sigmoid_state``). A state at or above its plateau y_inf does not move (BLAST-Lite
     returns NaN there)."""
@@ -556,9 +579,25 @@ class _Stress:
 class _Kokam:
     """NMC: BLAST-Lite ``Nmc111_Gr_Kokam75Ah_Battery`` (Smith et al., ACC 2017)."""
 
-    P: ClassVar[dict[str, float]] = {"q1_0": 2.66e7, "q1_1": -17.8, "q1_2": -5.21, "q2": 0.357, "q3_0": 3.80e3, "q3_1": -18.4,
-         "q3_2": 1.04, "q4": 0.778, "q5_0": 1e4, "q5_1": 153.0, "p_LAM": 10.0, "r1": 0.0570, "r2": 1.25,
-         "r3": 4.87, "r4": 0.712, "r5": -0.08, "r6": 1.09}
+    P: ClassVar[dict[str, float]] = {
+        "q1_0": 2.66e7,
+        "q1_1": -17.8,
+        "q1_2": -5.21,
+        "q2": 0.357,
+        "q3_0": 3.80e3,
+        "q3_1": -18.4,
+        "q3_2": 1.04,
+        "q4": 0.778,
+        "q5_0": 1e4,
+        "q5_1": 153.0,
+        "p_LAM": 10.0,
+        "r1": 0.0570,
+        "r2": 1.25,
+        "r3": 4.87,
+        "r4": 0.712,
+        "r5": -0.08,
+        "r6": 1.09,
+    }
     STATES = ("qLoss_LLI_t", "qLoss_LLI_EFC", "qLoss_LAM", "rGain_LLI_t", "rGain_LLI_EFC")
     INIT = (0.0, 0.0, 1e-8, 0.0, 0.0)
     Q_IDX: ClassVar[list[int]] = [0, 1]  # time and throughput capacity-loss states
@@ -569,18 +608,26 @@ class _Kokam:
         p = self.P
         if isinstance(w, _Stress):
             ua = np.full((1,), w.ua)
-            h_dod = np.exp(p["q3_2"] * np.exp(w.dod ** 2))
+            h_dod = np.exp(p["q3_2"] * np.exp(w.dod**2))
         else:
             ua = _UA_NODES_V
-            h_dod = w.dod_avg(np.exp(p["q3_2"] * np.exp(DOD_NODES_FRAC ** 2)))
+            h_dod = w.dod_avg(np.exp(p["q3_2"] * np.exp(DOD_NODES_FRAC**2)))
         uan = ua / 0.123
         q1 = w.time_avg(lambda tk: p["q1_0"] * np.exp(p["q1_1"] * 308.15 / tk) * np.exp(p["q1_2"] * uan * 308.15 / tk))
         q3 = w.time_avg(lambda tk: p["q3_0"] * np.exp(p["q3_1"] * 308.15 / tk)) * h_dod
         q5 = p["q5_0"] + p["q5_1"] * (w.temp_mean_k - _KELVIN - 55.0) * w.dod_mean * (w.soc_mean / 0.6)
         return {"q1": q1, "q3": q3, "q5": np.maximum(q5, self.Q5_MIN)}
 
-    def advance(self, s: np.ndarray, r: dict[str, np.ndarray], dt_days: float, defc: np.ndarray,
-                sq: np.ndarray, sr: np.ndarray, euler: bool) -> None:
+    def advance(
+        self,
+        s: np.ndarray,
+        r: dict[str, np.ndarray],
+        dt_days: float,
+        defc: np.ndarray,
+        sq: np.ndarray,
+        sr: np.ndarray,
+        euler: bool,
+    ) -> None:
         """Advance the states in place; sq, sr scale the capacity-loss and resistance-gain trajectories."""
         p = self.P
         s[:, 0] += _adv_power(s[:, 0], dt_days, sq * r["q1"], p["q2"], euler)
@@ -614,15 +661,37 @@ class _Kokam:
 class _SonyMurata:
     """LFP: BLAST-Lite ``Lfp_Gr_SonyMurata3Ah_Battery`` (Naumann et al. 2018, 2020; Gasper et al. 2022)."""
 
-    P: ClassVar[dict[str, float]] = {"q2": 0.000130510034211874, "q1_b0": 0.989687151293590, "q1_b1": -2881067.56019324,
-         "q1_b2": 8742.06309157261, "q3_b0": 0.000332850281062177, "q3_b1": 734553185711.369,
-         "q3_b2": -2.82161575620780e-06, "q3_b3": -3284991315.45121, "q3_b4": 0.00127227593657290,
-         "q8": 0.00303553871631028, "q9": 1.43752162947637, "q7_b0": 0.582258029148225,
-         "q7_soc_skew": 0.0583128906965484, "q7_soc_width": 0.208738181522897,
-         "q7_dod_skew": -3.80744333129564, "q7_dod_width": 1.16126260428210, "q7_dod_growth": 25.4130804598602,
-         "q6": 1.12847759334355, "q5_b0": -6.81260579372875e-06, "q5_b1": 2.59615973160844e-05,
-         "q5_b2": 2.11559710307295e-06, "k_ref_r_cal": 3.4194e-10, "Ea_r_cal": 71827.0, "C_r_cal": -3.3903,
-         "D_r_cal": 1.5604, "A_r_cyc": -0.002, "B_r_cyc": 0.0021, "C_r_cyc": 6.8477, "D_r_cyc": 0.91882}
+    P: ClassVar[dict[str, float]] = {
+        "q2": 0.000130510034211874,
+        "q1_b0": 0.989687151293590,
+        "q1_b1": -2881067.56019324,
+        "q1_b2": 8742.06309157261,
+        "q3_b0": 0.000332850281062177,
+        "q3_b1": 734553185711.369,
+        "q3_b2": -2.82161575620780e-06,
+        "q3_b3": -3284991315.45121,
+        "q3_b4": 0.00127227593657290,
+        "q8": 0.00303553871631028,
+        "q9": 1.43752162947637,
+        "q7_b0": 0.582258029148225,
+        "q7_soc_skew": 0.0583128906965484,
+        "q7_soc_width": 0.208738181522897,
+        "q7_dod_skew": -3.80744333129564,
+        "q7_dod_width": 1.16126260428210,
+        "q7_dod_growth": 25.4130804598602,
+        "q6": 1.12847759334355,
+        "q5_b0": -6.81260579372875e-06,
+        "q5_b1": 2.59615973160844e-05,
+        "q5_b2": 2.11559710307295e-06,
+        "k_ref_r_cal": 3.4194e-10,
+        "Ea_r_cal": 71827.0,
+        "C_r_cal": -3.3903,
+        "D_r_cal": 1.5604,
+        "A_r_cyc": -0.002,
+        "B_r_cyc": 0.0021,
+        "C_r_cyc": 6.8477,
+        "D_r_cyc": 0.91882,
+    }
     STATES = ("qLoss_LLI_t", "qLoss_LLI_EFC", "qLoss_BreakIn_EFC", "rGain_LLI_t", "rGain_LLI_EFC")
     INIT = (0.0, 0.0, 1e-10, 0.0, 0.0)
     Q_IDX: ClassVar[list[int]] = [0, 1]  # time and throughput capacity-loss states
@@ -634,8 +703,11 @@ class _SonyMurata:
         self.skew_soc_nodes = _skewnormpdf(SOC_NODES_FRAC, p["q7_soc_skew"], p["q7_soc_width"])
         self.ksoc_r_nodes = p["C_r_cal"] * (SOC_NODES_FRAC - 0.5) ** 3 + p["D_r_cal"]
         d = DOD_NODES_FRAC
-        self.q7_dod_nodes = (_skewnormpdf(d, p["q7_dod_skew"], p["q7_dod_width"])
-                             * 2.0 * (0.5 - 1.0 / (1.0 + np.exp(p["q7_dod_growth"] * d))))
+        self.q7_dod_nodes = (
+            _skewnormpdf(d, p["q7_dod_skew"], p["q7_dod_width"])
+            * 2.0
+            * (0.5 - 1.0 / (1.0 + np.exp(p["q7_dod_growth"] * d)))
+        )
         self.kdod_r_nodes = p["C_r_cyc"] * (d - 0.5) ** 3 + p["D_r_cyc"]
 
     def rates(self, w: _Window | _Stress) -> dict[str, np.ndarray]:
@@ -645,32 +717,52 @@ class _SonyMurata:
             skew_soc = np.full((1,), _skewnormpdf(w.soc, p["q7_soc_skew"], p["q7_soc_width"]))
             ksoc_r = np.full((1,), p["C_r_cal"] * (w.soc - 0.5) ** 3 + p["D_r_cal"])
             d = np.array([w.dod])
-            q5 = np.abs(p["q5_b0"] + p["q5_b1"] * d + p["q5_b2"] * np.exp(d ** 2 * w.crate ** 3))
-            q7_dod = (_skewnormpdf(d, p["q7_dod_skew"], p["q7_dod_width"])
-                      * 2.0 * (0.5 - 1.0 / (1.0 + np.exp(p["q7_dod_growth"] * d))))
+            q5 = np.abs(p["q5_b0"] + p["q5_b1"] * d + p["q5_b2"] * np.exp(d**2 * w.crate**3))
+            q7_dod = (
+                _skewnormpdf(d, p["q7_dod_skew"], p["q7_dod_width"])
+                * 2.0
+                * (0.5 - 1.0 / (1.0 + np.exp(p["q7_dod_growth"] * d)))
+            )
             kdod_r = p["C_r_cyc"] * (d - 0.5) ** 3 + p["D_r_cyc"]
         else:
             ua, skew_soc, ksoc_r = _UA_NODES_V, self.skew_soc_nodes, self.ksoc_r_nodes
             d = DOD_NODES_FRAC[None, :]
-            q5_nodes = np.abs(p["q5_b0"] + p["q5_b1"] * d + p["q5_b2"] * np.exp(d ** 2 * w.crate[:, None] ** 3))
+            q5_nodes = np.abs(p["q5_b0"] + p["q5_b1"] * d + p["q5_b2"] * np.exp(d**2 * w.crate[:, None] ** 3))
             q5 = w.dod_avg(q5_nodes)
             q7_dod = w.dod_avg(self.q7_dod_nodes)
             kdod_r = w.dod_avg(self.kdod_r_nodes)
         sua = np.sqrt(ua)
-        q1 = w.time_avg(lambda tk: np.abs(p["q1_b0"] * np.exp(p["q1_b1"] / tk ** 2 * sua)
-                                          * np.exp(p["q1_b2"] / tk * sua)))
-        cua, qua = ua ** (1.0 / 3.0), ua ** 0.25
-        q3 = w.time_avg(lambda tk: np.abs(
-            p["q3_b0"] * np.exp(p["q3_b1"] / tk ** 4 * cua) * np.exp(p["q3_b2"] * tk ** 3 * qua)
-            * np.exp(p["q3_b3"] / tk ** 3 * cua) * np.exp(p["q3_b4"] * tk ** 2 * qua)))
+        q1 = w.time_avg(
+            lambda tk: np.abs(p["q1_b0"] * np.exp(p["q1_b1"] / tk**2 * sua) * np.exp(p["q1_b2"] / tk * sua))
+        )
+        cua, qua = ua ** (1.0 / 3.0), ua**0.25
+        q3 = w.time_avg(
+            lambda tk: np.abs(
+                p["q3_b0"]
+                * np.exp(p["q3_b1"] / tk**4 * cua)
+                * np.exp(p["q3_b2"] * tk**3 * qua)
+                * np.exp(p["q3_b3"] / tk**3 * cua)
+                * np.exp(p["q3_b4"] * tk**2 * qua)
+            )
+        )
         q7 = np.abs(p["q7_b0"] * w.time_avg(lambda tk: skew_soc + 0.0 * tk) * q7_dod)
-        k_temp_r = w.time_avg(lambda tk: p["k_ref_r_cal"] * np.exp(-p["Ea_r_cal"] / self.R_GAS * (1.0 / tk - 1.0 / 298.15)))
+        k_temp_r = w.time_avg(
+            lambda tk: p["k_ref_r_cal"] * np.exp(-p["Ea_r_cal"] / self.R_GAS * (1.0 / tk - 1.0 / 298.15))
+        )
         k_soc_r = w.time_avg(lambda tk: ksoc_r + 0.0 * tk)
         r_kcyc = (p["A_r_cyc"] * w.crate + p["B_r_cyc"]) * kdod_r
         return {"q1": q1, "q3": q3, "q5": q5, "q7": q7, "r_kcal": k_temp_r * k_soc_r, "r_kcyc": r_kcyc}
 
-    def advance(self, s: np.ndarray, r: dict[str, np.ndarray], dt_days: float, defc: np.ndarray,
-                sq: np.ndarray, sr: np.ndarray, euler: bool) -> None:
+    def advance(
+        self,
+        s: np.ndarray,
+        r: dict[str, np.ndarray],
+        dt_days: float,
+        defc: np.ndarray,
+        sq: np.ndarray,
+        sr: np.ndarray,
+        euler: bool,
+    ) -> None:
         """Advance the states in place; sq, sr scale the capacity-loss and resistance-gain trajectories."""
         p = self.P
         breakin = defc / max(dt_days, 1e-300) > 3.0  # BLAST-Lite: break-in only above 3 EFC per day
@@ -701,7 +793,14 @@ class _NissanLeaf:
     """LMO: BLAST-Lite ``Lmo_Gr_NissanLeaf66Ah_2ndLife_Battery`` (Braco et al. 2020, 2022); q is relative to
     the start of second life."""
 
-    P: ClassVar[dict[str, float]] = {"qcal_A": 3.25e8, "qcal_B": -7.58e3, "qcal_C": 162.0, "qcal_p": 0.464, "qcyc_A": 7.58e-5, "qcyc_p": 1.08}
+    P: ClassVar[dict[str, float]] = {
+        "qcal_A": 3.25e8,
+        "qcal_B": -7.58e3,
+        "qcal_C": 162.0,
+        "qcal_p": 0.464,
+        "qcyc_A": 7.58e-5,
+        "qcyc_p": 1.08,
+    }
     STATES = ("qLoss_t", "qLoss_EFC")
     INIT = (0.0, 0.0)
 
@@ -711,8 +810,16 @@ class _NissanLeaf:
         k_cal = w.time_avg(lambda tk: p["qcal_A"] * np.exp(p["qcal_B"] / tk) * np.exp(p["qcal_C"] * soc / tk))
         return {"k_cal": k_cal}
 
-    def advance(self, s: np.ndarray, r: dict[str, np.ndarray], dt_days: float, defc: np.ndarray,
-                sq: np.ndarray, sr: np.ndarray, euler: bool) -> None:
+    def advance(
+        self,
+        s: np.ndarray,
+        r: dict[str, np.ndarray],
+        dt_days: float,
+        defc: np.ndarray,
+        sq: np.ndarray,
+        sr: np.ndarray,
+        euler: bool,
+    ) -> None:
         """Advance the states in place; sq scales the capacity-loss trajectories (no resistance states)."""
         p = self.P
         s[:, 0] += _adv_power(s[:, 0], dt_days, sq * r["k_cal"], p["qcal_p"], euler)
@@ -722,8 +829,9 @@ class _NissanLeaf:
         return 1.0 - s[:, 0] - s[:, 1], np.ones(s.shape[0])
 
 
-def _second_life_start(model: _Kokam | _SonyMurata, soh0: np.ndarray, r0: np.ndarray, mode: str,
-                       fl_spec: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _second_life_start(
+    model: _Kokam | _SonyMurata, soh0: np.ndarray, r0: np.ndarray, mode: str, fl_spec: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """States at the start of second life and the trajectory scales (sq, sr) of a new-cell model.
 
     The lost capacity ``1 - soh0`` (and resistance gain ``r0 - 1``) is split
@@ -813,10 +921,17 @@ class FleetAgeing:
     q_frac: np.ndarray  # capacity relative to nameplate now (starts at soh0)
     r_factor: np.ndarray  # resistance relative to new now (starts at r_factor0)
 
-    def __init__(self, chemistry: np.ndarray, soh0_frac: np.ndarray, r_factor0: np.ndarray,
-                 degradation_scalar: np.ndarray | float = 1.0, euler: bool = False,
-                 second_life: str = "scaled_history", first_life: dict[str, float] | None = None,
-                 min_window_s: float = MIN_WINDOW_S) -> None:
+    def __init__(
+        self,
+        chemistry: np.ndarray,
+        soh0_frac: np.ndarray,
+        r_factor0: np.ndarray,
+        degradation_scalar: np.ndarray | float = 1.0,
+        euler: bool = False,
+        second_life: str = "scaled_history",
+        first_life: dict[str, float] | None = None,
+        min_window_s: float = MIN_WINDOW_S,
+    ) -> None:
         chem = np.asarray(chemistry).astype(str)
         n = chem.size
         self.n_packs = n
@@ -852,8 +967,9 @@ class FleetAgeing:
             if name == "LMO":  # fitted from the start of second life: zero states, relative fade
                 states, sq, sr = np.zeros((idx.size, 2)), np.ones(idx.size), np.ones(idx.size)
             else:
-                states, sq, sr = _second_life_start(model, self.soh0_frac[idx], self.r_factor[idx], second_life,
-                                                    self.first_life)
+                states, sq, sr = _second_life_start(
+                    model, self.soh0_frac[idx], self.r_factor[idx], second_life, self.first_life
+                )
             self._groups.append((name, idx, model, states, sq * self.scale[idx], sr * self.scale[idx]))
         loss = 1.0 - self.soh0_frac
         self._lmo_beta = np.where(loss >= 0.02, (self.r_factor - 1.0) / np.maximum(loss, 0.02), LMO_R_PER_Q_LOSS)

@@ -53,23 +53,53 @@ VOLTAGE_IMBALANCE_WARNING = 17
 OTHER_ALARM = 25  # thermal runaway
 
 EVT1_NAMES: dict[int, str] = {
-    OVER_TEMP_ALARM: "OVER_TEMP_ALARM", OVER_TEMP_WARNING: "OVER_TEMP_WARNING",
-    UNDER_TEMP_ALARM: "UNDER_TEMP_ALARM", UNDER_TEMP_WARNING: "UNDER_TEMP_WARNING",
-    OVER_CHARGE_CURRENT_ALARM: "OVER_CHARGE_CURRENT_ALARM", OVER_CHARGE_CURRENT_WARNING: "OVER_CHARGE_CURRENT_WARNING",
+    OVER_TEMP_ALARM: "OVER_TEMP_ALARM",
+    OVER_TEMP_WARNING: "OVER_TEMP_WARNING",
+    UNDER_TEMP_ALARM: "UNDER_TEMP_ALARM",
+    UNDER_TEMP_WARNING: "UNDER_TEMP_WARNING",
+    OVER_CHARGE_CURRENT_ALARM: "OVER_CHARGE_CURRENT_ALARM",
+    OVER_CHARGE_CURRENT_WARNING: "OVER_CHARGE_CURRENT_WARNING",
     OVER_DISCHARGE_CURRENT_ALARM: "OVER_DISCHARGE_CURRENT_ALARM",
     OVER_DISCHARGE_CURRENT_WARNING: "OVER_DISCHARGE_CURRENT_WARNING",
-    OVER_VOLT_ALARM: "OVER_VOLT_ALARM", OVER_VOLT_WARNING: "OVER_VOLT_WARNING",
-    UNDER_VOLT_ALARM: "UNDER_VOLT_ALARM", UNDER_VOLT_WARNING: "UNDER_VOLT_WARNING",
-    UNDER_SOC_MIN_ALARM: "UNDER_SOC_MIN_ALARM", UNDER_SOC_MIN_WARNING: "UNDER_SOC_MIN_WARNING",
-    OVER_SOC_MAX_ALARM: "OVER_SOC_MAX_ALARM", OVER_SOC_MAX_WARNING: "OVER_SOC_MAX_WARNING",
-    VOLTAGE_IMBALANCE_WARNING: "VOLTAGE_IMBALANCE_WARNING", OTHER_ALARM: "OTHER_ALARM",
+    OVER_VOLT_ALARM: "OVER_VOLT_ALARM",
+    OVER_VOLT_WARNING: "OVER_VOLT_WARNING",
+    UNDER_VOLT_ALARM: "UNDER_VOLT_ALARM",
+    UNDER_VOLT_WARNING: "UNDER_VOLT_WARNING",
+    UNDER_SOC_MIN_ALARM: "UNDER_SOC_MIN_ALARM",
+    UNDER_SOC_MIN_WARNING: "UNDER_SOC_MIN_WARNING",
+    OVER_SOC_MAX_ALARM: "OVER_SOC_MAX_ALARM",
+    OVER_SOC_MAX_WARNING: "OVER_SOC_MAX_WARNING",
+    VOLTAGE_IMBALANCE_WARNING: "VOLTAGE_IMBALANCE_WARNING",
+    OTHER_ALARM: "OTHER_ALARM",
 }
-ALARM_MASK = sum(1 << b for b in (OVER_TEMP_ALARM, UNDER_TEMP_ALARM, OVER_CHARGE_CURRENT_ALARM,
-                                  OVER_DISCHARGE_CURRENT_ALARM, OVER_VOLT_ALARM, UNDER_VOLT_ALARM,
-                                  UNDER_SOC_MIN_ALARM, OVER_SOC_MAX_ALARM, OTHER_ALARM))
-WARNING_MASK = sum(1 << b for b in (OVER_TEMP_WARNING, UNDER_TEMP_WARNING, OVER_CHARGE_CURRENT_WARNING,
-                                    OVER_DISCHARGE_CURRENT_WARNING, OVER_VOLT_WARNING, UNDER_VOLT_WARNING,
-                                    UNDER_SOC_MIN_WARNING, OVER_SOC_MAX_WARNING, VOLTAGE_IMBALANCE_WARNING))
+ALARM_MASK = sum(
+    1 << b
+    for b in (
+        OVER_TEMP_ALARM,
+        UNDER_TEMP_ALARM,
+        OVER_CHARGE_CURRENT_ALARM,
+        OVER_DISCHARGE_CURRENT_ALARM,
+        OVER_VOLT_ALARM,
+        UNDER_VOLT_ALARM,
+        UNDER_SOC_MIN_ALARM,
+        OVER_SOC_MAX_ALARM,
+        OTHER_ALARM,
+    )
+)
+WARNING_MASK = sum(
+    1 << b
+    for b in (
+        OVER_TEMP_WARNING,
+        UNDER_TEMP_WARNING,
+        OVER_CHARGE_CURRENT_WARNING,
+        OVER_DISCHARGE_CURRENT_WARNING,
+        OVER_VOLT_WARNING,
+        UNDER_VOLT_WARNING,
+        UNDER_SOC_MIN_WARNING,
+        OVER_SOC_MAX_WARNING,
+        VOLTAGE_IMBALANCE_WARNING,
+    )
+)
 
 # Why a contactor opened (latched cause, one value per pack).
 TRIP_NONE = 0
@@ -77,8 +107,13 @@ TRIP_OVER_VOLT = 1
 TRIP_UNDER_VOLT = 2
 TRIP_OVER_TEMP = 3
 TRIP_RUNAWAY = 4
-TRIP_NAMES = {TRIP_NONE: "", TRIP_OVER_VOLT: "cell over-voltage", TRIP_UNDER_VOLT: "cell under-voltage",
-              TRIP_OVER_TEMP: "pack over-temperature", TRIP_RUNAWAY: "thermal runaway"}
+TRIP_NAMES = {
+    TRIP_NONE: "",
+    TRIP_OVER_VOLT: "cell over-voltage",
+    TRIP_UNDER_VOLT: "cell under-voltage",
+    TRIP_OVER_TEMP: "pack over-temperature",
+    TRIP_RUNAWAY: "thermal runaway",
+}
 
 
 def evt1_names(word: int) -> list[str]:
@@ -111,9 +146,22 @@ def soc_derate(room_frac: float, inv_taper: float) -> float:  # pragma: no cover
 
 
 @numba.njit(cache=True, error_model="numpy")
-def evaluate(vc_max: float, vc_min: float, temp_c: float, i_a: float, i_ch_lim: float, i_dis_lim: float,
-             soc: float, soc_lo: float, soc_hi: float, v_max: float, v_min: float,
-             t_ch_min: float, t_ch_max: float, th: np.ndarray) -> tuple[int, int]:  # pragma: no cover
+def evaluate(
+    vc_max: float,
+    vc_min: float,
+    temp_c: float,
+    i_a: float,
+    i_ch_lim: float,
+    i_dis_lim: float,
+    soc: float,
+    soc_lo: float,
+    soc_hi: float,
+    v_max: float,
+    v_min: float,
+    t_ch_min: float,
+    t_ch_max: float,
+    th: np.ndarray,
+) -> tuple[int, int]:  # pragma: no cover
     """Event word and trip cause (``TRIP_*``, 0 for none) of one pack after a step.
 
     ``th`` = [v_warn_margin, v_trip_margin, temp_warn_margin, temp_trip_c,

@@ -116,8 +116,14 @@ class ChemistryParams:
             raise ValueError(f"{where}: r_soc_mult must be positive")
         if abs(np.interp(0.5, SOC_GRID, mult) - 1.0) > 1e-9:
             raise ValueError(f"{where}: r_soc_mult must be 1.0 at SoC 0.5 (the reference of r*_ohm_ah)")
-        positive = ("ea_r_j_mol", "i_charge_max_c", "i_discharge_max_c", "pack_wh_per_kg", "cp_j_per_kg_k",
-                    "runaway_heat_j_per_wh")
+        positive = (
+            "ea_r_j_mol",
+            "i_charge_max_c",
+            "i_discharge_max_c",
+            "pack_wh_per_kg",
+            "cp_j_per_kg_k",
+            "runaway_heat_j_per_wh",
+        )
         for field in positive:
             value = getattr(self, field)
             if not (np.isfinite(value) and value > 0.0):
@@ -142,8 +148,31 @@ NMC = ChemistryParams(
     # PyBaMM Ecker2015 (Kokam SLPB 75106100): positive OCP nco_ocp_Ecker2015 minus negative OCP
     # graphite_ocp_Ecker2015 over the stoichiometry window of the 2.5-4.2 V cut-offs
     # (pybamm.lithium_ion.get_min_max_stoichiometries: x 0.0036..0.8484, y 0.9291..0.2353).
-    ocv_v=np.array([2.5000, 3.2938, 3.4586, 3.5277, 3.5870, 3.6565, 3.7094, 3.7430, 3.7700, 3.7805, 3.7873,
-                    3.7979, 3.8155, 3.8417, 3.8823, 3.9400, 3.9868, 4.0304, 4.0789, 4.1353, 4.2000]),
+    ocv_v=np.array(
+        [
+            2.5000,
+            3.2938,
+            3.4586,
+            3.5277,
+            3.5870,
+            3.6565,
+            3.7094,
+            3.7430,
+            3.7700,
+            3.7805,
+            3.7873,
+            3.7979,
+            3.8155,
+            3.8417,
+            3.8823,
+            3.9400,
+            3.9868,
+            4.0304,
+            4.0789,
+            4.1353,
+            4.2000,
+        ]
+    ),
     v_nom_cell_v=3.759,  # mean of ocv_v over SoC (Kokam datasheet nominal 3.7 V)
     v_max_cell_v=4.2,  # Ecker2015 upper cut-off (Kokam charge voltage)
     v_min_cell_v=2.5,  # Ecker2015 lower cut-off
@@ -157,8 +186,31 @@ NMC = ChemistryParams(
     tau2_s=37.4,
     # resistance 0.5 s into 1C DFN pulses at SoC 0.05..0.95 relative to SoC 0.5; SoC 0 and 1
     # linearly extrapolated
-    r_soc_mult=np.array([2.151, 1.807, 1.463, 1.305, 1.221, 1.161, 1.103, 1.068, 1.035, 1.010, 1.000,
-                         0.995, 0.996, 1.002, 1.019, 1.031, 1.039, 1.063, 1.098, 1.146, 1.194]),
+    r_soc_mult=np.array(
+        [
+            2.151,
+            1.807,
+            1.463,
+            1.305,
+            1.221,
+            1.161,
+            1.103,
+            1.068,
+            1.035,
+            1.010,
+            1.000,
+            0.995,
+            0.996,
+            1.002,
+            1.019,
+            1.031,
+            1.039,
+            1.063,
+            1.098,
+            1.146,
+            1.194,
+        ]
+    ),
     ea_r_j_mol=36_000.0,  # DFN pulse resistance at 10/25/40 degC (Ecker2015 Arrhenius laws): 35.98 kJ/mol
     # ASSUMPTION: continuous pack limits below the vehicles' DC fast-charge peaks (Chevrolet Bolt
     # 55 kW / 66 kWh = 0.8C, Ford Mach-E ER 150 kW / 99 kWh = 1.5C) and motor peaks (~2C)
@@ -190,8 +242,31 @@ LFP = ChemistryParams(
     name="LFP",
     # PyBaMM Prada2013 (A123 ANR26650M1): LFP_ocp_Afshar2017 minus graphite_LGM50_ocp_Chen2020 over
     # the 2.0-3.6 V cut-off window (x 0.0176..0.8100, y 0.7035..0.0038)
-    ocv_v=np.array([2.0000, 2.7853, 2.9781, 3.1080, 3.1685, 3.1857, 3.2058, 3.2324, 3.2525, 3.2621, 3.2660,
-                    3.2678, 3.2688, 3.2700, 3.2740, 3.2926, 3.3097, 3.3132, 3.3142, 3.3164, 3.6000]),
+    ocv_v=np.array(
+        [
+            2.0000,
+            2.7853,
+            2.9781,
+            3.1080,
+            3.1685,
+            3.1857,
+            3.2058,
+            3.2324,
+            3.2525,
+            3.2621,
+            3.2660,
+            3.2678,
+            3.2688,
+            3.2700,
+            3.2740,
+            3.2926,
+            3.3097,
+            3.3132,
+            3.3142,
+            3.3164,
+            3.6000,
+        ]
+    ),
     v_nom_cell_v=3.194,  # mean of ocv_v over SoC (A123 datasheet nominal 3.3 V)
     v_max_cell_v=3.6,  # Prada2013 upper cut-off = A123 charge voltage
     v_min_cell_v=2.0,  # Prada2013 lower cut-off = A123 discharge cut-off
@@ -202,8 +277,31 @@ LFP = ChemistryParams(
     tau1_s=2.46,
     r2_ohm_ah=0.01072,
     tau2_s=67.3,
-    r_soc_mult=np.array([1.876, 1.632, 1.389, 1.278, 1.176, 1.122, 1.087, 1.058, 1.032, 1.013, 1.000,
-                         0.993, 0.991, 0.993, 1.001, 1.018, 1.028, 1.047, 1.077, 1.122, 1.168]),
+    r_soc_mult=np.array(
+        [
+            1.876,
+            1.632,
+            1.389,
+            1.278,
+            1.176,
+            1.122,
+            1.087,
+            1.058,
+            1.032,
+            1.013,
+            1.000,
+            0.993,
+            0.991,
+            0.993,
+            1.001,
+            1.018,
+            1.028,
+            1.047,
+            1.077,
+            1.122,
+            1.168,
+        ]
+    ),
     ea_r_j_mol=17_400.0,  # DFN pulse resistance at 10/25/40 degC (Prada2013 temperature laws): 17.44 kJ/mol
     # ASSUMPTION: continuous limits below the Tesla Model 3 RWD LFP DC fast-charge peak (170 kW / 60 kWh)
     i_charge_max_c=1.0,
@@ -231,8 +329,31 @@ LMO = ChemistryParams(
     # 0.061 (Ah counted from the 4.2 V CC-CV full charge to the 3.0 V cut-off at 10 A, 30.55 Ah);
     # SoC 0 = 3.05 V (the 3.000 V loaded cut-off plus the 0.05 V rest recovery seen one step
     # earlier, ASSUMPTION); PCHIP onto SOC_GRID
-    ocv_v=np.array([3.0500, 3.4830, 3.6300, 3.7059, 3.7546, 3.7889, 3.8233, 3.8561, 3.8804, 3.8987, 3.9174,
-                    3.9369, 3.9549, 3.9703, 3.9904, 4.0232, 4.0517, 4.0681, 4.0884, 4.1273, 4.1820]),
+    ocv_v=np.array(
+        [
+            3.0500,
+            3.4830,
+            3.6300,
+            3.7059,
+            3.7546,
+            3.7889,
+            3.8233,
+            3.8561,
+            3.8804,
+            3.8987,
+            3.9174,
+            3.9369,
+            3.9549,
+            3.9703,
+            3.9904,
+            4.0232,
+            4.0517,
+            4.0681,
+            4.0884,
+            4.1273,
+            4.1820,
+        ]
+    ),
     v_nom_cell_v=3.878,  # mean of ocv_v over SoC (ORNL cell spec: average voltage 3.8 V)
     v_max_cell_v=4.2,  # ORNL test charge voltage (Leaf AESC cell)
     v_min_cell_v=3.0,  # ORNL test discharge cut-off
@@ -246,8 +367,31 @@ LMO = ChemistryParams(
     tau2_s=583.5,
     # measured 0.5 s resistance of the 30 A pulses at the ten SoC steps relative to SoC 0.5 (flat
     # to the 1 mV resolution between 0.2 and 0.85, floored at 1.0); SoC 0 extrapolated
-    r_soc_mult=np.array([1.101, 1.071, 1.040, 1.009, 1.000, 1.000, 1.000, 1.000, 1.000, 1.000, 1.000,
-                         1.000, 1.000, 1.000, 1.000, 1.000, 1.000, 1.000, 1.005, 1.066, 1.128]),
+    r_soc_mult=np.array(
+        [
+            1.101,
+            1.071,
+            1.040,
+            1.009,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.000,
+            1.005,
+            1.066,
+            1.128,
+        ]
+    ),
     ea_r_j_mol=21_500.0,  # 0.5 s pulse resistance at SoC 1.0, 10 vs 25 degC (ORNL): 2.80 vs 1.77 mOhm
     # ASSUMPTION: below the Leaf's DC fast-charge (50 kW on 24 kWh, ~2C peak) and motor peaks
     i_charge_max_c=1.0,

@@ -54,10 +54,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from twin.config import FleetModelConfig
 from twin.fleet import bms
 from twin.fleet.ageing import FleetAgeing, StressAccumulator
 from twin.fleet.chemistry import CHEMISTRIES, SOC_GRID, ocv_cell_v
-from twin.config import FleetModelConfig
 from twin.fleet.inventory import CHEMISTRY_NAMES, FleetInventory
 
 # Compiler flags of the kernels: reassociation, contraction and reciprocal approximations, but NaN and
@@ -68,15 +68,89 @@ T_REF_K = 298.15
 _N_GRID = len(SOC_GRID) - 1
 
 # Per-pack parameters: rows of P (float64, shape (N_P, n_packs)).
-(P_QAS, P_NS, P_R0, P_R1, P_R2, P_TAU1, P_TAU2, P_EA, P_VMAX, P_VMIN, P_ICH, P_IDIS, P_TCH_MIN, P_TCH_MAX,
- P_TDIS_MIN, P_TDIS_MAX, P_WQ, P_WR, P_PCONV, P_C0, P_C1, P_C2, P_CTH, P_UA, P_SOLAR, P_SOC_LO, P_SOC_HI,
- P_RW_ONSET, P_ERW, P_CHEM, P_WEIGHT, P_GNB, P_HEAT, P_G1, P_G2, P_INV_NS, P_INV_QAS, P_INV_WQ, P_COOL,
- P_XICH, P_XIDIS) = range(41)  # P_XICH/P_XIDIS: current limits of an external (hardware) BMS
+(
+    P_QAS,
+    P_NS,
+    P_R0,
+    P_R1,
+    P_R2,
+    P_TAU1,
+    P_TAU2,
+    P_EA,
+    P_VMAX,
+    P_VMIN,
+    P_ICH,
+    P_IDIS,
+    P_TCH_MIN,
+    P_TCH_MAX,
+    P_TDIS_MIN,
+    P_TDIS_MAX,
+    P_WQ,
+    P_WR,
+    P_PCONV,
+    P_C0,
+    P_C1,
+    P_C2,
+    P_CTH,
+    P_UA,
+    P_SOLAR,
+    P_SOC_LO,
+    P_SOC_HI,
+    P_RW_ONSET,
+    P_ERW,
+    P_CHEM,
+    P_WEIGHT,
+    P_GNB,
+    P_HEAT,
+    P_G1,
+    P_G2,
+    P_INV_NS,
+    P_INV_QAS,
+    P_INV_WQ,
+    P_COOL,
+    P_XICH,
+    P_XIDIS,
+) = range(41)  # P_XICH/P_XIDIS: current limits of an external (hardware) BMS
 N_P = 41
 # Per-pack state and outputs: rows of S (float64, shape (N_S, n_packs)).
-(S_SOC, S_SOCW, S_V1, S_V2, S_TEMP, S_RW_LEFT, S_R0, S_R1, S_R2, S_I, S_VT, S_VCMAX, S_VCMIN, S_PAC, S_PDC,
- S_ICH, S_IDIS, S_PCH, S_PDIS, S_WC, S_WD, S_W_AC, S_W_DC, S_L_CELL, S_L_CONV, S_E_PARAM, S_HEAT, S_EMAX,
- S_THRU, S_TMAX, S_L_HEAT, S_PHEAT, S_G1, S_G2, S_FA, S_TFA) = range(36)
+(
+    S_SOC,
+    S_SOCW,
+    S_V1,
+    S_V2,
+    S_TEMP,
+    S_RW_LEFT,
+    S_R0,
+    S_R1,
+    S_R2,
+    S_I,
+    S_VT,
+    S_VCMAX,
+    S_VCMIN,
+    S_PAC,
+    S_PDC,
+    S_ICH,
+    S_IDIS,
+    S_PCH,
+    S_PDIS,
+    S_WC,
+    S_WD,
+    S_W_AC,
+    S_W_DC,
+    S_L_CELL,
+    S_L_CONV,
+    S_E_PARAM,
+    S_HEAT,
+    S_EMAX,
+    S_THRU,
+    S_TMAX,
+    S_L_HEAT,
+    S_PHEAT,
+    S_G1,
+    S_G2,
+    S_FA,
+    S_TFA,
+) = range(36)
 N_S = 36
 # Per-pack constants of the step length: rows of D (recomputed when dt changes).
 D_A1, D_A2, D_B1, D_B2, D_ATH = range(5)
@@ -87,8 +161,22 @@ N_D = 5
 F_SERVICE, F_STATE, F_EVT, F_TRIP, F_RUNAWAY, F_NEW_ALARM, F_EXT = range(7)
 N_F = 7
 # Fleet statistics written by the refresh kernel.
-(ST_E, ST_EMAX, ST_SOC_MIN, ST_SOC_MAX, ST_N_ACT, ST_T_MIN, ST_T_MAX, ST_T_MEAN, ST_VC_MAX, ST_VC_MIN,
- ST_N_ALARM, ST_N_FAULT, ST_N_RUNAWAY, ST_N_WARN) = range(14)
+(
+    ST_E,
+    ST_EMAX,
+    ST_SOC_MIN,
+    ST_SOC_MAX,
+    ST_N_ACT,
+    ST_T_MIN,
+    ST_T_MAX,
+    ST_T_MEAN,
+    ST_VC_MAX,
+    ST_VC_MIN,
+    ST_N_ALARM,
+    ST_N_FAULT,
+    ST_N_RUNAWAY,
+    ST_N_WARN,
+) = range(14)
 N_ST = 14
 
 
@@ -117,8 +205,9 @@ def chemistry_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ocv, cum, rmult
 
 
-def neighbours(x_m: np.ndarray, y_m: np.ndarray, radius_m: float, w_per_k: float
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def neighbours(
+    x_m: np.ndarray, y_m: np.ndarray, radius_m: float, w_per_k: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Packs closer than ``radius_m`` as a CSR list (ptr, idx, conductance W/K)."""
     n = len(x_m)
     order = np.lexsort((x_m, y_m))
@@ -133,7 +222,7 @@ def neighbours(x_m: np.ndarray, y_m: np.ndarray, radius_m: float, w_per_k: float
             hi = np.searchsorted(ys, ys[a] + radius_m, side="right")
             for b in range(lo, hi):
                 j = order[b]
-                if j != i and (x_m[i] - x_m[j]) ** 2 + (y_m[i] - y_m[j]) ** 2 < radius_m ** 2:
+                if j != i and (x_m[i] - x_m[j]) ** 2 + (y_m[i] - y_m[j]) ** 2 < radius_m**2:
                     pairs[i].append(int(j))
     for i in range(n):
         ptr[i + 1] = ptr[i] + len(pairs[i])
@@ -149,8 +238,14 @@ class BatteryFleet:
     by the grid's limits, the split and the controller's measurements.
     """
 
-    def __init__(self, cfg: FleetModelConfig, inventory: FleetInventory, n_blocks: int, pack_converter_kw: float,
-                 temp_start_c: float = 25.0):
+    def __init__(
+        self,
+        cfg: FleetModelConfig,
+        inventory: FleetInventory,
+        n_blocks: int,
+        pack_converter_kw: float,
+        temp_start_c: float = 25.0,
+    ):
         self.cfg = cfg
         self.inv = inventory
         self.n_blocks = n_blocks
@@ -189,7 +284,11 @@ class BatteryFleet:
         P[:, P_WR] = 1.0 + rng.uniform(0.0, cfg.cell_resistance_spread_frac, n)
         p_r = pack_converter_kw * 1e3
         P[:, P_PCONV] = p_r
-        P[:, P_C0], P[:, P_C1], P[:, P_C2] = cfg.converter_loss_c0_frac, cfg.converter_loss_c1_frac, cfg.converter_loss_c2_frac
+        P[:, P_C0], P[:, P_C1], P[:, P_C2] = (
+            cfg.converter_loss_c0_frac,
+            cfg.converter_loss_c1_frac,
+            cfg.converter_loss_c2_frac,
+        )
         th = cfg.thermal
         e_kwh = inventory.e_nom_mwh * 1e3
         mass_kg = e_kwh * 1e3 / per_chem("pack_wh_per_kg")
@@ -206,8 +305,9 @@ class BatteryFleet:
         P[:, P_ERW] = per_chem("runaway_heat_j_per_wh") * e_kwh * 1e3
         P[:, P_CHEM] = chem_idx
         P[:, P_XICH] = P[:, P_XIDIS] = np.inf  # no external BMS
-        self.nb_ptr, self.nb_idx, self.nb_g = neighbours(inventory.yard_x_m, inventory.yard_y_m,
-                                                         th.neighbour_radius_m, th.neighbour_w_per_k)
+        self.nb_ptr, self.nb_idx, self.nb_g = neighbours(
+            inventory.yard_x_m, inventory.yard_y_m, th.neighbour_radius_m, th.neighbour_w_per_k
+        )
         P[:, P_GNB] = np.add.reduceat(self.nb_g, self.nb_ptr[:-1]) if len(self.nb_g) else 0.0
         P[:, P_GNB] = np.where(np.diff(self.nb_ptr) > 0, P[:, P_GNB], 0.0)
         self.P = P
@@ -221,7 +321,7 @@ class BatteryFleet:
         S[:, S_TEMP] = temp_start_c
         S[:, S_TMAX] = temp_start_c
         S[:, S_TFA] = np.inf  # Arrhenius factor not evaluated yet
-        S[:, S_R0:S_R2 + 1] = P[:, P_R0:P_R2 + 1]  # refreshed to the state below
+        S[:, S_R0 : S_R2 + 1] = P[:, P_R0 : P_R2 + 1]  # refreshed to the state below
         S[:, S_G1], S[:, S_G2] = P[:, P_G1], P[:, P_G2]
         S[:, S_EMAX] = P[:, P_NS] * P[:, P_QAS] * self._f_full
         self.S = S
@@ -231,13 +331,29 @@ class BatteryFleet:
         self.F = F
         self.block_in_service = np.ones(n_blocks, dtype=bool)
         b = cfg.bms
-        self._bms_th = np.array([b.v_warn_margin_v, b.v_trip_margin_v, b.temp_warn_margin_c, b.temp_trip_c,
-                                 b.soc_taper_frac, b.current_alarm_margin_frac, b.imbalance_warn_v, b.v_alarm_tol_v,
-                                 b.temp_derate_band_c, th.runaway_duration_s,
-                                 th.heater_set_c, th.heater_band_c,
-                                 th.heater_soc_min_frac, 1.0 / b.soc_taper_frac, 1.0 / b.temp_derate_band_c,
-                                 1.0 / th.heater_band_c, th.cooler_set_c, 1.0 / th.cooler_band_c,
-                                 1.0 / th.cooler_cop])
+        self._bms_th = np.array(
+            [
+                b.v_warn_margin_v,
+                b.v_trip_margin_v,
+                b.temp_warn_margin_c,
+                b.temp_trip_c,
+                b.soc_taper_frac,
+                b.current_alarm_margin_frac,
+                b.imbalance_warn_v,
+                b.v_alarm_tol_v,
+                b.temp_derate_band_c,
+                th.runaway_duration_s,
+                th.heater_set_c,
+                th.heater_band_c,
+                th.heater_soc_min_frac,
+                1.0 / b.soc_taper_frac,
+                1.0 / b.temp_derate_band_c,
+                1.0 / th.heater_band_c,
+                th.cooler_set_c,
+                1.0 / th.cooler_band_c,
+                1.0 / th.cooler_cop,
+            ]
+        )
         self._block_ch, self._block_dis = np.zeros(n_blocks), np.zeros(n_blocks)
         self._block_p = np.zeros(n_blocks)
         self._stats = np.zeros(N_ST)
@@ -250,8 +366,11 @@ class BatteryFleet:
         self.temp_amb_c = temp_start_c
         self.ghi_w_m2 = 0.0
         # ageing: stress aggregates every step, capacity and resistance every update_every_s
-        self.ageing = FleetAgeing(inventory.chemistry, inventory.soh_frac, inventory.r_factor,
-                                  second_life=cfg.ageing.second_life) if cfg.ageing.enabled else None
+        self.ageing = (
+            FleetAgeing(inventory.chemistry, inventory.soh_frac, inventory.r_factor, second_life=cfg.ageing.second_life)
+            if cfg.ageing.enabled
+            else None
+        )
         self.stress = StressAccumulator(n, S[:, S_SOC].copy()) if cfg.ageing.enabled else None
         self._t_age_s = 0.0
         self.D = np.zeros((n, N_D))
@@ -356,10 +475,38 @@ class BatteryFleet:
         if not self._stale and dt_s == self._dt_s:
             return
         self._step_constants(dt_s)
-        _kernel(False, self.P, self.S, self.F, self.D, self._act, self._no_weights, self._no_weights, self._starts,
-                self._ends, dt_s, self.ocv_tab, self.ocv_cum, self.rmult_tab, self.chem_idx, self.temp_amb_c,
-                self.ghi_w_m2, self.nb_ptr, self.nb_idx, self.nb_g, self._bms_th, self.block_in_service, self._p_pack,
-                self._short, self._tmp, self._out, self._block_ch, self._block_dis, self._block_p, self._stats)
+        _kernel(
+            False,
+            self.P,
+            self.S,
+            self.F,
+            self.D,
+            self._act,
+            self._no_weights,
+            self._no_weights,
+            self._starts,
+            self._ends,
+            dt_s,
+            self.ocv_tab,
+            self.ocv_cum,
+            self.rmult_tab,
+            self.chem_idx,
+            self.temp_amb_c,
+            self.ghi_w_m2,
+            self.nb_ptr,
+            self.nb_idx,
+            self.nb_g,
+            self._bms_th,
+            self.block_in_service,
+            self._p_pack,
+            self._short,
+            self._tmp,
+            self._out,
+            self._block_ch,
+            self._block_dis,
+            self._block_p,
+            self._stats,
+        )
         self._dt_s = dt_s
         self._stale = False
 
@@ -413,24 +560,60 @@ class BatteryFleet:
         p_block = np.multiply(block_p_mw, 1e6, dtype=np.float64)
         w = self._no_weights if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
         out = self._out
-        _kernel(True, self.P, self.S, self.F, self.D, self._act, p_block, w, self._starts, self._ends, dt_s,
-                self.ocv_tab, self.ocv_cum, self.rmult_tab, self.chem_idx, self.temp_amb_c, self.ghi_w_m2, self.nb_ptr,
-                self.nb_idx, self.nb_g, self._bms_th, self.block_in_service, self._p_pack, self._short, self._tmp, out,
-                self._block_ch, self._block_dis, self._block_p, self._stats)
+        _kernel(
+            True,
+            self.P,
+            self.S,
+            self.F,
+            self.D,
+            self._act,
+            p_block,
+            w,
+            self._starts,
+            self._ends,
+            dt_s,
+            self.ocv_tab,
+            self.ocv_cum,
+            self.rmult_tab,
+            self.chem_idx,
+            self.temp_amb_c,
+            self.ghi_w_m2,
+            self.nb_ptr,
+            self.nb_idx,
+            self.nb_g,
+            self._bms_th,
+            self.block_in_service,
+            self._p_pack,
+            self._short,
+            self._tmp,
+            out,
+            self._block_ch,
+            self._block_dis,
+            self._block_p,
+            self._stats,
+        )
         self._dt_s = dt_s  # the kernel left every pack's limits for the next step of this length
         self._stale = False
         if self.stress is not None:
-            self.stress.add(dt_s, np.ascontiguousarray(self.S[:, S_SOC]), np.ascontiguousarray(self.S[:, S_TEMP]),
-                            self._act)
+            self.stress.add(
+                dt_s, np.ascontiguousarray(self.S[:, S_SOC]), np.ascontiguousarray(self.S[:, S_TEMP]), self._act
+            )
             self._t_age_s += dt_s
             if self._t_age_s >= self.cfg.ageing.update_every_s - 1e-9:
                 self.apply_ageing()
         sign = np.where(p_block < 0, -1e-6, 1e-6)
-        return FleetStep(p_pack_mw=self._p_pack * 1e-6, block_p_mw=self._block_p * 1e-6,
-                         shortfall_mw=self._short * sign,
-                         loss_p_mw=(out[0] + out[1] + out[4]) * 1e-6, loss_conv_p_mw=out[0] * 1e-6,
-                         loss_cell_p_mw=out[1] * 1e-6, thermal_mgmt_p_mw=out[4] * 1e-6, n_new_trips=int(out[2]),
-                         n_new_runaway=int(out[3]), n_new_alarm=int(out[5]))
+        return FleetStep(
+            p_pack_mw=self._p_pack * 1e-6,
+            block_p_mw=self._block_p * 1e-6,
+            shortfall_mw=self._short * sign,
+            loss_p_mw=(out[0] + out[1] + out[4]) * 1e-6,
+            loss_conv_p_mw=out[0] * 1e-6,
+            loss_cell_p_mw=out[1] * 1e-6,
+            thermal_mgmt_p_mw=out[4] * 1e-6,
+            n_new_trips=int(out[2]),
+            n_new_runaway=int(out[3]),
+            n_new_alarm=int(out[5]),
+        )
 
     # -- events -----------------------------------------------------------------------
     def set_packs(self, idx: np.ndarray | list[int], in_service: bool) -> None:
@@ -438,8 +621,9 @@ class BatteryFleet:
         idx = np.asarray(idx, dtype=np.int64)
         self.F[idx, F_SERVICE] = int(in_service)
         st = self.F[idx, F_STATE]
-        self.F[idx, F_STATE] = np.where(st == bms.STATE_FAULT, st,
-                                        bms.STATE_CONNECTED if in_service else bms.STATE_DISCONNECTED)
+        self.F[idx, F_STATE] = np.where(
+            st == bms.STATE_FAULT, st, bms.STATE_CONNECTED if in_service else bms.STATE_DISCONNECTED
+        )
         self._stale = True
 
     def set_block(self, block: int, in_service: bool) -> None:
@@ -452,9 +636,14 @@ class BatteryFleet:
         idx = np.asarray(idx, dtype=np.int64)
         S, P, F = self.S, self.P, self.F
         th = self._bms_th
-        ok = ((F[idx, F_STATE] == bms.STATE_FAULT) & (F[idx, F_RUNAWAY] == 0) & (F[idx, F_EXT] == 0)
-              & (S[idx, S_TEMP] < th[3] - th[2])
-              & (S[idx, S_VCMAX] <= P[idx, P_VMAX] + th[1]) & (S[idx, S_VCMIN] >= P[idx, P_VMIN] - th[1]))
+        ok = (
+            (F[idx, F_STATE] == bms.STATE_FAULT)
+            & (F[idx, F_RUNAWAY] == 0)
+            & (F[idx, F_EXT] == 0)
+            & (S[idx, S_TEMP] < th[3] - th[2])
+            & (S[idx, S_VCMAX] <= P[idx, P_VMAX] + th[1])
+            & (S[idx, S_VCMIN] >= P[idx, P_VMIN] - th[1])
+        )
         back = idx[ok]
         F[back, F_TRIP] = bms.TRIP_NONE
         F[back, F_STATE] = np.where(F[back, F_SERVICE] > 0, bms.STATE_CONNECTED, bms.STATE_DISCONNECTED)
@@ -476,11 +665,22 @@ class BatteryFleet:
         limits come from :meth:`set_external` (until then: contactor open, limits 0)."""
         idx = np.asarray(idx, dtype=np.int64)
         self.F[idx, F_EXT] = 1
-        self.set_external(idx, np.full(len(idx), bms.STATE_DISCONNECTED), np.zeros(len(idx), dtype=np.int64),
-                          np.zeros(len(idx)), np.zeros(len(idx)))
+        self.set_external(
+            idx,
+            np.full(len(idx), bms.STATE_DISCONNECTED),
+            np.zeros(len(idx), dtype=np.int64),
+            np.zeros(len(idx)),
+            np.zeros(len(idx)),
+        )
 
-    def set_external(self, idx: np.ndarray, state: np.ndarray, evt1: np.ndarray, i_charge_max_a: np.ndarray,
-                     i_discharge_max_a: np.ndarray) -> None:
+    def set_external(
+        self,
+        idx: np.ndarray,
+        state: np.ndarray,
+        evt1: np.ndarray,
+        i_charge_max_a: np.ndarray,
+        i_discharge_max_a: np.ndarray,
+    ) -> None:
         """What the external BMS of the packs at ``idx`` said this step (SunSpec 802 State and Evt1, current
         limits >= 0 in A). A state other than CONNECTED takes the pack out of the dispatch; the limits
         cap its current from the next step on. A pack in thermal runaway stays in FAULT."""
@@ -545,13 +745,23 @@ class BatteryFleet:
         """Per-pack state for the results (copies, SI units as named)."""
         S, F = self.S, self.F
         return {
-            "soc_frac": S[:, S_SOC].copy(), "soc_weak_cell_frac": S[:, S_SOCW].copy(), "temp_c": S[:, S_TEMP].copy(),
-            "temp_max_c": S[:, S_TMAX].copy(), "thermal_mgmt_kw": S[:, S_PHEAT] * 1e-3,
-            "v_v": S[:, S_VT].copy(), "i_a": S[:, S_I].copy(), "p_ac_kw": S[:, S_PAC] * 1e-3,
-            "cell_v_max_v": S[:, S_VCMAX].copy(), "cell_v_min_v": S[:, S_VCMIN].copy(),
-            "i_charge_max_a": S[:, S_ICH].copy(), "i_discharge_max_a": S[:, S_IDIS].copy(),
-            "soh_frac": self.q_frac.copy(), "r_factor": self.r_factor.copy(),
-            "bms_state": F[:, F_STATE].copy(), "bms_evt1": F[:, F_EVT].copy(), "in_service": F[:, F_SERVICE].copy(),
+            "soc_frac": S[:, S_SOC].copy(),
+            "soc_weak_cell_frac": S[:, S_SOCW].copy(),
+            "temp_c": S[:, S_TEMP].copy(),
+            "temp_max_c": S[:, S_TMAX].copy(),
+            "thermal_mgmt_kw": S[:, S_PHEAT] * 1e-3,
+            "v_v": S[:, S_VT].copy(),
+            "i_a": S[:, S_I].copy(),
+            "p_ac_kw": S[:, S_PAC] * 1e-3,
+            "cell_v_max_v": S[:, S_VCMAX].copy(),
+            "cell_v_min_v": S[:, S_VCMIN].copy(),
+            "i_charge_max_a": S[:, S_ICH].copy(),
+            "i_discharge_max_a": S[:, S_IDIS].copy(),
+            "soh_frac": self.q_frac.copy(),
+            "r_factor": self.r_factor.copy(),
+            "bms_state": F[:, F_STATE].copy(),
+            "bms_evt1": F[:, F_EVT].copy(),
+            "in_service": F[:, F_SERVICE].copy(),
         }
 
     def summary(self) -> dict:
@@ -576,11 +786,14 @@ class BatteryFleet:
                 continue
             e0 = float(self._e_max_start_j[m].sum() / 3.6e9)
             e1 = float(S[m, S_EMAX].sum() / 3.6e9)
-            by_chem[c] = {"n_packs": int(m.sum()), "soh_start_mean": round(float(q0[m].mean()), 5),
-                          "soh_end_mean": round(float(q1[m].mean()), 5),
-                          "capacity_fade_frac": round((e0 - e1) / e0, 6) if e0 > 0 else 0.0,
-                          "r_factor_end_mean": round(float(self.r_factor[m].mean()), 5),
-                          "efc_mean": round(float((S[m, S_THRU] / 2.0 / np.maximum(S[m, S_EMAX], 1.0)).mean()), 3)}
+            by_chem[c] = {
+                "n_packs": int(m.sum()),
+                "soh_start_mean": round(float(q0[m].mean()), 5),
+                "soh_end_mean": round(float(q1[m].mean()), 5),
+                "capacity_fade_frac": round((e0 - e1) / e0, 6) if e0 > 0 else 0.0,
+                "r_factor_end_mean": round(float(self.r_factor[m].mean()), 5),
+                "efc_mean": round(float((S[m, S_THRU] / 2.0 / np.maximum(S[m, S_EMAX], 1.0)).mean()), 3),
+            }
         b = self.books()
         return {
             "n_packs": int(inv.n_packs),
@@ -606,10 +819,14 @@ class BatteryFleet:
     def books(self) -> dict[str, float]:
         """Fleet energy books since construction (MWh)."""
         S = self.S
-        return {"ac_in_mwh": float(S[:, S_W_AC].sum() / 3.6e9), "dc_in_mwh": float(S[:, S_W_DC].sum() / 3.6e9),
-                "loss_cell_mwh": float(S[:, S_L_CELL].sum() / 3.6e9), "loss_conv_mwh": float(S[:, S_L_CONV].sum() / 3.6e9),
-                "thermal_mgmt_mwh": float(S[:, S_L_HEAT].sum() / 3.6e9),
-                "param_change_mwh": float(S[:, S_E_PARAM].sum() / 3.6e9)}
+        return {
+            "ac_in_mwh": float(S[:, S_W_AC].sum() / 3.6e9),
+            "dc_in_mwh": float(S[:, S_W_DC].sum() / 3.6e9),
+            "loss_cell_mwh": float(S[:, S_L_CELL].sum() / 3.6e9),
+            "loss_conv_mwh": float(S[:, S_L_CONV].sum() / 3.6e9),
+            "thermal_mgmt_mwh": float(S[:, S_L_HEAT].sum() / 3.6e9),
+            "param_change_mwh": float(S[:, S_E_PARAM].sum() / 3.6e9),
+        }
 
 
 # ----------------------------------------------------------------------------------------
@@ -778,10 +995,16 @@ def _pack_refresh(i, c, on, P, S, F, D, dt, tab, cum, rmult, th):  # pragma: no 
         i_dis = P[i, P_XIDIS]
     else:
         # stage 2 of the BMS: current limits derated by temperature and SoC (th[13]: 1 / taper, th[14]: 1 / band)
-        i_ch = P[i, P_ICH] * bms.temp_derate(temp, P[i, P_TCH_MIN], P[i, P_TCH_MAX], th[8], th[14]) \
+        i_ch = (
+            P[i, P_ICH]
+            * bms.temp_derate(temp, P[i, P_TCH_MIN], P[i, P_TCH_MAX], th[8], th[14])
             * bms.soc_derate(hi - s, th[13])
-        i_dis = P[i, P_IDIS] * bms.temp_derate(temp, P[i, P_TDIS_MIN], P[i, P_TDIS_MAX], th[8], th[14]) \
+        )
+        i_dis = (
+            P[i, P_IDIS]
+            * bms.temp_derate(temp, P[i, P_TDIS_MIN], P[i, P_TDIS_MAX], th[8], th[14])
             * bms.soc_derate(s - lo, th[13])
+        )
         # cell cut-offs at the end of the step (mean cell and weakest cell)
         inv_ns = P[i, P_INV_NS]
         r_eff = r0 + r1 * (1.0 - a1) + r2 * (1.0 - a2)
@@ -848,9 +1071,38 @@ def _thermal_mgmt_w(heat_max, cool_max, temp, soc, th):  # pragma: no cover - co
 
 
 @numba.njit(cache=True, fastmath=_FM, error_model="numpy")
-def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, cum, rmult, chem, t_amb, ghi,
-            nb_ptr, nb_idx, nb_g, th, blk_on, p_pack, short, temp_old, out, block_ch, block_dis, block_p,
-            st):  # pragma: no cover - compiled; tested through BatteryFleet
+def _kernel(
+    do_step,
+    P,
+    S,
+    F,
+    D,
+    act,
+    p_block,
+    weights,
+    starts,
+    ends,
+    dt,
+    tab,
+    cum,
+    rmult,
+    chem,
+    t_amb,
+    ghi,
+    nb_ptr,
+    nb_idx,
+    nb_g,
+    th,
+    blk_on,
+    p_pack,
+    short,
+    temp_old,
+    out,
+    block_ch,
+    block_dis,
+    block_p,
+    st,
+):  # pragma: no cover - compiled; tested through BatteryFleet
     """The fleet's one pass. With ``do_step``: split each block's power over its packs, then per pack
     converter, equivalent circuit, weakest cell, thermal and BMS over ``dt``. Always: per pack its
     limits and weights for the next step (:func:`_pack_refresh`), block sums and fleet stats ``st``.
@@ -916,8 +1168,9 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
                 if F[i, F_RUNAWAY] != 0:
                     p_heat = 0.0
                     q_tm = 0.0
-                i_a, w = _solve_current(p_dc - p_heat, f0, e0, s, v1, v2, qas, ns, r0, r1, r2, a1, a2, b1, b2,
-                                        dt, tab, cum, c)
+                i_a, w = _solve_current(
+                    p_dc - p_heat, f0, e0, s, v1, v2, qas, ns, r0, r1, r2, a1, a2, b1, b2, dt, tab, cum, c
+                )
                 clamped = False
                 if i_a > S[i, S_ICH]:
                     i_a = S[i, S_ICH]
@@ -935,8 +1188,9 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
                             p_heat = x
                 p_dc_act = w * inv_dt + p_heat  # at the converter's DC side
                 if clamped:
-                    p_ac_act = _conv_ac_from_dc(p_dc_act, pr, P[i, P_C0], P[i, P_C1], P[i, P_C2]) \
-                        if p_ac != 0.0 else 0.0
+                    p_ac_act = (
+                        _conv_ac_from_dc(p_dc_act, pr, P[i, P_C0], P[i, P_C1], P[i, P_C2]) if p_ac != 0.0 else 0.0
+                    )
                     # never more than asked (a tiny DC flow would otherwise carry the whole no-load loss)
                     if (p_ac > 0.0 and p_ac_act > p_ac) or (p_ac < 0.0 and p_ac_act < p_ac):
                         p_ac_act = p_ac
@@ -1003,9 +1257,22 @@ def _kernel(do_step, P, S, F, D, act, p_block, weights, starts, ends, dt, tab, c
                 if t_new > S[i, S_TMAX]:
                     S[i, S_TMAX] = t_new
                 # BMS: event word, protection (latched), runaway onset
-                evt, trip = bms.evaluate(S[i, S_VCMAX], S[i, S_VCMIN], t_new, i_a, S[i, S_ICH], S[i, S_IDIS],
-                                         s_new, P[i, P_SOC_LO], P[i, P_SOC_HI], P[i, P_VMAX], P[i, P_VMIN],
-                                         P[i, P_TCH_MIN], P[i, P_TCH_MAX], th)
+                evt, trip = bms.evaluate(
+                    S[i, S_VCMAX],
+                    S[i, S_VCMIN],
+                    t_new,
+                    i_a,
+                    S[i, S_ICH],
+                    S[i, S_IDIS],
+                    s_new,
+                    P[i, P_SOC_LO],
+                    P[i, P_SOC_HI],
+                    P[i, P_VMAX],
+                    P[i, P_VMIN],
+                    P[i, P_TCH_MIN],
+                    P[i, P_TCH_MAX],
+                    th,
+                )
                 if F[i, F_RUNAWAY] == 0 and t_new >= P[i, P_RW_ONSET]:
                     F[i, F_RUNAWAY] = 1
                     S[i, S_RW_LEFT] = P[i, P_ERW]

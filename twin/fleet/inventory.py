@@ -41,8 +41,18 @@ class FleetInventory:
 
     def __post_init__(self) -> None:
         n = len(self.pack_id)
-        for name in ("vehicle", "chemistry", "n_series", "e_nom_mwh", "soh_frac", "r_factor", "block",
-                     "yard_x_m", "yard_y_m", "yard_row"):
+        for name in (
+            "vehicle",
+            "chemistry",
+            "n_series",
+            "e_nom_mwh",
+            "soh_frac",
+            "r_factor",
+            "block",
+            "yard_x_m",
+            "yard_y_m",
+            "yard_row",
+        ):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"inventory: {name} has {len(getattr(self, name))} entries, pack_id has {n}")
         if len(np.unique(self.pack_id)) != n:
@@ -65,8 +75,13 @@ class FleetInventory:
             raise KeyError(f"no pack with id {int(ids[miss][0])}")
         return idx
 
-    def select(self, packs: tuple[int, ...] = (), vehicle: str | None = None, yard_row: int | None = None,
-               block: int | None = None) -> np.ndarray:
+    def select(
+        self,
+        packs: tuple[int, ...] = (),
+        vehicle: str | None = None,
+        yard_row: int | None = None,
+        block: int | None = None,
+    ) -> np.ndarray:
         """Array positions of the packs matching every given selector (an event's selection)."""
         mask = np.ones(self.n_packs, dtype=bool)
         if packs:
@@ -93,8 +108,9 @@ def yard_layout(n_packs: int, th: ThermalConfig) -> tuple[np.ndarray, np.ndarray
 
 def blocks_in_order(n_packs: int, n_blocks: int) -> np.ndarray:
     """Packs spread over blocks in contiguous groups (``np.array_split``), as they are cabled in the yard."""
-    return np.concatenate([np.full(len(a), b) for b, a in
-                           enumerate(np.array_split(np.arange(n_packs), n_blocks))]).astype(np.int64)
+    return np.concatenate(
+        [np.full(len(a), b) for b, a in enumerate(np.array_split(np.arange(n_packs), n_blocks))]
+    ).astype(np.int64)
 
 
 def draw_inventory(cfg: FleetModelConfig, n_blocks: int, seed: int) -> FleetInventory:

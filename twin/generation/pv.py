@@ -142,9 +142,7 @@ class PVParams:
         _check_choice("cloud_mode", p.cloud_mode, CLOUD_MODES)
         _check_range("cloud_cover_frac", p.cloud_cover_frac, 0.0, 1.0)
         _check_range("cloud_transmission_frac", p.cloud_transmission_frac, 0.0, 1.0)
-        _check_range(
-            "cloud_mean_duration_s", p.cloud_mean_duration_s, 0.0, math.inf, lo_open=True, hi_open=True
-        )
+        _check_range("cloud_mean_duration_s", p.cloud_mean_duration_s, 0.0, math.inf, lo_open=True, hi_open=True)
         _check_range("cloud_ramp_s", p.cloud_ramp_s, 0.0, math.inf, hi_open=True)
         _check_range("cloud_speed_block_lag_s", p.cloud_speed_block_lag_s, 0.0, math.inf, hi_open=True)
         _check_choice("sky_model", p.sky_model, SKY_MODELS)
@@ -207,9 +205,7 @@ def pvwatts_ac_mw(
         * (1.0 - np.asarray(dc_loss_frac, dtype=float))
     )
     pdc0 = p_ac_max / eta
-    p_ac = (eta / PVWATTS_ETA_INV_REF) * (
-        p_dc * (_INV_K_LIN - _INV_K_ZETA * p_dc / pdc0) - _INV_K_INV_ZETA * pdc0
-    )
+    p_ac = (eta / PVWATTS_ETA_INV_REF) * (p_dc * (_INV_K_LIN - _INV_K_ZETA * p_dc / pdc0) - _INV_K_INV_ZETA * pdc0)
     return np.asarray(np.minimum(np.maximum(p_ac, 0.0), p_ac_max))
 
 
@@ -329,8 +325,9 @@ def clear_sky_poa_w_m2(
     return np.interp(step_t_s, grid_t_s, poa)
 
 
-def clear_sky_ghi_w_m2(location: pvlib.location.Location, start: pd.Timestamp, n_steps: int, step_s: float,
-                       grid_s: float = 600.0) -> np.ndarray:
+def clear_sky_ghi_w_m2(
+    location: pvlib.location.Location, start: pd.Timestamp, n_steps: int, step_s: float, grid_s: float = 600.0
+) -> np.ndarray:
     """Clear-sky global horizontal irradiance at every step [W/m2] (Ineichen, pvlib), computed on a
     ``grid_s`` grid and interpolated (the sun on battery enclosures: a slow, smooth input)."""
     step_t_s = np.arange(n_steps) * step_s
@@ -366,9 +363,7 @@ def _shade_fraction_semi_markov(
     """
     mean_clear_s = mean_shaded_s * (1.0 - cover_frac) / cover_frac
     shaded0 = bool(rng.random() < cover_frac)
-    means = (
-        np.array([mean_shaded_s, mean_clear_s]) if shaded0 else np.array([mean_clear_s, mean_shaded_s])
-    )
+    means = np.array([mean_shaded_s, mean_clear_s]) if shaded0 else np.array([mean_clear_s, mean_shaded_s])
     span_s = t1_s - t0_s
     n_pairs = int(span_s / (mean_shaded_s + mean_clear_s) * 1.2) + 16
     durations: list[np.ndarray] = []
@@ -416,9 +411,7 @@ def _overcast_transmission(
     return np.interp(query_t_s, knots_t_s, x)
 
 
-def cloud_transmission_frac(
-    params: PVParams, n_steps: int, step_s: float, rng: np.random.Generator
-) -> np.ndarray:
+def cloud_transmission_frac(params: PVParams, n_steps: int, step_s: float, rng: np.random.Generator) -> np.ndarray:
     """Seeded irradiance transmission of every block at every step, shape [n_steps, n_blocks].
 
     Block ``b`` sees the pattern of block 0 delayed by
@@ -512,22 +505,16 @@ class PVPlant:
         self.n_steps: int = int(n_steps)
         self.step_s: float = float(step_s)
         self.start: pd.Timestamp = start
-        location = pvlib.location.Location(
-            latitude_deg, longitude_deg, tz=tz, altitude=altitude_m
-        )
+        location = pvlib.location.Location(latitude_deg, longitude_deg, tz=tz, altitude=altitude_m)
         self.p_dc_block_mw: float = params.p_dc_mw / self.n_blocks
         p_ac_block_mw = params.p_dc_mw / params.dc_ac_ratio / self.n_blocks
         self.p_ac_max_mw: np.ndarray = np.full(self.n_blocks, p_ac_block_mw)
         self.p_ac_max_mw.flags.writeable = False
 
-        self.poa_clear_w_m2: np.ndarray = clear_sky_poa_w_m2(
-            params, location, start, self.n_steps, self.step_s
-        )
+        self.poa_clear_w_m2: np.ndarray = clear_sky_poa_w_m2(params, location, start, self.n_steps, self.step_s)
         self.poa_clear_w_m2.flags.writeable = False
         rng = np.random.default_rng(seed)
-        self._cloud_sb = np.ascontiguousarray(
-            cloud_transmission_frac(params, self.n_steps, self.step_s, rng)
-        )
+        self._cloud_sb = np.ascontiguousarray(cloud_transmission_frac(params, self.n_steps, self.step_s, rng))
         self._cloud_sb.flags.writeable = False
         self.cloud_frac: np.ndarray = self._cloud_sb.T
         self.ghi_clear_w_m2: np.ndarray = clear_sky_ghi_w_m2(location, start, self.n_steps, self.step_s)
@@ -607,9 +594,7 @@ class PVPlant:
         if arr.ndim == 0:
             return [float(arr)] * self.n_blocks
         if arr.shape != (self.n_blocks,):
-            raise ValueError(
-                f"p_limit_mw has shape {arr.shape}: allowed a scalar or shape ({self.n_blocks},)"
-            )
+            raise ValueError(f"p_limit_mw has shape {arr.shape}: allowed a scalar or shape ({self.n_blocks},)")
         return arr.tolist()
 
     def _step_numpy(self, k: int, ta: float, p_limit_mw: np.ndarray | float | None) -> PVStep:
@@ -630,8 +615,6 @@ class PVPlant:
         else:
             lim = np.asarray(p_limit_mw, dtype=float)
             if lim.ndim != 0 and lim.shape != (self.n_blocks,):
-                raise ValueError(
-                    f"p_limit_mw has shape {lim.shape}: allowed a scalar or shape ({self.n_blocks},)"
-                )
+                raise ValueError(f"p_limit_mw has shape {lim.shape}: allowed a scalar or shape ({self.n_blocks},)")
             out = np.maximum(np.fmin(avail, lim), 0.0)  # fmin: NaN limit = no limit
         return PVStep(avail, out, poa, tc)

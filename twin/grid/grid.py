@@ -26,8 +26,8 @@ import numpy as np
 import pandapower as pp
 
 from twin.config import GridModelConfig
-from twin.grid.powerflow import SOLVERS, FlowResult, Injections, PowerFlowDiverged
 from twin.grid.network import SiteIndex
+from twin.grid.powerflow import SOLVERS, FlowResult, Injections, PowerFlowDiverged
 
 _P_TOL_MW = 1e-7  # a block counts as past its limit beyond this
 
@@ -54,8 +54,9 @@ class GridStep:
     injections: Injections
 
 
-def _water_fill(total_mw: float, on: list[bool], rating: list[float], ch: list[float], dis: list[float],
-                tol: float) -> list[int]:
+def _water_fill(
+    total_mw: float, on: list[bool], rating: list[float], ch: list[float], dis: list[float], tol: float
+) -> list[int]:
     """Which blocks hold a limit when ``total_mw`` (+ charging) is shared in proportion to rating:
     +1 at the charge limit, -1 at the discharge limit, 0 free."""
     sat = [0] * len(on)
@@ -77,8 +78,7 @@ def _water_fill(total_mw: float, on: list[bool], rating: list[float], ch: list[f
     return sat
 
 
-def _release(mask: list[bool], sat: list[int], weight: list[float], target: list[float],
-             rating: list[float]) -> None:
+def _release(mask: list[bool], sat: list[int], weight: list[float], target: list[float], rating: list[float]) -> None:
     """Put the blocks in ``mask`` back on the shared slack (in place)."""
     for i, m in enumerate(mask):
         if m:
@@ -115,9 +115,12 @@ class Grid:
         self.solver = SOLVERS[solver or cfg.solver](net, cfg.tolerance_pu, cfg.max_iteration)
         n_gen, n_sgen, n_load = len(net.gen), len(net.sgen), len(net.load)
         self._inj = Injections(
-            sgen_p_mw=np.zeros(n_sgen), sgen_in_service=np.ones(n_sgen, dtype=bool),
-            load_p_mw=np.zeros(n_load), load_q_mvar=np.zeros(n_load),
-            gen_p_mw=np.zeros(n_gen), gen_in_service=np.ones(n_gen, dtype=bool),
+            sgen_p_mw=np.zeros(n_sgen),
+            sgen_in_service=np.ones(n_sgen, dtype=bool),
+            load_p_mw=np.zeros(n_load),
+            load_q_mvar=np.zeros(n_load),
+            gen_p_mw=np.zeros(n_gen),
+            gen_in_service=np.ones(n_gen, dtype=bool),
             gen_slack_weight=index.bess_rating_mva.astype(float).copy(),
         )
         self.bess_in_service = np.ones(index.n_bess, dtype=bool)
@@ -126,8 +129,12 @@ class Grid:
         self.n_solves = 0
         self._rating = index.bess_rating_mva.astype(float).tolist()
         self._losses_mw = 0.0  # last step's, for the guess of the saturated blocks
-        self._sl = {"gen": _as_slice(index.bess_gen), "sgen": _as_slice(index.pv_sgen),
-                    "it": _as_slice(index.it_load), "cool": _as_slice(index.cooling_load.ravel())}
+        self._sl = {
+            "gen": _as_slice(index.bess_gen),
+            "sgen": _as_slice(index.pv_sgen),
+            "it": _as_slice(index.it_load),
+            "cool": _as_slice(index.cooling_load.ravel()),
+        }
 
     @property
     def last_injections(self) -> Injections:
@@ -259,8 +266,10 @@ class Grid:
                 if j < 0 or all_saturated or not any(sat):
                     break
                 mu = charge[j] / rating[j]
-                wrong = [d != 0 and (mu * r < cm - tol if d > 0 else -mu * r < dm - tol)
-                         for d, r, cm, dm in zip(sat, rating, ch, dis)]
+                wrong = [
+                    d != 0 and (mu * r < cm - tol if d > 0 else -mu * r < dm - tol)
+                    for d, r, cm, dm in zip(sat, rating, ch, dis)
+                ]
                 if not any(wrong):
                     break
                 _release(wrong, sat, weight, target, rating)

@@ -79,8 +79,15 @@ def build_network(site: SiteConfig) -> tuple[pp.pandapowerNet, SiteIndex]:
         c = site.cable
         n = c.parallel  # parallel runs folded into one equivalent line (lightsim2grid takes parallel == 1 only)
         pp.create_line_from_parameters(
-            net, a, b, length_km=km, r_ohm_per_km=c.r_ohm_per_km / n, x_ohm_per_km=c.x_ohm_per_km / n,
-            c_nf_per_km=c.c_nf_per_km * n, max_i_ka=c.max_i_ka * n, name=name,
+            net,
+            a,
+            b,
+            length_km=km,
+            r_ohm_per_km=c.r_ohm_per_km / n,
+            x_ohm_per_km=c.x_ohm_per_km / n,
+            c_nf_per_km=c.c_nf_per_km * n,
+            max_i_ka=c.max_i_ka * n,
+            name=name,
         )
 
     def block(kind: str, i: int, rating_mva: float, prev_mv: int | None, feeder_pos: int) -> tuple[int, int]:
@@ -92,8 +99,17 @@ def build_network(site: SiteConfig) -> tuple[pp.pandapowerNet, SiteIndex]:
             cable(prev_mv, bmv, site.feeder.spacing_km, f"{kind}{i:02d}_link")
         sn = rating_mva * tr.oversize_ratio
         pp.create_transformer_from_parameters(
-            net, bmv, blv, sn_mva=sn, vn_hv_kv=mv, vn_lv_kv=lv, vk_percent=tr.vk_percent,
-            vkr_percent=tr.vkr_percent, pfe_kw=0.0, i0_percent=0.0, shift_degree=0.0,
+            net,
+            bmv,
+            blv,
+            sn_mva=sn,
+            vn_hv_kv=mv,
+            vn_lv_kv=lv,
+            vk_percent=tr.vk_percent,
+            vkr_percent=tr.vkr_percent,
+            pfe_kw=0.0,
+            i0_percent=0.0,
+            shift_degree=0.0,
             name=f"{kind}{i:02d}_tx",
         )
         # No-load losses as a constant-impedance shunt at the HV terminal (the
@@ -122,27 +138,43 @@ def build_network(site: SiteConfig) -> tuple[pp.pandapowerNet, SiteIndex]:
     bess_lv = feeders("bess", b.n_blocks, b.block_inverter_mva)
     bess_gen = [
         pp.create_gen(
-            net, bus, p_mw=0.0, vm_pu=b.vm_set_pu, sn_mva=b.block_inverter_mva, name=f"bess{i:02d}",
-            slack=(i == 0), slack_weight=b.block_inverter_mva,
-            max_q_mvar=b.block_inverter_mva, min_q_mvar=-b.block_inverter_mva,
+            net,
+            bus,
+            p_mw=0.0,
+            vm_pu=b.vm_set_pu,
+            sn_mva=b.block_inverter_mva,
+            name=f"bess{i:02d}",
+            slack=(i == 0),
+            slack_weight=b.block_inverter_mva,
+            max_q_mvar=b.block_inverter_mva,
+            min_q_mvar=-b.block_inverter_mva,
         )
         for i, bus in enumerate(bess_lv)
     ]
 
     p_ac_block = site.pv.p_dc_mw / site.pv.dc_ac_ratio / site.pv.n_blocks
     pv_lv = feeders("pv", site.pv.n_blocks, p_ac_block)
-    pv_sgen = [pp.create_sgen(net, bus, p_mw=0.0, q_mvar=0.0, sn_mva=p_ac_block, name=f"pv{i:02d}")
-               for i, bus in enumerate(pv_lv)]
+    pv_sgen = [
+        pp.create_sgen(net, bus, p_mw=0.0, q_mvar=0.0, sn_mva=p_ac_block, name=f"pv{i:02d}")
+        for i, bus in enumerate(pv_lv)
+    ]
 
     s = site.spark
     # the unit transformer: as given, else IT peak plus 30 % for cooling at the worse power factor
-    unit_mva = (s.transformer_mva / tr.oversize_ratio if s.transformer_mva
-                else s.it_peak_mw * 1.3 / min(s.it_pf, s.pump_pf, s.fan_pf, s.chiller_pf))
+    unit_mva = (
+        s.transformer_mva / tr.oversize_ratio
+        if s.transformer_mva
+        else s.it_peak_mw * 1.3 / min(s.it_pf, s.pump_pf, s.fan_pf, s.chiller_pf)
+    )
     spark_lv = feeders("spark", s.n_units, unit_mva)
-    it_load = [pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_it") for i, bus in enumerate(spark_lv)]
+    it_load = [
+        pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_it") for i, bus in enumerate(spark_lv)
+    ]
     # kind-major (every unit's pumps, then fans, then chiller): one contiguous run of load indices
-    cool_load = [[pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_{kind}")
-                  for i, bus in enumerate(spark_lv)] for kind in COOLING_KINDS]
+    cool_load = [
+        [pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=f"spark{i:02d}_{kind}") for i, bus in enumerate(spark_lv)]
+        for kind in COOLING_KINDS
+    ]
 
     aux_mv, aux_lv = block("aux", 0, max(site.aux.p_mw, 0.05) / site.aux.pf, None, 0)
     aux_load = pp.create_load(net, aux_lv, p_mw=0.0, q_mvar=0.0, name="aux")

@@ -99,9 +99,16 @@ class PandapowerSolver:
         apply_injections(net, inj)
         try:
             # lightsim2grid=False: pandapower's own Newton-Raphson, independent of the fast path.
-            pp.runpp(net, distributed_slack=True, tolerance_mva=self.tolerance_mva, lightsim2grid=False,
-                     max_iteration=self.max_iteration, init="flat" if flat_start else "auto",
-                     trafo_loading="current", numba=True)
+            pp.runpp(
+                net,
+                distributed_slack=True,
+                tolerance_mva=self.tolerance_mva,
+                lightsim2grid=False,
+                max_iteration=self.max_iteration,
+                init="flat" if flat_start else "auto",
+                trafo_loading="current",
+                numba=True,
+            )
         except pp.LoadflowNotConverged as exc:
             raise PowerFlowDiverged(f"pandapower.runpp did not converge: {exc}", inj.as_dict()) from exc
         return FlowResult(
@@ -172,8 +179,12 @@ class LightSimSolver:
                 if a != b:
                     (g.reactivate_sgen if a else g.deactivate_sgen)(i)
             last["sgen_on"] = sgen_on
-        for key, setter, new in (("sgen_p", g.change_p_sgen, inj.sgen_p_mw), ("load_p", g.change_p_load, inj.load_p_mw),
-                                 ("load_q", g.change_q_load, inj.load_q_mvar), ("gen_p", g.change_p_gen, inj.gen_p_mw)):
+        for key, setter, new in (
+            ("sgen_p", g.change_p_sgen, inj.sgen_p_mw),
+            ("load_p", g.change_p_load, inj.load_p_mw),
+            ("load_q", g.change_q_load, inj.load_q_mvar),
+            ("gen_p", g.change_p_gen, inj.gen_p_mw),
+        ):
             vals = new.tolist()
             old = last[key]
             if vals != old:
@@ -242,8 +253,13 @@ class LightSimFlow(FlowResult):
             # trafo loading (trafo_loading="current") = max(I_hv * Vn_hv, I_lv * Vn_lv) * sqrt(3) / sn_mva
             tr = np.maximum(ta1 * s._tr_vn[0], ta2 * s._tr_vn[1]) * s._tr_k
             ln = np.maximum(la1, la2) * s._line_k
-            self._branch = (ln, tr, sum(lp1.tolist()) + sum(lp2.tolist()), sum(tp1.tolist()) + sum(tp2.tolist()),
-                            sum(sp.tolist()))
+            self._branch = (
+                ln,
+                tr,
+                sum(lp1.tolist()) + sum(lp2.tolist()),
+                sum(tp1.tolist()) + sum(tp2.tolist()),
+                sum(sp.tolist()),
+            )
         return self._branch
 
     @property

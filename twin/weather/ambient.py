@@ -36,8 +36,8 @@ the profile by an hour).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import importlib.util
+import math
 import sys
 from dataclasses import dataclass
 from types import ModuleType
@@ -57,7 +57,6 @@ __all__ = [
     "normal_dewpoint_c",
     "normal_extremes_c",
 ]
-
 
 
 def _pure_python_psychrolib() -> ModuleType:
@@ -197,8 +196,9 @@ class AmbientParams:
             if not (_is_number(v) and lo <= v <= hi):
                 raise _fail(field, v, f"a number in [{lo}, {hi}] degC")
         if self.heatwave_t_max_c < self.heatwave_t_min_c:
-            raise _fail("heatwave_t_max_c", self.heatwave_t_max_c,
-                        f"a value >= heatwave_t_min_c={self.heatwave_t_min_c!r}")
+            raise _fail(
+                "heatwave_t_max_c", self.heatwave_t_max_c, f"a value >= heatwave_t_min_c={self.heatwave_t_min_c!r}"
+            )
         dlo, dhi = _DEWPOINT_LIMITS_C
         if self.dewpoint_c is not None and not (_is_number(self.dewpoint_c) and dlo <= self.dewpoint_c <= dhi):
             raise _fail("dewpoint_c", self.dewpoint_c, f"None or a number in [{dlo}, {dhi}] degC")
@@ -210,8 +210,11 @@ class AmbientParams:
             t_max = self.heatwave_t_max_c if self.t_max_c is None else self.t_max_c
             t_min = self.heatwave_t_min_c if self.t_min_c is None else self.t_min_c
             if t_max < t_min:
-                raise _fail("t_max_c" if self.t_max_c is not None else "heatwave_t_max_c", t_max,
-                            f"a value >= the heat wave's daily minimum {t_min!r}")
+                raise _fail(
+                    "t_max_c" if self.t_max_c is not None else "heatwave_t_max_c",
+                    t_max,
+                    f"a value >= the heat wave's daily minimum {t_min!r}",
+                )
         alo, ahi = _ALTITUDE_LIMITS_M
         if not (_is_number(self.altitude_m) and alo <= self.altitude_m <= ahi):
             raise _fail("altitude_m", self.altitude_m, f"a number in [{alo}, {ahi}] m")
@@ -270,8 +273,10 @@ def normal_dewpoint_c(date: dt.date, *, interpolate: bool = True) -> float:
 
 def _check_si() -> None:
     if psychrolib.PSYCHROLIB_UNITS is not psychrolib.SI:
-        raise RuntimeError("psychrolib's unit system was switched away from SI; twin.weather.ambient needs "
-                           "psychrolib.SetUnitSystem(psychrolib.SI)")
+        raise RuntimeError(
+            "psychrolib's unit system was switched away from SI; twin.weather.ambient needs "
+            "psychrolib.SetUnitSystem(psychrolib.SI)"
+        )
 
 
 # psychrolib (the private pure-Python copy above) takes one value at a time.
@@ -298,7 +303,9 @@ class Ambient:
         self.params = params
         self.start = start
         self._hour0 = (
-            start.hour + start.minute / 60.0 + (start.second + start.microsecond * 1e-6 + start.nanosecond * 1e-9) / 3600.0
+            start.hour
+            + start.minute / 60.0
+            + (start.second + start.microsecond * 1e-6 + start.nanosecond * 1e-9) / 3600.0
         )
         self._date0 = start.date()
         self._h_min = float(params.hour_min)
@@ -433,8 +440,11 @@ class Ambient:
         p = self._pressure_pa
         if isinstance(temp, float):
             return _wetbulb_scalar(temp, dew, p)
-        out = np.fromiter((_wetbulb_scalar(a, b, p) for a, b in zip(temp.ravel().tolist(), dew.ravel().tolist())),
-                          dtype=float, count=temp.size)
+        out = np.fromiter(
+            (_wetbulb_scalar(a, b, p) for a, b in zip(temp.ravel().tolist(), dew.ravel().tolist())),
+            dtype=float,
+            count=temp.size,
+        )
         return out.reshape(temp.shape)
 
     def rh_frac(self, t_s: float | npt.ArrayLike) -> float | np.ndarray:
@@ -443,8 +453,11 @@ class Ambient:
         _check_si()
         if isinstance(temp, float):
             return _rh_scalar(temp, dew)
-        out = np.fromiter((_rh_scalar(a, b) for a, b in zip(temp.ravel().tolist(), dew.ravel().tolist())),
-                          dtype=float, count=temp.size)
+        out = np.fromiter(
+            (_rh_scalar(a, b) for a, b in zip(temp.ravel().tolist(), dew.ravel().tolist())),
+            dtype=float,
+            count=temp.size,
+        )
         return out.reshape(temp.shape)
 
     # ------------------------------------------------------------------ kernels

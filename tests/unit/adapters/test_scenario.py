@@ -34,7 +34,9 @@ def test_misspelled_key_cli_exit_2_names_file_line_key_and_suggestion(tmp_path):
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     line = GOOD.splitlines().index("step_s = 1.0") + 1
-    assert re.search(rf"{re.escape(str(bad))}:{line}: unknown key 'run.step_sz'; did you mean 'step_s'\?", p.stderr), p.stderr
+    assert re.search(rf"{re.escape(str(bad))}:{line}: unknown key 'run.step_sz'; did you mean 'step_s'\?", p.stderr), (
+        p.stderr
+    )
     # the same through `twin run`
     p = run_cli(["run", str(bad), "--out", str(tmp_path / "out")])
     assert p.returncode == 2 and "did you mean 'step_s'" in p.stderr and "Traceback" not in p.stderr
@@ -43,29 +45,40 @@ def test_misspelled_key_cli_exit_2_names_file_line_key_and_suggestion(tmp_path):
 
 def test_out_of_range_value_says_what_is_allowed(tmp_path):
     bad = write_scenario(tmp_path, "neg", GOOD.replace("step_s = 1.0", "step_s = -1"))
-    with pytest.raises(ScenarioError, match=r"neg\.toml:\d+: run\.step_s = -1: Input should be greater than or equal to 0\.1"):
+    with pytest.raises(
+        ScenarioError, match=r"neg\.toml:\d+: run\.step_s = -1: Input should be greater than or equal to 0\.1"
+    ):
         load_scenario(bad)
 
 
 def test_bad_choice_lists_choices_and_suggests(tmp_path):
     bad = write_scenario(tmp_path, "cloud", GOOD + '\n[models.pv]\ncloud_mode = "partly_cloud"\n')
-    with pytest.raises(ScenarioError, match=r"models\.pv\.cloud_mode = 'partly_cloud': Input should be 'clear', "
-                                            r"'partly_cloudy' or 'overcast'; did you mean 'partly_cloudy'\?"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"models\.pv\.cloud_mode = 'partly_cloud': Input should be 'clear', "
+        r"'partly_cloudy' or 'overcast'; did you mean 'partly_cloudy'\?",
+    ):
         load_scenario(bad)
 
 
 def test_unknown_event_kind_suggests_the_close_one(tmp_path):
     bad = write_scenario(tmp_path, "ev", GOOD.replace('kind = "trip_pv_block"', 'kind = "trip_pv_blok"'))
-    with pytest.raises(ScenarioError, match=r"events\[3\]\.kind = 'trip_pv_blok' is not an event kind; "
-                                            r"did you mean 'trip_pv_block'\? Allowed: trip_bess_block"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"events\[3\]\.kind = 'trip_pv_blok' is not an event kind; "
+        r"did you mean 'trip_pv_block'\? Allowed: trip_bess_block",
+    ):
         load_scenario(bad)
 
 
 def test_event_pointing_at_a_missing_block(tmp_path):
     bad = write_scenario(tmp_path, "blk", GOOD.replace("block = 3", "block = 30", 1))
     line = GOOD.splitlines().index("block = 3") + 1
-    with pytest.raises(ScenarioError, match=rf"blk\.toml:{line}: events\[0\]\.block: trip_bess_block: block 30 does "
-                                            r"not exist \(blocks are 0\.\.11\)"):
+    with pytest.raises(
+        ScenarioError,
+        match=rf"blk\.toml:{line}: events\[0\]\.block: trip_bess_block: block 30 does "
+        r"not exist \(blocks are 0\.\.11\)",
+    ):
         load_scenario(bad)
 
 
@@ -83,22 +96,30 @@ def test_misspelled_nested_table_and_controller_param(tmp_path):
     with pytest.raises(ScenarioError, match=r"unknown key 'site\.spakr'; did you mean 'spark'\?"):
         load_scenario(bad)
     bad = write_scenario(tmp_path, "par", GOOD + "\n[controller.params]\nsoc_ful_frac = 0.9\n")
-    with pytest.raises(ScenarioError, match=r"par\.toml:\d+: unknown key 'controller\.params\.soc_ful_frac' for "
-                                            r"ReferenceController; did you mean 'soc_full_frac'\?"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"par\.toml:\d+: unknown key 'controller\.params\.soc_ful_frac' for "
+        r"ReferenceController; did you mean 'soc_full_frac'\?",
+    ):
         load_scenario(bad)
 
 
 def test_controller_class_that_does_not_import(tmp_path):
     bad = write_scenario(tmp_path, "ctl", GOOD + '\n[controller]\nclass = "twin.controller:ReferenceControler"\n')
-    with pytest.raises(ScenarioError, match=r"controller\.class = 'twin\.controller:ReferenceControler': module "
-                                            r"'twin\.controller' has no class 'ReferenceControler' \(did you mean "
-                                            r"'ReferenceController'\?\)"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"controller\.class = 'twin\.controller:ReferenceControler': module "
+        r"'twin\.controller' has no class 'ReferenceControler' \(did you mean "
+        r"'ReferenceController'\?\)",
+    ):
         load_scenario(bad)
     bad = write_scenario(tmp_path, "ctl2", GOOD + '\n[controller]\nclass = "no_such_pkg.mod:Ctl"\n')
     with pytest.raises(ScenarioError, match=r"cannot import module 'no_such_pkg'"):
         load_scenario(bad)
     bad = write_scenario(tmp_path, "ctl3", GOOD + '\n[controller]\nclass = "twin.controller"\n')
-    with pytest.raises(ScenarioError, match=r"controller\.class = 'twin\.controller': expected 'package\.module:ClassName'"):
+    with pytest.raises(
+        ScenarioError, match=r"controller\.class = 'twin\.controller': expected 'package\.module:ClassName'"
+    ):
         load_scenario(bad)
 
 
@@ -132,7 +153,9 @@ def test_periods_must_be_whole_electrical_steps(tmp_path):
         load_scenario(bad)
     msg = str(ei.value)
     assert "2 problems" in msg
-    assert re.search(r"per\.toml:\d+: models\.ambient\.step_s: 2\.5 is not a whole multiple of run\.step_s \(1 s\)", msg)
+    assert re.search(
+        r"per\.toml:\d+: models\.ambient\.step_s: 2\.5 is not a whole multiple of run\.step_s \(1 s\)", msg
+    )
     assert "models.pv.step_s: 0.5 is not a whole multiple" in msg
 
 
@@ -144,35 +167,47 @@ def test_ambient_hours_in_order(tmp_path):
 
 def test_misspelled_key_inside_an_event(tmp_path):
     bad = write_scenario(tmp_path, "evkey", GOOD.replace("block = 3", "blok = 3", 1))
-    with pytest.raises(ScenarioError, match=r"evkey\.toml:\d+: unknown key 'events\[0\]\.blok'; did you mean 'block'\?"):
+    with pytest.raises(
+        ScenarioError, match=r"evkey\.toml:\d+: unknown key 'events\[0\]\.blok'; did you mean 'block'\?"
+    ):
         load_scenario(bad)
 
 
 def test_pack_event_errors_point_at_their_own_event(tmp_path):
     p = tmp_path / "packs.toml"
-    p.write_text('[run]\nduration_s = 3600\n\n[[events]]\nat_s = 10\nkind = "trip_bess_block"\nblock = 1\n\n'
-                 '[[events]]\nat_s = 20\nkind = "trip_packs"\n\n'
-                 '[[events]]\nat_s = 30\nkind = "weak_cell"\nvehicle = "chevy_bolt"\n\n'
-                 '[[events]]\nat_s = 40\nkind = "thermal_runaway"\npack = 900\n')
+    p.write_text(
+        '[run]\nduration_s = 3600\n\n[[events]]\nat_s = 10\nkind = "trip_bess_block"\nblock = 1\n\n'
+        '[[events]]\nat_s = 20\nkind = "trip_packs"\n\n'
+        '[[events]]\nat_s = 30\nkind = "weak_cell"\nvehicle = "chevy_bolt"\n\n'
+        '[[events]]\nat_s = 40\nkind = "thermal_runaway"\npack = 900\n'
+    )
     with pytest.raises(ScenarioError) as ei:
         load_scenario(p)
     msg = str(ei.value)
     # the selector check names the event's own header line (9), not the first [[events]] (4)
-    assert re.search(r"packs\.toml:9: events\[1\] = .*name the packs: give 'packs', 'vehicle', 'yard_row' or 'block'", msg)
+    assert re.search(
+        r"packs\.toml:9: events\[1\] = .*name the packs: give 'packs', 'vehicle', 'yard_row' or 'block'", msg
+    )
     p.write_text(p.read_text().replace('[[events]]\nat_s = 20\nkind = "trip_packs"\n\n', ""))
     with pytest.raises(ScenarioError) as ei:
         load_scenario(p)
     msg = str(ei.value)
-    assert re.search(r"packs\.toml:12: events\[1\]\.vehicle: weak_cell: vehicle 'chevy_bolt' is not in models\.fleet\.mix; "
-                     r"did you mean 'chevy_bolt_66'\?", msg)
-    assert re.search(r"packs\.toml:17: events\[2\]\.pack: thermal_runaway: pack 900 does not exist \(packs are 0\.\.804\)",
-                     msg)
+    assert re.search(
+        r"packs\.toml:12: events\[1\]\.vehicle: weak_cell: vehicle 'chevy_bolt' is not in models\.fleet\.mix; "
+        r"did you mean 'chevy_bolt_66'\?",
+        msg,
+    )
+    assert re.search(
+        r"packs\.toml:17: events\[2\]\.pack: thermal_runaway: pack 900 does not exist \(packs are 0\.\.804\)", msg
+    )
 
 
 def test_hil_packs_must_be_in_the_fleet(tmp_path):
     """[hil] packs are checked by `twin validate` too, against the drawn fleet or the inventory CSV."""
     bad = write_scenario(tmp_path, "hil", GOOD + "\n[hil]\npacks = [0, 9999]\n")
-    with pytest.raises(ScenarioError, match=r"hil\.toml:\d+: hil\.packs: pack 9999 does not exist \(packs are 0\.\.804\)"):
+    with pytest.raises(
+        ScenarioError, match=r"hil\.toml:\d+: hil\.packs: pack 9999 does not exist \(packs are 0\.\.804\)"
+    ):
         load_scenario(bad)
     inv = (SCENARIOS / "hil-one-pack.toml").read_text().replace("packs = [0]", "packs = [0, 9999]")
     inv = inv.replace('"data/pilot-inventory.csv"', repr(str(SCENARIOS / "data" / "pilot-inventory.csv")))

@@ -39,8 +39,16 @@ class FakeClock:
         return self.t
 
 
-NOMINAL = {"PackV": 14.9, "PackA": 0.0, "CellVMax": 3.75, "CellVMin": 3.70, "CellVAvg": 3.72,
-           "CellTMax": 25.0, "CellTMin": 24.0, "SoCTrue": 50.0}
+NOMINAL = {
+    "PackV": 14.9,
+    "PackA": 0.0,
+    "CellVMax": 3.75,
+    "CellVMin": 3.70,
+    "CellVAvg": 3.72,
+    "CellTMax": 25.0,
+    "CellTMin": 24.0,
+    "SoCTrue": 50.0,
+}
 
 
 def make_logic(**cfg) -> tuple[BmsLogic, FakeClock]:
@@ -206,8 +214,7 @@ def test_soc_coulomb_counting_on_the_sim_clock():
 
 
 def test_wall_clock_runs_the_fault_plan_and_the_soc():
-    lg, clock = make_logic(clock="wall", capacity_ah=100.0,
-                           faults=[{"kind": "silent", "at_s": 1.0, "duration_s": 2.0}])
+    lg, clock = make_logic(clock="wall", capacity_ah=100.0, faults=[{"kind": "silent", "at_s": 1.0, "duration_s": 2.0}])
     control(lg, 1)
     step(lg, 0.0)  # SimT is ignored on the wall clock: it starts at the first PlantHb
     soc0 = lg.soc_pct
@@ -222,8 +229,7 @@ def test_wall_clock_runs_the_fault_plan_and_the_soc():
 
 
 def test_soc_bias_and_open_contactor_faults():
-    lg, _ = make_logic(faults=[{"kind": "soc_bias", "at_s": 10, "value": 3.0},
-                               {"kind": "open_contactor", "at_s": 20}])
+    lg, _ = make_logic(faults=[{"kind": "soc_bias", "at_s": 10, "value": 3.0}, {"kind": "open_contactor", "at_s": 20}])
     control(lg, 1)
     step(lg, 0.0)
     soc0 = lg.soc_pct
@@ -286,8 +292,10 @@ def test_config_errors_name_the_key_and_suggest():
 
 def test_config_toml_and_cli_errors(tmp_path: Path, capsys):
     f = tmp_path / "bms.toml"
-    f.write_text('serial_number = "P-7"\nncell = 8\n[[faults]]\nkind = "silent"\nat_s = 1\nduration_s = 2\n'
-                 '[[faults]]\nkind = "reboot"\nat_s = 4\nvalu = 1\n')
+    f.write_text(
+        'serial_number = "P-7"\nncell = 8\n[[faults]]\nkind = "silent"\nat_s = 1\nduration_s = 2\n'
+        '[[faults]]\nkind = "reboot"\nat_s = 4\nvalu = 1\n'
+    )
     with pytest.raises(ConfigError, match=r"faults\.1: unknown key 'valu' \(did you mean 'value'\?\)"):
         EmulatorConfig.from_toml(f)
     f.write_text('serial_number = "P-7"\nncell = 8\n[[faults]]\nkind = "silent"\nat_s = 1\nduration_s = 2\n')
@@ -340,6 +348,7 @@ def reader(client: ModbusSerialClient):
         r = client.read_holding_registers(addr, count=count, device_id=1)
         assert not r.isError(), r
         return list(r.registers)
+
     return read
 
 
@@ -367,7 +376,7 @@ class Twin:
         a, n = self.h.cell_range()
         for k in range(n):
             self.h.set_cell(k, 3.70 + 0.01 * k)
-        cells_ok = self._write(a, self.h.regs()[a - self.h.loc.addr:])
+        cells_ok = self._write(a, self.h.regs()[a - self.h.loc.addr :])
         self.plant_hb = next_count(self.plant_hb)
         self.h.set("PlantHb", self.plant_hb, computed=False)
         self.h.set("SimT", round(sim_t_s * 1000), computed=False)
@@ -426,8 +435,13 @@ def test_step_over_the_wire_then_802_shows_the_answer(pair, client_of):
         assert b.get("Hb") == 2 and b.get("AChaMax") == pytest.approx(34.5)
         # function code 23: write CtrlHb and read model 802 in one request
         loc = twin.locs[MODEL_BATTERY]
-        r = twin.client.readwrite_registers(read_address=loc.addr, read_count=loc.length + 2,
-                                            write_address=twin.b802.addr("CtrlHb"), values=[99], device_id=1)
+        r = twin.client.readwrite_registers(
+            read_address=loc.addr,
+            read_count=loc.length + 2,
+            write_address=twin.b802.addr("CtrlHb"),
+            values=[99],
+            device_id=1,
+        )
         assert not r.isError(), r
         twin.b802.load(r.registers)
         assert twin.b802.get("CtrlHb") == 99 and twin.b802.get("Hb") == 2
@@ -539,16 +553,20 @@ def test_ptypair_cut_corrupt_inject():
 def test_cli_serves_on_a_pty_link(tmp_path: Path, capsys):
     link = tmp_path / "ttyBMS"
     rc: list[int] = []
-    th = threading.Thread(target=lambda: rc.append(em.main(
-        ["--pty", str(link), "--duration", "1.5", "--ncell", "3", "--serial-number", "CLI-1", "--quiet"])))
+    th = threading.Thread(
+        target=lambda: rc.append(
+            em.main(["--pty", str(link), "--duration", "1.5", "--ncell", "3", "--serial-number", "CLI-1", "--quiet"])
+        )
+    )
     th.start()
     try:
         deadline = time.monotonic() + 3.0
         while not link.is_symlink() and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(0.1)
-        c = ModbusSerialClient(port=str(link), framer=FramerType.RTU, baudrate=115200, parity="N", timeout=0.3,
-                               retries=1)
+        c = ModbusSerialClient(
+            port=str(link), framer=FramerType.RTU, baudrate=115200, parity="N", timeout=0.3, retries=1
+        )
         assert c.connect()
         try:
             locs = discover(reader(c))

@@ -45,8 +45,9 @@ def test_layout_follows_pysunspec2_lengths():
     assert [(m.model_id, m.addr, m.length) for m in locs] == [(1, 40002, 66), (802, 40070, 62), (64950, 40134, 108)]
     h = Block(locs[2])
     # model 64950 as the contract lays it out: offsets from the first register after ID and L
-    assert [h.offset(n) - 2 for n in ("PlantHb", "SimT", "PackV", "PackA", "CellVMax", "CellTMax", "SoCTrue",
-                                      "NCell")] == [0, 1, 3, 4, 5, 8, 10, 11]
+    assert [
+        h.offset(n) - 2 for n in ("PlantHb", "SimT", "PackV", "PackA", "CellVMax", "CellTMax", "SoCTrue", "NCell")
+    ] == [0, 1, 3, 4, 5, 8, 10, 11]
     assert h.cell_range() == (40134 + 2 + 12, 96) and h.get("NCell", computed=False) == 96
 
 
@@ -76,11 +77,14 @@ def test_discovery_walks_the_chain_and_skips_models_it_does_not_use():
     assert found == locs and found[-1].addr > standard_layout(16)[-1].addr
 
 
-@pytest.mark.parametrize("spoil, needle", [
-    ("marker", "no SunSpec marker"),
-    ("no_64950", "model 64950 missing"),
-    ("ncell", "the contract allows 12..204"),
-])
+@pytest.mark.parametrize(
+    "spoil, needle",
+    [
+        ("marker", "no SunSpec marker"),
+        ("no_64950", "model 64950 missing"),
+        ("ncell", "the contract allows 12..204"),
+    ],
+)
 def test_discovery_refuses_a_map_that_breaks_the_contract(spoil, needle):
     locs = standard_layout(8)
     regs = image(locs)

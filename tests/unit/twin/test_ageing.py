@@ -136,8 +136,9 @@ def test_twin_ageing_agrees_with_blast_lite(name: str) -> None:
 # ----------------------------------------------------------------------------- driving helpers
 
 
-def drive(fa: FleetAgeing, days: float, soc_fn, temp_c: np.ndarray | float, dt_s: float = 600.0,
-          every_s: float = 86400.0) -> None:
+def drive(
+    fa: FleetAgeing, days: float, soc_fn, temp_c: np.ndarray | float, dt_s: float = 600.0, every_s: float = 86400.0
+) -> None:
     """Run `days` of stress through a fresh accumulator; soc_fn(t_s array) -> SoC, broadcastable to (len, n)."""
     n = fa.n_packs
     temp = np.broadcast_to(np.asarray(temp_c, float), (n,)).copy()
@@ -154,9 +155,11 @@ def drive(fa: FleetAgeing, days: float, soc_fn, temp_c: np.ndarray | float, dt_s
 
 def cycle_soc(lo: float, hi: float, period_h: float | np.ndarray):
     """Triangle hi -> lo -> hi with the given period (one per pack if an array)."""
+
     def f(t_s: np.ndarray) -> np.ndarray:
         ph = (t_s / 3600.0 / np.asarray(period_h)) % 1.0
         return lo + (hi - lo) * np.abs(2.0 * ph - 1.0)
+
     return f
 
 

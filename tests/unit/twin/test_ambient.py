@@ -10,8 +10,8 @@ import pytest
 
 from adapters.io.scenario_file import ScenarioError, load_scenario
 from tests.conftest import SCENARIOS, write_scenario
-from twin.weather.ambient import Ambient, AmbientParams
 from twin.config import AmbientModelConfig
+from twin.weather.ambient import Ambient, AmbientParams
 
 TZ = "America/Los_Angeles"
 
@@ -174,6 +174,7 @@ def test_site_pressure_lowers_the_wet_bulb() -> None:
     # same vapour content per volume, thinner air: more evaporative cooling, a slightly lower wet bulb
     assert 0.2 < wb_sea - wb_site < 1.5, (wb_sea, wb_site)
     assert site.rh_frac(12 * H) == pytest.approx(sea.rh_frac(12 * H), abs=1e-12)  # RH = p_w(Td) / p_ws(T)
+
     # Independent check at the site pressure: the wet bulb closes the ASHRAE adiabatic-saturation
     # balance (Fundamentals 2017 ch. 1 eq. 35) with Magnus saturation pressures (Alduchov &
     # Eskridge 1996), W = ((2501 - 2.326 t*) W*s - 1.006 (t - t*)) / (2501 + 1.86 t - 4.186 t*).
@@ -262,7 +263,7 @@ def test_heatwave_day() -> None:
     assert abs(amb.temp_c(15.5 * H) - 42.0) <= 0.05  # Reno record high
     assert abs(amb.temp_c(5.5 * H) - 22.0) <= 0.05
     assert abs(temp.max() - 42.0) <= 0.05 and abs(temp.min() - 22.0) <= 0.05
-    assert abs(t[np.argmax(temp[: 1440])] / H - 15.5) <= 0.02
+    assert abs(t[np.argmax(temp[:1440])] / H - 15.5) <= 0.02
     wb_max = amb.wetbulb_c(15.5 * H)
     assert 19.0 <= wb_max <= 21.5, wb_max
     assert amb.rh_frac(15.5 * H) < 0.15  # very dry heat
@@ -285,9 +286,15 @@ def test_config_fields_reach_the_params() -> None:
 @pytest.mark.parametrize(
     ("table", "match"),
     [
-        ("heatwave = true\nheatwave_t_max_c = 70", r"models\.ambient\.heatwave_t_max_c = 70: Input should be less than or equal to 60"),
+        (
+            "heatwave = true\nheatwave_t_max_c = 70",
+            r"models\.ambient\.heatwave_t_max_c = 70: Input should be less than or equal to 60",
+        ),
         ("dewpoint_c = 50", r"models\.ambient\.dewpoint_c = 50: Input should be less than or equal to 35"),
-        ("heatwave_t_max_c = 20", r"models\.ambient = .*heatwave_t_max_c \(20\) must not be below heatwave_t_min_c \(22\)"),
+        (
+            "heatwave_t_max_c = 20",
+            r"models\.ambient = .*heatwave_t_max_c \(20\) must not be below heatwave_t_min_c \(22\)",
+        ),
     ],
 )
 def test_scenario_rejects_bad_humidity_and_heatwave_values(tmp_path, table: str, match: str) -> None:

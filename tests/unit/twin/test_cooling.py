@@ -37,8 +37,11 @@ K0 = 273.15
 # ---- references computed from the configuration alone ----------------------------------
 def g_cdu(c: CoolingConfig = CFG, scale: float = 1.0) -> float:
     """CDU conductance, W/K: effectiveness-NTU with the smaller capacity rate, eps * min(m c_p)."""
-    return scale * c.cdu_effectiveness * min(c.coolant_flow_kg_s * c.coolant_cp_j_per_kg_k,
-                                             c.facility_flow_kg_s * c.facility_cp_j_per_kg_k)
+    return (
+        scale
+        * c.cdu_effectiveness
+        * min(c.coolant_flow_kg_s * c.coolant_cp_j_per_kg_k, c.facility_flow_kg_s * c.facility_cp_j_per_kg_k)
+    )
 
 
 def pump_w(c: CoolingConfig = CFG, scale: float = 1.0) -> tuple[float, float]:
@@ -53,8 +56,9 @@ def inlet_air_c(c: CoolingConfig, db: float, wb: float, regime: int) -> float:
     return db - c.adiabatic_eff * max(db - wb, 0.0) if regime >= 1 else db
 
 
-def dc_model(job: object = None, *, n: int = 4, step_s: float = 10.0, fine_step_s: float | None = 1.0,
-             **kw: object) -> DataCenter:
+def dc_model(
+    job: object = None, *, n: int = 4, step_s: float = 10.0, fine_step_s: float | None = 1.0, **kw: object
+) -> DataCenter:
     job = job if job is not None else ConstantJobConfig(kind="constant", frac=0.85)
     cfg = DataCenterModelConfig(jobs=(job,), fine_step_s=fine_step_s, **kw)
     return DataCenter(cfg, n_units=n, it_peak_mw=1.0, start_hour=0.0, seed=7, step_s=step_s)
@@ -114,7 +118,9 @@ def test_analytic_steady_state(db: float, wb: float) -> None:
     p_it = np.array([0.1, 0.5, 0.85, 1.0])
     pc, _ = pump_w()
     tc_ref = CFG.facility_supply_c + (CFG.liquid_frac * p_it * 1e6 + pc) / g_cdu()
-    ta_ref = CFG.facility_supply_c + ((1 - CFG.liquid_frac) * p_it * 1e6 + CFG.air_fan_kw * 1e3) / CFG.air_coil_ua_w_per_k
+    ta_ref = (
+        CFG.facility_supply_c + ((1 - CFG.liquid_frac) * p_it * 1e6 + CFG.air_fan_kw * 1e3) / CFG.air_coil_ua_w_per_k
+    )
     # by the long backward-Euler step ...
     a = Cooling(CFG, p_it.size)
     a.steady_state(p_it, db, wb)
@@ -132,19 +138,23 @@ def test_analytic_steady_state(db: float, wb: float) -> None:
 
 
 # ---- 3. books close exactly in discrete form (property) ---------------------------------
-_unit = st.fixed_dictionaries({
-    "p": st.floats(0.0, 1.2),
-    "pump_c": st.sampled_from([True, True, True, False]),
-    "pump_f": st.sampled_from([True, True, True, False]),
-    "fans": st.one_of(st.just(1.0), st.floats(0.0, 1.0)),
-    "chiller": st.sampled_from([True, True, False]),
-})
-_step = st.fixed_dictionaries({
-    "dt": st.sampled_from([0.1, 1.0, 60.0, 900.0]),
-    "db": st.floats(-10.0, 45.0),
-    "depression": st.floats(0.0, 25.0),
-    "units": st.lists(_unit, min_size=2, max_size=2),
-})
+_unit = st.fixed_dictionaries(
+    {
+        "p": st.floats(0.0, 1.2),
+        "pump_c": st.sampled_from([True, True, True, False]),
+        "pump_f": st.sampled_from([True, True, True, False]),
+        "fans": st.one_of(st.just(1.0), st.floats(0.0, 1.0)),
+        "chiller": st.sampled_from([True, True, False]),
+    }
+)
+_step = st.fixed_dictionaries(
+    {
+        "dt": st.sampled_from([0.1, 1.0, 60.0, 900.0]),
+        "db": st.floats(-10.0, 45.0),
+        "depression": st.floats(0.0, 25.0),
+        "units": st.lists(_unit, min_size=2, max_size=2),
+    }
+)
 
 
 @settings(max_examples=30, deadline=None, database=None)
@@ -176,7 +186,8 @@ def test_books_close_in_discrete_form(steps: list[dict], t0: float) -> None:
         assert np.all(cs.chiller_p_mw[q_avail == 0.0] == 0.0)
         # fan power: in-row fans + dry-cooler fans by the cube law on the working fans
         np.testing.assert_allclose(
-            cs.fan_p_mw, (CFG.air_fan_kw + CFG.dc_fan_kw * c.fans_ok_frac * cs.fan_speed_frac**3) * 1e-3, rtol=1e-12)
+            cs.fan_p_mw, (CFG.air_fan_kw + CFG.dc_fan_kw * c.fans_ok_frac * cs.fan_speed_frac**3) * 1e-3, rtol=1e-12
+        )
         pumps = (np.where(c.pump_c_on, pc, 0.0) + np.where(c.pump_f_on, pf, 0.0)) * 1e-6
         pumps += np.where((cs.regime >= 1) & (cs.fan_speed_frac > 0), CFG.adiabatic_pump_kw * 1e-3, 0.0)
         np.testing.assert_allclose(cs.pump_p_mw, pumps, rtol=1e-12)
@@ -219,9 +230,22 @@ def test_regimes_with_hysteresis(h: float) -> None:
     cfg = CoolingConfig(regime_hysteresis_k=h)
     a_on, c_on = cfg.adiabatic_on_c, cfg.chiller_on_c
     c = Cooling(cfg, 1)
-    path = [(a_on - 2, 0), (a_on - 0.01, 0), (a_on, 1), (c_on - 0.01, 1), (c_on, 2), (c_on + 5, 2),
-            (c_on - h + 0.01, 2), (c_on - h - 0.01, 1), (c_on - 0.01, 1),  # re-rise inside the band: stays
-            (a_on - h + 0.01, 1), (a_on - h - 0.01, 0), (a_on - 0.01, 0), (c_on + 1, 2), (a_on - h - 0.01, 0)]
+    path = [
+        (a_on - 2, 0),
+        (a_on - 0.01, 0),
+        (a_on, 1),
+        (c_on - 0.01, 1),
+        (c_on, 2),
+        (c_on + 5, 2),
+        (c_on - h + 0.01, 2),
+        (c_on - h - 0.01, 1),
+        (c_on - 0.01, 1),  # re-rise inside the band: stays
+        (a_on - h + 0.01, 1),
+        (a_on - h - 0.01, 0),
+        (a_on - 0.01, 0),
+        (c_on + 1, 2),
+        (a_on - h - 0.01, 0),
+    ]
     for db, want in path:
         cs = c.step(60.0, np.array([0.5]), db, db - 8.0)
         assert REGIMES[int(cs.regime[0])] == REGIMES[want], (db, want)
@@ -269,8 +293,7 @@ def test_dry_cooler_fan_cube_law_and_ua_law() -> None:
     np.testing.assert_allclose(cs.q_dry_mw, q_ref, rtol=1e-9)
     # and the heat the fans reject is what comes in (steady): IT + pumps + in-row fans
     pc, pf = pump_w()
-    np.testing.assert_allclose(cs.q_dry_mw, np.array([0.4, 0.8]) + (pc + pf + CFG.air_fan_kw * 1e3) * 1e-6,
-                               rtol=1e-6)
+    np.testing.assert_allclose(cs.q_dry_mw, np.array([0.4, 0.8]) + (pc + pf + CFG.air_fan_kw * 1e3) * 1e-6, rtol=1e-6)
 
 
 # ---- 6. heat wave vs mild day -------------------------------------------------------------
@@ -318,9 +341,11 @@ def test_scale_invariance_of_unit_size() -> None:
 
 
 # ---- 8. throttle, shutdown, restart ---------------------------------------------------------
-@pytest.mark.parametrize("job", [ConstantJobConfig(kind="constant", frac=0.85),
-                                 TrainingJobConfig(kind="training", checkpoint_every_s=0.0)],
-                         ids=["constant", "training"])
+@pytest.mark.parametrize(
+    "job",
+    [ConstantJobConfig(kind="constant", frac=0.85), TrainingJobConfig(kind="training", checkpoint_every_s=0.0)],
+    ids=["constant", "training"],
+)
 def test_pump_trip_throttles_then_shuts_down_then_restarts(job: object) -> None:
     # Reference: junction model T_j = T_coolant + tj_rise_full_k P / P_peak (cold-plate resistance);
     # the cap that holds the slowdown temperature P_cap = P_peak (T_slowdown - T_c0) / tj_rise_full_k

@@ -17,27 +17,44 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from twin.config import BmsConfig, FleetModelConfig, FleetVehicleModel, ThermalConfig
 from twin.fleet import bms
 from twin.fleet.chemistry import CHEMISTRIES
-from twin.config import BmsConfig, FleetModelConfig, FleetVehicleModel, ThermalConfig
 from twin.fleet.fleet import F_RUNAWAY, F_STATE, S_I, S_TEMP, BatteryFleet
 from twin.fleet.inventory import FleetInventory, draw_inventory
 
 
-def make_fleet(n_packs: int = 805, n_blocks: int = 12, soc: float = 0.5, seed: int = 7, temp_c: float = 25.0,
-               **cfg_kw) -> BatteryFleet:
+def make_fleet(
+    n_packs: int = 805, n_blocks: int = 12, soc: float = 0.5, seed: int = 7, temp_c: float = 25.0, **cfg_kw
+) -> BatteryFleet:
     cfg = FleetModelConfig(n_packs=n_packs, soc_start_frac=soc, **cfg_kw)
     return BatteryFleet(cfg, draw_inventory(cfg, n_blocks, seed), n_blocks, 15.0, temp_start_c=temp_c)
 
 
-def one_pack(chem: str = "NMC", soc: float = 0.5, e_kwh: float = 66.0, n_series: int = 96, soh: float = 0.8,
-             r_factor: float = 1.5, temp_c: float = 25.0, **cfg_kw) -> BatteryFleet:
+def one_pack(
+    chem: str = "NMC",
+    soc: float = 0.5,
+    e_kwh: float = 66.0,
+    n_series: int = 96,
+    soh: float = 0.8,
+    r_factor: float = 1.5,
+    temp_c: float = 25.0,
+    **cfg_kw,
+) -> BatteryFleet:
     cfg = FleetModelConfig(n_packs=1, soc_start_frac=soc, **cfg_kw)
     inv = FleetInventory(
-        pack_id=np.array([0]), vehicle=np.array(["test"]), chemistry=np.array([chem]),
-        n_series=np.array([n_series]), e_nom_mwh=np.array([e_kwh / 1000]), soh_frac=np.array([soh]),
-        r_factor=np.array([r_factor]), block=np.array([0]), yard_x_m=np.array([0.0]), yard_y_m=np.array([0.0]),
-        yard_row=np.array([0]))
+        pack_id=np.array([0]),
+        vehicle=np.array(["test"]),
+        chemistry=np.array([chem]),
+        n_series=np.array([n_series]),
+        e_nom_mwh=np.array([e_kwh / 1000]),
+        soh_frac=np.array([soh]),
+        r_factor=np.array([r_factor]),
+        block=np.array([0]),
+        yard_x_m=np.array([0.0]),
+        yard_y_m=np.array([0.0]),
+        yard_row=np.array([0]),
+    )
     return BatteryFleet(cfg, inv, 1, 15.0, temp_start_c=temp_c)
 
 
@@ -123,6 +140,7 @@ def test_constant_power_is_delivered_exactly_and_voltage_follows_the_circuit():
     assert i > 0
     ns = 96
     from twin.fleet.fleet import S_R0, S_R1, S_R2
+
     r0, r1, r2 = f.S[0, S_R0], f.S[0, S_R1], f.S[0, S_R2]
     soc1 = f.soc_frac[0]
     ocv = np.interp(soc1, np.linspace(0, 1, 21), c.ocv_v) * ns
@@ -207,8 +225,13 @@ def test_weak_cell_shows_as_imbalance_and_limits_charging():
 
 def _runaway_onsets(neighbour_w_per_k: float) -> tuple[BatteryFleet, dict[int, int]]:
     # packs touching along rows (1.2 m pitch, strong coupling); rows 6 m apart
-    th = ThermalConfig(yard_row_packs=10, yard_pitch_m=1.2, neighbour_radius_m=1.5,
-                       neighbour_w_per_k=neighbour_w_per_k, runaway_duration_s=300.0)
+    th = ThermalConfig(
+        yard_row_packs=10,
+        yard_pitch_m=1.2,
+        neighbour_radius_m=1.5,
+        neighbour_w_per_k=neighbour_w_per_k,
+        runaway_duration_s=300.0,
+    )
     bolt = FleetVehicleModel(name="chevy_bolt_66", chemistry="NMC", e_nom_kwh=66.0, n_series=96, share=1.0)
     f = make_fleet(n_packs=30, n_blocks=3, thermal=th, mix=(bolt,))
     f.trigger_runaway(5)

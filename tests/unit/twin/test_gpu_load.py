@@ -17,8 +17,9 @@ def trace(g: GpuLoad, t0: float, duration: float, step: float = 1.0) -> np.ndarr
 
 
 def sync_units(n: int = 4, **unit_kw: object) -> list[UnitWorkload]:
-    job = TrainingJob(name="llm", period_s=4.0, duty_frac=0.7, low_frac=0.4, jitter_s=0.02,
-                      checkpoint_every_s=None, start_s=-60.0)
+    job = TrainingJob(
+        name="llm", period_s=4.0, duty_frac=0.7, low_frac=0.4, jitter_s=0.02, checkpoint_every_s=None, start_s=-60.0
+    )
     return [UnitWorkload(jobs=(job,), **unit_kw) for _ in range(n)]  # type: ignore[arg-type]
 
 
@@ -49,8 +50,10 @@ def test_ramp_limit_bounds_fine_step_changes() -> None:
 
 
 def test_independent_jobs_spread_at_site_level() -> None:
-    units = [UnitWorkload(jobs=(TrainingJob(period_s=p, jitter_s=0.05, checkpoint_every_s=None, start_s=-60.0),))
-             for p in (2.0, 2.9, 3.7, 5.3)]
+    units = [
+        UnitWorkload(jobs=(TrainingJob(period_s=p, jitter_s=0.05, checkpoint_every_s=None, start_s=-60.0),))
+        for p in (2.0, 2.9, 3.7, 5.3)
+    ]
     g = GpuLoad(units, fine_dt_s=DT, seed=11)
     y = trace(g, 0.0, 600.0)
     site = y.sum(axis=0)
@@ -63,10 +66,17 @@ def test_independent_jobs_spread_at_site_level() -> None:
 
 def mixed_units() -> list[UnitWorkload]:
     return [
-        UnitWorkload(ramp_frac_per_s=3.0, jobs=(TrainingJob(racks=5, name="a", start_s=-30.0, checkpoint_every_s=20.0,
-                                                            checkpoint_s=5.0), InferenceService(racks=3))),
-        UnitWorkload(floor_frac=0.5, jobs=(TrainingJob(name="a", racks=6, start_s=-30.0, checkpoint_every_s=20.0,
-                                                       checkpoint_s=5.0),)),
+        UnitWorkload(
+            ramp_frac_per_s=3.0,
+            jobs=(
+                TrainingJob(racks=5, name="a", start_s=-30.0, checkpoint_every_s=20.0, checkpoint_s=5.0),
+                InferenceService(racks=3),
+            ),
+        ),
+        UnitWorkload(
+            floor_frac=0.5,
+            jobs=(TrainingJob(name="a", racks=6, start_s=-30.0, checkpoint_every_s=20.0, checkpoint_s=5.0),),
+        ),
         UnitWorkload(psu_tau_s=0.0, jobs=(InferenceService(replicas=16),)),
         UnitWorkload(jobs=(TrainingJob(start_s=7.3, period_s=1.3),)),
     ]
@@ -127,8 +137,9 @@ def test_crash_drops_to_idle_within_a_second_and_restarts() -> None:
 
 
 def test_checkpoint_holds_checkpoint_frac() -> None:
-    job = TrainingJob(name="j", checkpoint_every_s=60.0, checkpoint_s=20.0, checkpoint_frac=0.3, warmup_s=5.0,
-                      start_s=0.0)
+    job = TrainingJob(
+        name="j", checkpoint_every_s=60.0, checkpoint_s=20.0, checkpoint_frac=0.3, warmup_s=5.0, start_s=0.0
+    )
     u = UnitWorkload(jobs=(job,))
     g = GpuLoad([u], fine_dt_s=DT, seed=4)
     p = trace(g, 0.0, 100.0)[0]

@@ -86,12 +86,14 @@ def test_shipped_inventory_scenario_loads_with_an_absolute_path():
 
 # ------------------------------------------------------- layout and defaults
 def test_rows_are_sorted_stably_by_block(tmp_path):
-    path = write_csv(tmp_path,
-                     "5,a,NMC,96,66,0.8,1.5,0,0,1",
-                     "3,a,NMC,96,66,0.8,1.5,2,0,0",
-                     "9,b,LFP,96,66,0.8,1.5,4,0,1",
-                     "1,b,LFP,96,66,0.8,1.5,6,0,0",
-                     "7,c,nmc,96,66,0.8,1.5,8,0,1")
+    path = write_csv(
+        tmp_path,
+        "5,a,NMC,96,66,0.8,1.5,0,0,1",
+        "3,a,NMC,96,66,0.8,1.5,2,0,0",
+        "9,b,LFP,96,66,0.8,1.5,4,0,1",
+        "1,b,LFP,96,66,0.8,1.5,6,0,0",
+        "7,c,nmc,96,66,0.8,1.5,8,0,1",
+    )
     inv = read(path)
     assert inv.pack_id.tolist() == [3, 1, 5, 9, 7]
     assert inv.block.tolist() == [0, 0, 1, 1, 1]
@@ -109,8 +111,12 @@ def test_without_block_column_packs_spread_in_file_order(tmp_path):
 
 
 def test_yard_row_defaults_to_the_rank_of_yard_y(tmp_path):
-    rows = ("1,v,NMC,96,66,0.8,1.5,0,10.5,0", "2,v,NMC,96,66,0.8,1.5,0,4,0",
-            "3,v,NMC,96,66,0.8,1.5,2,10.5,1", "4,v,NMC,96,66,0.8,1.5,0,7,1")
+    rows = (
+        "1,v,NMC,96,66,0.8,1.5,0,10.5,0",
+        "2,v,NMC,96,66,0.8,1.5,0,4,0",
+        "3,v,NMC,96,66,0.8,1.5,2,10.5,1",
+        "4,v,NMC,96,66,0.8,1.5,0,7,1",
+    )
     assert read(write_csv(tmp_path, *rows)).yard_row.tolist() == [2, 0, 2, 1]
     given = write_csv(tmp_path, *(r + f",{k}" for k, r in enumerate(rows)), header=HEADER + ",yard_row", name="r.csv")
     assert read(given).yard_row.tolist() == [0, 1, 2, 3]
@@ -118,48 +124,66 @@ def test_yard_row_defaults_to_the_rank_of_yard_y(tmp_path):
 
 def test_columns_in_any_order_comments_blank_lines_and_bom(tmp_path):
     path = tmp_path / "inv.csv"
-    path.write_text("\ufeff# exported from the yard database\n\n"
-                    "block,yard_y_m,yard_x_m,r_factor,soh_frac,e_nom_kwh,n_series,chemistry,vehicle,pack_id\n"
-                    "   # a comment between rows\n"
-                    "0,0,0,1.5,0.8,66,96,NMC,\"Chevrolet Bolt, 2019\",1\n\n"
-                    "1, 6 , 0 ,1,1,60,106,lfp,tesla,2\n", encoding="utf-8")
+    path.write_text(
+        "\ufeff# exported from the yard database\n\n"
+        "block,yard_y_m,yard_x_m,r_factor,soh_frac,e_nom_kwh,n_series,chemistry,vehicle,pack_id\n"
+        "   # a comment between rows\n"
+        '0,0,0,1.5,0.8,66,96,NMC,"Chevrolet Bolt, 2019",1\n\n'
+        "1, 6 , 0 ,1,1,60,106,lfp,tesla,2\n",
+        encoding="utf-8",
+    )
     inv = read(path)
     assert inv.vehicle.tolist() == ["Chevrolet Bolt, 2019", "tesla"]
     assert inv.e_nom_mwh.tolist() == [0.066, 0.06] and inv.yard_y_m.tolist() == [0, 6]
 
 
 # ---------------------------------------------------------------- bad values
-@pytest.mark.parametrize(("column", "value", "message"), [
-    ("soh_frac", "1.7", r"must be in \(0, 1\]"),
-    ("soh_frac", "0", r"must be in \(0, 1\]"),
-    ("soh_frac", "high", r"must be a number in \(0, 1\]"),
-    ("r_factor", "0.9", r"must be in \[1, 5\]"),
-    ("e_nom_kwh", "501", r"must be in \(0, 500\]"),
-    ("e_nom_kwh", "inf", r"must be a finite number in \(0, 500\]"),
-    ("n_series", "3", r"must be an integer in \[4, 400\]"),
-    ("n_series", "96.5", r"must be an integer in \[4, 400\]"),
-    ("pack_id", "-1", r"must be an integer >= 0"),
-    ("pack_id", "P-12", r"must be an integer >= 0"),
-    ("block", "2", r"must be an integer in \[0, 1\]"),
-    ("yard_x_m", "nan", r"must be a finite number"),
-    ("chemistry", "XYZ", r"must be one of NMC, LFP, LMO \(any case\)$"),
-    ("chemistry", "nca", (r"must be one of NMC, LFP, LMO \(any case\); NCA cells are not modelled, give the "
-                         r"closest of these$")),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("soh_frac", "1.7", r"must be in \(0, 1\]"),
+        ("soh_frac", "0", r"must be in \(0, 1\]"),
+        ("soh_frac", "high", r"must be a number in \(0, 1\]"),
+        ("r_factor", "0.9", r"must be in \[1, 5\]"),
+        ("e_nom_kwh", "501", r"must be in \(0, 500\]"),
+        ("e_nom_kwh", "inf", r"must be a finite number in \(0, 500\]"),
+        ("n_series", "3", r"must be an integer in \[4, 400\]"),
+        ("n_series", "96.5", r"must be an integer in \[4, 400\]"),
+        ("pack_id", "-1", r"must be an integer >= 0"),
+        ("pack_id", "P-12", r"must be an integer >= 0"),
+        ("block", "2", r"must be an integer in \[0, 1\]"),
+        ("yard_x_m", "nan", r"must be a finite number"),
+        ("chemistry", "XYZ", r"must be one of NMC, LFP, LMO \(any case\)$"),
+        (
+            "chemistry",
+            "nca",
+            (
+                r"must be one of NMC, LFP, LMO \(any case\); NCA cells are not modelled, give the "
+                r"closest of these$"
+            ),
+        ),
+    ],
+)
 def test_bad_value_names_file_line_column_value_and_what_is_allowed(tmp_path, column, value, message):
     j = HEADER.split(",").index(column)
     fields = ROWS[2].split(",")
     fields[j] = value
     path = write_csv(tmp_path, ROWS[0], ROWS[1], ",".join(fields), ROWS[3])
-    with pytest.raises(InventoryError, match=rf"^{re.escape(str(path))}:4: column '{column}' = "
-                                             rf"'{re.escape(value)}': {message}"):
+    with pytest.raises(
+        InventoryError,
+        match=rf"^{re.escape(str(path))}:4: column '{column}' = "
+        rf"'{re.escape(value)}': {message}",
+    ):
         read(path)
 
 
 def test_chemistry_typo_gets_a_suggestion(tmp_path):
     path = write_csv(tmp_path, ROWS[0], ROWS[1].replace(",LFP,", ",LPF,"), *ROWS[2:])
-    with pytest.raises(InventoryError, match=r"inv\.csv:3: column 'chemistry' = 'LPF': must be one of NMC, LFP, LMO "
-                                             r"\(any case\); did you mean 'LFP'\?"):
+    with pytest.raises(
+        InventoryError,
+        match=r"inv\.csv:3: column 'chemistry' = 'LPF': must be one of NMC, LFP, LMO "
+        r"\(any case\); did you mean 'LFP'\?",
+    ):
         read(path)
 
 
@@ -175,9 +199,19 @@ def test_empty_cell_and_wrong_field_count(tmp_path):
 
 def test_every_problem_is_reported_at_once_with_its_line(tmp_path):
     path = tmp_path / "inv.csv"
-    path.write_text("# two comment lines\n#\n" + HEADER + "\n" + ROWS[0] + "\n\n"
-                    + ROWS[1].replace("0.7", "1.7") + "\n" + ROWS[2].replace(",96,", ",1000,") + "\n"
-                    + ROWS[3].replace("LMO", "lmx") + "\n")
+    path.write_text(
+        "# two comment lines\n#\n"
+        + HEADER
+        + "\n"
+        + ROWS[0]
+        + "\n\n"
+        + ROWS[1].replace("0.7", "1.7")
+        + "\n"
+        + ROWS[2].replace(",96,", ",1000,")
+        + "\n"
+        + ROWS[3].replace("LMO", "lmx")
+        + "\n"
+    )
     with pytest.raises(InventoryError) as ei:
         read(path)
     assert str(ei.value).splitlines() == [
@@ -196,22 +230,31 @@ def test_long_lists_of_problems_are_cut(tmp_path):
 
 def test_duplicate_pack_ids_name_both_lines(tmp_path):
     path = write_csv(tmp_path, ROWS[0], ROWS[1], ROWS[2].replace("12,", "10,", 1), ROWS[3])
-    with pytest.raises(InventoryError, match=r"inv\.csv:4: column 'pack_id' = '10': repeated; pack ids must be unique "
-                                             r"\(first on line 2\)"):
+    with pytest.raises(
+        InventoryError,
+        match=r"inv\.csv:4: column 'pack_id' = '10': repeated; pack ids must be unique "
+        r"\(first on line 2\)",
+    ):
         read(path)
 
 
 def test_two_packs_at_one_position(tmp_path):
     path = write_csv(tmp_path, ROWS[0], ROWS[1], ROWS[2], ROWS[3].replace(",2,6,", ",0,6,"))
-    with pytest.raises(InventoryError, match=r"inv\.csv:5: columns 'yard_x_m', 'yard_y_m' = '0', '6': another pack "
-                                             r"stands there \(line 4\)"):
+    with pytest.raises(
+        InventoryError,
+        match=r"inv\.csv:5: columns 'yard_x_m', 'yard_y_m' = '0', '6': another pack "
+        r"stands there \(line 4\)",
+    ):
         read(path)
 
 
 def test_every_block_needs_a_pack(tmp_path):
     path = write_csv(tmp_path, *ROWS)
-    with pytest.raises(InventoryError, match=rf"^{re.escape(str(path))}: column 'block': no pack feeds blocks 2\.\.4; "
-                                             r"every block 0\.\.4 needs at least one pack$"):
+    with pytest.raises(
+        InventoryError,
+        match=rf"^{re.escape(str(path))}: column 'block': no pack feeds blocks 2\.\.4; "
+        r"every block 0\.\.4 needs at least one pack$",
+    ):
         read(path, n_blocks=5)
     header = HEADER.removesuffix(",block")
     few = write_csv(tmp_path, *(r.rsplit(",", 1)[0] for r in ROWS), header=header, name="few.csv")
@@ -227,8 +270,9 @@ def test_misspelled_and_missing_columns(tmp_path):
         read(path)
     lines = str(ei.value).splitlines()
     assert lines[0] == f"{path}: 3 problems in the inventory:"
-    assert lines[1].startswith(f"  {path}:1: unknown column 'vehicel'; did you mean 'vehicle'? Allowed columns: "
-                               "pack_id, vehicle, chemistry,")
+    assert lines[1].startswith(
+        f"  {path}:1: unknown column 'vehicel'; did you mean 'vehicle'? Allowed columns: pack_id, vehicle, chemistry,"
+    )
     assert lines[2].startswith(f"  {path}:1: unknown column 'SOH_frac'; did you mean 'soh_frac'?")
     assert lines[3].startswith(f"  {path}:1: missing required column 'r_factor' (required: pack_id, vehicle,")
 
@@ -239,16 +283,22 @@ def test_header_problems_on_the_header_line(tmp_path):
     with pytest.raises(InventoryError, match=r"inv\.csv:2: column 'soh_frac' appears twice in the header"):
         read(path)
     path.write_text(ROWS[0] + "\n" + ROWS[1] + "\n")
-    with pytest.raises(InventoryError, match=r"inv\.csv:1: the first row is not a header: expected the column names "
-                                             r"\(pack_id, vehicle,"):
+    with pytest.raises(
+        InventoryError,
+        match=r"inv\.csv:1: the first row is not a header: expected the column names "
+        r"\(pack_id, vehicle,",
+    ):
         read(path)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", r"inv\.csv: the inventory is empty: expected a header row"),
-    ("# only a comment\n\n   \n", r"inv\.csv: the inventory is empty"),
-    (HEADER + "\n# no packs\n", r"inv\.csv:1: the inventory has a header but no pack rows"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"inv\.csv: the inventory is empty: expected a header row"),
+        ("# only a comment\n\n   \n", r"inv\.csv: the inventory is empty"),
+        (HEADER + "\n# no packs\n", r"inv\.csv:1: the inventory has a header but no pack rows"),
+    ],
+)
 def test_empty_files(tmp_path, text, message):
     path = tmp_path / "inv.csv"
     path.write_text(text)
@@ -260,15 +310,21 @@ def test_not_utf8_names_the_line(tmp_path):
     path = tmp_path / "inv.csv"
     latin = "13,Citro\xebn,NMC,96,66,0.8,1.5,9,9,1\n".encode("latin-1")
     path.write_bytes((HEADER + "\n" + ROWS[0] + "\n").encode() + latin)
-    with pytest.raises(InventoryError, match=r"inv\.csv:3: not UTF-8 text \(byte 0xeb at offset \d+\); "
-                                             r"save the file as UTF-8 CSV"):
+    with pytest.raises(
+        InventoryError,
+        match=r"inv\.csv:3: not UTF-8 text \(byte 0xeb at offset \d+\); "
+        r"save the file as UTF-8 CSV",
+    ):
         read(path)
 
 
 def test_missing_file_suggests_a_close_name(tmp_path):
     write_csv(tmp_path, *ROWS, name="pilot-inventory.csv")
-    with pytest.raises(InventoryError, match=r"pilot-inventroy\.csv: no such inventory file; did you mean "
-                                             r"'.*pilot-inventory\.csv'\?"):
+    with pytest.raises(
+        InventoryError,
+        match=r"pilot-inventroy\.csv: no such inventory file; did you mean "
+        r"'.*pilot-inventory\.csv'\?",
+    ):
         read(tmp_path / "pilot-inventroy.csv")
     with pytest.raises(InventoryError, match=r"nothing\.csv: no such inventory file$"):
         read(tmp_path / "nothing.csv")
@@ -315,9 +371,12 @@ def test_bad_csv_is_reported_at_the_scenario_key(tmp_path):
     write_csv(tmp_path / "data", ROWS[0].replace("0.8", "1.7"), *ROWS[1:])
     line = line_of(path, "inventory_csv")
     csv_path = tmp_path / "data" / "inv.csv"
-    with pytest.raises(ScenarioError, match=rf"^{re.escape(str(path))}:{line}: models\.fleet\.inventory_csv = "
-                                            rf"'data/inv\.csv': {re.escape(str(csv_path))}:2: column 'soh_frac' = "
-                                            r"'1\.7': must be in \(0, 1\]$"):
+    with pytest.raises(
+        ScenarioError,
+        match=rf"^{re.escape(str(path))}:{line}: models\.fleet\.inventory_csv = "
+        rf"'data/inv\.csv': {re.escape(str(csv_path))}:2: column 'soh_frac' = "
+        r"'1\.7': must be in \(0, 1\]$",
+    ):
         load_scenario(path)
     p = run_cli(["validate", str(path)])
     assert p.returncode == 2 and "column 'soh_frac' = '1.7'" in p.stderr and "Traceback" not in p.stderr
@@ -326,8 +385,11 @@ def test_bad_csv_is_reported_at_the_scenario_key(tmp_path):
 def test_missing_csv_through_the_scenario(tmp_path):
     path = scenario_with(tmp_path)
     (tmp_path / "data" / "inv.csv").rename(tmp_path / "data" / "inventory.csv")
-    with pytest.raises(ScenarioError, match=r"inv\.toml:\d+: models\.fleet\.inventory_csv = 'data/inv\.csv': "
-                                            r".*inv\.csv: no such inventory file; did you mean '.*inventory\.csv'\?"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"inv\.toml:\d+: models\.fleet\.inventory_csv = 'data/inv\.csv': "
+        r".*inv\.csv: no such inventory file; did you mean '.*inventory\.csv'\?",
+    ):
         load_scenario(path)
 
 
@@ -350,32 +412,47 @@ def event(kind: str, **keys: object) -> str:
 
 
 def test_events_are_checked_against_the_inventory(tmp_path):
-    events = (event("trip_packs", packs=[10, 14, 99]) + event("weak_cell", vehicle="chevy_bolt66")
-              + event("bms_reset", yard_row=5) + event("thermal_runaway", pack=0)
-              + event("restore_packs", block=2))
+    events = (
+        event("trip_packs", packs=[10, 14, 99])
+        + event("weak_cell", vehicle="chevy_bolt66")
+        + event("bms_reset", yard_row=5)
+        + event("thermal_runaway", pack=0)
+        + event("restore_packs", block=2)
+    )
     path = scenario_with(tmp_path, events=events)
     with pytest.raises(ScenarioError) as ei:
         load_scenario(path)
     msg = str(ei.value)
     assert msg.startswith(f"{path}: 5 problems in the scenario:\n")
-    assert (f"{path}:{line_of(path, 'packs')}: events[0].packs: trip_packs: packs 14, 99 not in the inventory "
-            "data/inv.csv (pack ids: 10..13)") in msg
-    assert (f"{path}:{line_of(path, 'vehicle')}: events[1].vehicle: weak_cell: vehicle 'chevy_bolt66' is not in the "
-            "inventory data/inv.csv; did you mean 'chevy_bolt_66'? Allowed: chevy_bolt_66, nissan_leaf_62, "
-            "tesla_m3_lfp_60") in msg
-    assert (f"{path}:{line_of(path, 'yard_row')}: events[2].yard_row: bms_reset: no pack of the inventory "
-            "data/inv.csv stands in yard row 5 (rows: 0..1)") in msg
-    assert (f"{path}:{line_of(path, 'pack =')}: events[3].pack: thermal_runaway: pack 0 not in the inventory "
-            "data/inv.csv") in msg
-    assert (f"{path}:{line_of(path, 'block')}: events[4].block: restore_packs: block 2 does not exist "
-            "(blocks are 0..1)") in msg
+    assert (
+        f"{path}:{line_of(path, 'packs')}: events[0].packs: trip_packs: packs 14, 99 not in the inventory "
+        "data/inv.csv (pack ids: 10..13)"
+    ) in msg
+    assert (
+        f"{path}:{line_of(path, 'vehicle')}: events[1].vehicle: weak_cell: vehicle 'chevy_bolt66' is not in the "
+        "inventory data/inv.csv; did you mean 'chevy_bolt_66'? Allowed: chevy_bolt_66, nissan_leaf_62, "
+        "tesla_m3_lfp_60"
+    ) in msg
+    assert (
+        f"{path}:{line_of(path, 'yard_row')}: events[2].yard_row: bms_reset: no pack of the inventory "
+        "data/inv.csv stands in yard row 5 (rows: 0..1)"
+    ) in msg
+    assert (
+        f"{path}:{line_of(path, 'pack =')}: events[3].pack: thermal_runaway: pack 0 not in the inventory data/inv.csv"
+    ) in msg
+    assert (
+        f"{path}:{line_of(path, 'block')}: events[4].block: restore_packs: block 2 does not exist (blocks are 0..1)"
+    ) in msg
 
 
 def test_selectors_that_match_no_pack_together(tmp_path):
     path = scenario_with(tmp_path, events=event("trip_packs", vehicle="tesla_m3_lfp_60", block=1))
-    with pytest.raises(ScenarioError, match=r"inv\.toml:\d+: events\[0\]\.kind: trip_packs: selects no pack of the "
-                                            r"inventory data/inv\.csv: no pack matches vehicle = 'tesla_m3_lfp_60' "
-                                            r"and block = 1 together"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"inv\.toml:\d+: events\[0\]\.kind: trip_packs: selects no pack of the "
+        r"inventory data/inv\.csv: no pack matches vehicle = 'tesla_m3_lfp_60' "
+        r"and block = 1 together",
+    ):
         load_scenario(path)
 
 
@@ -383,8 +460,12 @@ def test_events_that_fit_the_inventory(tmp_path):
     """Pack ids beyond models.fleet.n_packs are fine when the inventory has them; selectors of the mix are not used."""
     (tmp_path / "data").mkdir()
     write_csv(tmp_path / "data", *ROWS[:3], ROWS[3].replace("13,", "5000,", 1))
-    events = (event("trip_packs", packs=[5000, 10]) + event("weak_cell", vehicle="chevy_bolt_66", yard_row=1)
-              + event("thermal_runaway", pack=5000) + event("bms_reset", block=1))
+    events = (
+        event("trip_packs", packs=[5000, 10])
+        + event("weak_cell", vehicle="chevy_bolt_66", yard_row=1)
+        + event("thermal_runaway", pack=5000)
+        + event("bms_reset", block=1)
+    )
     sc = load_scenario(scenario_with(tmp_path, events=events))
     inv = load_inventory(sc)
     assert inv is not None
@@ -394,8 +475,11 @@ def test_events_that_fit_the_inventory(tmp_path):
 
 def test_n_packs_must_agree_with_the_inventory(tmp_path):
     path = scenario_with(tmp_path, extra_fleet="n_packs = 805\n")
-    with pytest.raises(ScenarioError, match=rf"inv\.toml:{line_of(path, 'n_packs')}: models\.fleet\.n_packs: 805 but "
-                                            r"data/inv\.csv lists 4 packs; leave n_packs out"):
+    with pytest.raises(
+        ScenarioError,
+        match=rf"inv\.toml:{line_of(path, 'n_packs')}: models\.fleet\.n_packs: 805 but "
+        r"data/inv\.csv lists 4 packs; leave n_packs out",
+    ):
         load_scenario(path)
     path.write_text(SCEN + "n_packs = 4\n")
     assert load_scenario(path).models.fleet.n_packs == 4

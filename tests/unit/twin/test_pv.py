@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.weather.ambient import Ambient, AmbientParams
 from twin.generation.pv import PVParams, PVPlant, PVStep, pvwatts_ac_mw
+from twin.weather.ambient import Ambient, AmbientParams
 
 SITE = dict(latitude_deg=39.55, longitude_deg=-119.45, altitude_m=1350.0, tz="America/Los_Angeles")
 TZ = "America/Los_Angeles"
@@ -201,7 +201,6 @@ def test_curtailment_is_min_of_avail_and_limit(k: int, temp_air_c: float, limits
     np.testing.assert_array_equal(s.p_mw, np.maximum(np.minimum(s.p_avail_mw, lim), 0.0))
     assert np.all(s.p_mw >= 0.0)
     np.testing.assert_array_equal(s.p_avail_mw, plant.step(k, temp_air_c, None).p_avail_mw)
-
 
 
 def test_curtailment_scalar_and_bad_shape() -> None:
