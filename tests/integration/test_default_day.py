@@ -7,6 +7,8 @@ factor reported; plus SoC bounds and voltages in band on the base case.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,14 @@ def test_curtailment_at_noon_when_the_fleet_is_full(day):
     assert np.mean(curtailed[noon & full] > 1.0) > 0.5, "at noon with a full fleet most PV beyond the load is curtailed"
     assert np.all(curtailed[h < 5] == 0)  # no sun, nothing to curtail
     assert np.all(curtailed >= -1e-9)
+
+
+@pytest.mark.slow
+def test_day_summary_equals_the_stored_copy(day):
+    """Issue 11: the layout change changed no result. The stored copy is the summary of the default day
+    before the change (tests/data/default_day_summary.json); every number within 1e-9 relative
+    (round-off figures below 1e-12 absolute), timing fields aside (tools/compare_summary.py)."""
+    from tools.compare_summary import STORED, differences
+
+    diff = differences(day.summary, json.loads(STORED.read_text()))
+    assert not diff, "\n".join(diff[:20])

@@ -1,0 +1,70 @@
+"""Compare a run's ``summary.json`` with a stored one: every number equal to 1e-9 relative, timing aside.
+
+    python -m tools.compare_summary RESULTS/summary.json [tests/data/default_day_summary.json]
+
+Exit 0 when they agree, 1 with one line per difference otherwise. The stored
+copy of the default day (``tests/data/default_day_summary.json``) was written
+by ``twin run scenarios/pilot-summer-day.toml`` before the layout change of
+issue 11; ``tests/integration/test_default_day.py`` runs the same check.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+STORED = Path(__file__).resolve().parents[1] / "tests" / "data" / "default_day_summary.json"
+# Wall-clock figures: they change from run to run by nature.
+TIMING_KEYS = frozenset({"wall_time_s", "realtime_factor", "timing_s"})
+REL_TOL = 1e-9
+# Figures that are themselves round-off (balance errors near 1e-12) are compared to this absolute level too.
+ABS_TOL = 1e-12
+
+
+def differences(got: Any, want: Any, path: str = "") -> list[str]:
+    """Every place where ``got`` and ``want`` differ, as ``path: got != want``."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        out = []
+        for k in sorted(set(want) | set(got)):
+            if k in TIMING_KEYS:
+                continue
+            p = f"{path}.{k}" if path else k
+            if k not in got or k not in want:
+                out.append(f"{p}: {'missing' if k not in got else 'not in the stored copy'}")
+            else:
+                out += differences(got[k], want[k], p)
+        return out
+    if isinstance(want, list) and isinstance(got, list):
+        if len(got) != len(want):
+            return [f"{path}: {len(got)} items != {len(want)}"]
+        return [d for i, (g, w) in enumerate(zip(got, want)) for d in differences(g, w, f"{path}[{i}]")]
+    num = (int, float)
+    if isinstance(want, num) and isinstance(got, num) and not isinstance(want, bool):
+        if math.isclose(got, want, rel_tol=REL_TOL, abs_tol=ABS_TOL) or (math.isnan(got) and math.isnan(want)):
+            return []
+        return [f"{path}: {got!r} != {want!r}"]
+    return [] if got == want else [f"{path}: {got!r} != {want!r}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or len(args) > 2:
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    got = json.loads(Path(args[0]).read_text())
+    want = json.loads(Path(args[1] if len(args) > 1 else STORED).read_text())
+    diff = differences(got, want)
+    for d in diff[:50]:
+        print(d)
+    if diff:
+        print(f"{len(diff)} difference(s)")
+        return 1
+    print("summary.json agrees with the stored copy (1e-9 relative, timing aside)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
