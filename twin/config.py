@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -175,11 +175,16 @@ class PVModelConfig(_Strict):
     step_s: float = Field(60.0, gt=0)
 
 
+# The cell chemistries the fleet models: the one definition (twin.fleet.chemistry holds a parameter set for each).
+Chemistry = Literal["NMC", "LFP", "LMO"]
+CHEMISTRY_NAMES: tuple[str, ...] = get_args(Chemistry)
+
+
 class FleetVehicleModel(_Strict):
     """One kind of retired EV pack in the fleet mix."""
 
     name: str
-    chemistry: Literal["NMC", "LFP", "LMO"]
+    chemistry: Chemistry
     e_nom_kwh: float = Field(gt=0, le=500)
     n_series: int = Field(96, ge=4, le=400)  # cells in series (pack voltage = n_series x cell voltage)
     share: float = Field(gt=0)  # relative share of packs (normalised over the mix)
