@@ -1,0 +1,74 @@
+"""What the subcommands share: exit statuses, the parser class, the results-folder and progress flags, the ending."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from twin.errors import InputError
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Parser",
+    "add_output_arguments",
+    "finish",
+    "out_dir",
+    "progress_wanted",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]  # argparse exits 2 already; keep it short
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_output_arguments(p: argparse.ArgumentParser, out_help: str) -> None:
+    """``--out`` and ``--progress``/``--no-progress``: every subcommand that writes a results folder."""
+    p.add_argument("--out", help=out_help)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=None, help="progress bar on stderr")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """The progress bar: the flag if given, else only on a terminal."""
+    return sys.stderr.isatty() if args.progress is None else bool(args.progress)
+
+
+def out_dir(args: argparse.Namespace) -> Path:
+    """The results folder: flag, then $TWIN_OUT, then results/<stem>; refused early if not writable."""
+    if args.out:
+        out = Path(args.out)
+    elif os.environ.get("TWIN_OUT"):
+        out = Path(os.environ["TWIN_OUT"]) / Path(args.scenario).stem
+    else:
+        out = Path("results") / Path(args.scenario).stem
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".twin-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write results to {out}: {exc.strerror or exc}; choose another --out") from exc
+    return out
+
+
+def finish(res: Any) -> int:
+    """Where the results are, and the exit status of a run (`twin run` and `twin hil`)."""
+    print(f"results: {res.out_dir.resolve()}")
+    if res.status == "failed":
+        print(f"twin: run failed: {res.summary['error']}", file=sys.stderr)
+        return EXIT_FAILED
+    if res.status == "interrupted":
+        print("twin: interrupted; results up to the interruption are written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
