@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import numpy as np
 
@@ -386,6 +387,7 @@ def fit_2rc(datasets: list[Dataset]) -> np.ndarray:
         res = least_squares(resid, p0, bounds=(lo, hi), x_scale=1.0)
         if best is None or res.cost < best.cost:
             best = res
+    assert best is not None
     return np.exp(best.x)
 
 
@@ -402,7 +404,7 @@ def scale_fit(params: np.ndarray, d: Dataset) -> float:
     return float(np.dot(u, d[4]) / np.dot(u, u))
 
 
-def derive_dfn(chem: str) -> dict[str, object]:
+def derive_dfn(chem: str) -> dict[str, Any]:
     import pybamm
 
     pv = pybamm.ParameterValues(pybamm_sets()[chem])
@@ -454,7 +456,7 @@ def derive_dfn(chem: str) -> dict[str, object]:
     return out
 
 
-def derive_lmo() -> dict[str, object]:
+def derive_lmo() -> dict[str, Any]:
     out: dict[str, object] = {"ocv_v": leaf_ocv_table()}
     soc_pts, ocv_pts = leaf_soc_points()
     # local OCV slope around pulse 6 (SoC 0.478) [V per unit SoC]

@@ -254,7 +254,8 @@ def thevenin_cell_voltage(
     method: Literal["casadi", "idaklu"] = "casadi",
 ) -> np.ndarray:
     """Cell terminal voltage from PyBaMM's Thevenin ECM (pybamm.equivalent_circuit.Thevenin, 2 RC elements)
-    driven by a piecewise-constant current i_a[k] on [t_s[k], t_s[k+1]) (I > 0 CHARGING — note PyBaMM's sign is the opposite),
+    driven by a piecewise-constant current i_a[k] on [t_s[k], t_s[k+1]) (I > 0 CHARGING — note PyBaMM's sign is
+    the opposite),
     with the same OCV table, R0/R1/R2 (SoC-dependent through r_soc_mult), C_k = tau_k / R_k, isothermal at temp_c.
     Returns the voltage at t_s[1:] (ends of the steps).
 

@@ -138,7 +138,7 @@ def _combine(parts: list[tuple[float, CoolingStep]]) -> CoolingStep:
         q_chiller_mw=q_ch,
         fan_speed_frac=mean("fan_speed_frac"),
         cop=np.where(p_ch > 0, q_ch / np.where(p_ch > 0, p_ch, 1.0), np.nan),
-        water_l=sum(c.water_l for _, c in parts),
+        water_l=sum((c.water_l for _, c in parts), np.zeros_like(parts[0][1].water_l)),
         regime=parts[-1][1].regime,
     )
 

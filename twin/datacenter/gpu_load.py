@@ -248,7 +248,7 @@ def _training_fast(
     m = n1 - n0
     s_n = np.empty(m)
     for i in range(m):
-        s_n[i] = float(n0 + i) * per + amp * (2.0 * _uniform_one(key, n0 + i) - 1.0)
+        s_n[i] = float(n0 + i) * per + amp * (2.0 * _uniform_one(key, np.int64(n0 + i)) - 1.0)
     i = 0
     for k in range(t.size):
         since = t[k] - t_start
@@ -367,7 +367,9 @@ class GpuLoad:
             self._life[ui][ji].add(t_s, False)
 
     def crash_job(self, unit: int | None, job: int | str, t_s: float, restart_after_s: float | None = None) -> None:
-        """Crash at ``t_s`` (racks to idle at once), restart after ``restart_after_s`` (default: the job's ``restart_s``)."""
+        """Crash at ``t_s`` (racks to idle at once), restart after ``restart_after_s``.
+
+        ``restart_after_s`` defaults to the job's ``restart_s``."""
         self._check_time(t_s)
         for ui, ji in self._targets(unit, job):
             j = self.units[ui].jobs[ji]
@@ -376,7 +378,9 @@ class GpuLoad:
             life.add(t_s + (j.restart_s if restart_after_s is None else restart_after_s), True)
 
     def set_floor(self, unit: int, frac: float | None, t_s: float | None = None) -> None:
-        """Power floor of the unit's busy racks (fraction of rack peak, None: off) from ``t_s`` (default: the next sample)."""
+        """Power floor of the unit's busy racks (fraction of rack peak, None: off) from ``t_s``.
+
+        ``t_s`` defaults to the next sample."""
         if t_s is None:
             t_s = (self._k_next or 0) * self.fine_dt_s
         self._check_time(t_s)
@@ -472,7 +476,7 @@ class GpuLoad:
                     p += nr * u.idle_frac * rack_mw
                     continue
                 if isinstance(j, TrainingJob):
-                    ck = (self._keys[ui][ji], j, t_start) if np.ndim(t_start) == 0 else None
+                    ck = (self._keys[ui][ji], j, float(t_start)) if np.ndim(t_start) == 0 else None
                     f = cache.get(ck) if ck is not None else None
                     if f is None:
                         f = self._training(j, self._keys[ui][ji], self._phase[ui][ji], t, t_start)

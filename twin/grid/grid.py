@@ -27,7 +27,7 @@ import pandapower as pp
 
 from twin.config import GridModelConfig
 from twin.grid.network import SiteIndex
-from twin.grid.powerflow import SOLVERS, FlowResult, Injections, PowerFlowDiverged
+from twin.grid.powerflow import SOLVERS, FlowResult, Injections, LightSimSolver, PandapowerSolver, PowerFlowDiverged
 
 _P_TOL_MW = 1e-7  # a block counts as past its limit beyond this
 
@@ -112,7 +112,9 @@ class Grid:
         self.net = net
         self.ix = index
         self.cfg = cfg
-        self.solver = SOLVERS[solver or cfg.solver](net, cfg.tolerance_pu, cfg.max_iteration)
+        self.solver: PandapowerSolver | LightSimSolver = SOLVERS[solver or cfg.solver](
+            net, cfg.tolerance_pu, cfg.max_iteration
+        )
         n_gen, n_sgen, n_load = len(net.gen), len(net.sgen), len(net.load)
         self._inj = Injections(
             sgen_p_mw=np.zeros(n_sgen),

@@ -283,4 +283,7 @@ class LightSimFlow(FlowResult):
         return self._branches()[4]
 
 
-SOLVERS = {"lightsim2grid": LightSimSolver, "pandapower": PandapowerSolver}
+SOLVERS: dict[str, type[LightSimSolver] | type[PandapowerSolver]] = {
+    "lightsim2grid": LightSimSolver,
+    "pandapower": PandapowerSolver,
+}
