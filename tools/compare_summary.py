@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+__all__ = ["ABS_TOL", "REL_TOL", "STORED", "TIMING_KEYS", "differences", "main"]
+
 STORED = Path(__file__).resolve().parents[1] / "tests" / "data" / "default_day_summary.json"
 # Wall-clock figures: they change from run to run by nature.
 TIMING_KEYS = frozenset({"wall_time_s", "realtime_factor", "timing_s"})

@@ -70,6 +70,37 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "Dataset",
+    "LEAF_OCV0_V",
+    "LEAF_OCV_V",
+    "LEAF_P6_REST_V",
+    "LEAF_P6_V",
+    "LEAF_Q_AH",
+    "LEAF_R6_LOADED_V",
+    "LEAF_R6_V",
+    "LEAF_STEP_AH",
+    "LEAF_T10_R05_OHM",
+    "LEAF_T25_R05_OHM",
+    "LEAF_V05_V",
+    "R_GAS",
+    "SOC_GRID",
+    "T_REF_K",
+    "derive_dfn",
+    "derive_lmo",
+    "dfn_dataset",
+    "dfn_pulse",
+    "electrode_ocv",
+    "fit_2rc",
+    "leaf_ocv_table",
+    "leaf_soc_points",
+    "main",
+    "pybamm_sets",
+    "rc_response",
+    "scale_fit",
+    "unit_response",
+]
+
 SOC_GRID = np.linspace(0.0, 1.0, 21)
 R_GAS = 8.314462618
 T_REF_K = 298.15

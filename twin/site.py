@@ -25,6 +25,8 @@ from twin.grid.grid import Grid
 from twin.grid.network import SiteIndex, build_network
 from twin.weather.ambient import Ambient, AmbientParams
 
+__all__ = ["Site", "build_site", "start_timestamp"]
+
 
 @dataclass
 class Site:

@@ -55,6 +55,8 @@ import numpy as np
 
 from twin.config import CoolingConfig
 
+__all__ = ["Cooling", "CoolingStep", "REGIMES"]
+
 REGIMES: tuple[str, ...] = ("dry", "adiabatic", "chiller")
 _H_FG_J_PER_KG = 2.45e6  # latent heat of evaporation of water near 20 degC
 _CP_AIR = 1006.0  # J/(kg K)

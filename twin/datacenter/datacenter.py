@@ -38,6 +38,8 @@ from twin.config import ConstantJobConfig, DataCenterModelConfig, InferenceJobCo
 from twin.datacenter.cooling import REGIMES, Cooling, CoolingStep
 from twin.datacenter.gpu_load import ConstantLoad, GpuLoad, InferenceService, TrainingJob, UnitWorkload
 
+__all__ = ["DataCenter", "DataCenterStep", "default_fine_step_s", "unit_workloads"]
+
 
 @dataclass
 class DataCenterStep:

@@ -55,6 +55,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+__all__ = ["ConstantLoad", "GpuLoad", "InferenceService", "StepStats", "TrainingJob", "UnitWorkload", "Workload"]
+
 _M64 = (1 << 64) - 1
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _C1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -29,6 +29,8 @@ from twin.config import GridModelConfig
 from twin.grid.network import SiteIndex
 from twin.grid.powerflow import SOLVERS, FlowResult, Injections, LightSimSolver, PandapowerSolver, PowerFlowDiverged
 
+__all__ = ["Grid", "GridStep"]
+
 _P_TOL_MW = 1e-7  # a block counts as past its limit beyond this
 
 

@@ -31,6 +31,8 @@ import pandapower as pp
 
 from twin.config import SiteConfig
 
+__all__ = ["COOLING_KINDS", "SiteIndex", "build_network"]
+
 COOLING_KINDS: tuple[str, ...] = ("pumps", "fans", "chiller")
 
 

@@ -24,6 +24,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 
+__all__ = [
+    "FlowResult",
+    "Injections",
+    "LightSimFlow",
+    "LightSimSolver",
+    "PandapowerSolver",
+    "PowerFlowDiverged",
+    "SOLVERS",
+    "apply_injections",
+]
+
 
 class PowerFlowDiverged(RuntimeError):
     """The Newton solve did not converge; carries the injections that caused it."""
