@@ -1,0 +1,168 @@
+"""The codes of SunSpec model 802 (Battery Base) the twin uses: one table for the simulated BMS and the HIL side.
+
+``State``, ``SetOp``, ``ChaSt``, ``Typ`` and the bit positions of ``Evt1``
+as pysunspec2's ``model_802.json`` defines them (a test checks them
+against it). The fleet's simulated BMS (:mod:`twin.fleet.bms`, whose
+compiled kernels read these as globals), the HIL bridge's register map
+(:mod:`hil.sunspec_map`), the HIL supervisor and the BMS emulator all take
+them from here, so a simulated BMS and a real one speak the same words
+without a translation table. Plain integers: no I/O, no dependency.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALARM_MASK",
+    "CHAST_CHARGING",
+    "CHAST_DISCHARGING",
+    "CHAST_EMPTY",
+    "CHAST_FULL",
+    "CHAST_HOLDING",
+    "CHAST_OFF",
+    "COMMUNICATION_ERROR",
+    "EVT1_NAMES",
+    "LOCREMCTL_REMOTE",
+    "OTHER_ALARM",
+    "OVER_CHARGE_CURRENT_ALARM",
+    "OVER_CHARGE_CURRENT_WARNING",
+    "OVER_DISCHARGE_CURRENT_ALARM",
+    "OVER_DISCHARGE_CURRENT_WARNING",
+    "OVER_SOC_MAX_ALARM",
+    "OVER_SOC_MAX_WARNING",
+    "OVER_TEMP_ALARM",
+    "OVER_TEMP_WARNING",
+    "OVER_VOLT_ALARM",
+    "OVER_VOLT_WARNING",
+    "SETOP_CONNECT",
+    "SETOP_DISCONNECT",
+    "SETOP_NAMES",
+    "STATE_CONNECTED",
+    "STATE_DISCONNECTED",
+    "STATE_FAULT",
+    "STATE_INITIALIZING",
+    "STATE_NAMES",
+    "STATE_SOC_PROTECTION",
+    "STATE_STANDBY",
+    "STATE_SUSPENDING",
+    "TYP_LITHIUM_ION",
+    "UNDER_SOC_MIN_ALARM",
+    "UNDER_SOC_MIN_WARNING",
+    "UNDER_TEMP_ALARM",
+    "UNDER_TEMP_WARNING",
+    "UNDER_VOLT_ALARM",
+    "UNDER_VOLT_WARNING",
+    "VOLTAGE_IMBALANCE_WARNING",
+    "WARNING_MASK",
+    "evt1_names",
+]
+
+# State
+STATE_DISCONNECTED = 1
+STATE_INITIALIZING = 2
+STATE_CONNECTED = 3
+STATE_STANDBY = 4
+STATE_SOC_PROTECTION = 5
+STATE_SUSPENDING = 6
+STATE_FAULT = 99
+STATE_NAMES: dict[int, str] = {
+    STATE_DISCONNECTED: "DISCONNECTED",
+    STATE_INITIALIZING: "INITIALIZING",
+    STATE_CONNECTED: "CONNECTED",
+    STATE_STANDBY: "STANDBY",
+    STATE_SOC_PROTECTION: "SOC_PROTECTION",
+    STATE_SUSPENDING: "SUSPENDING",
+    STATE_FAULT: "FAULT",
+}
+
+# SetOp (the contactor request, a level written every step)
+SETOP_CONNECT = 1
+SETOP_DISCONNECT = 2
+SETOP_NAMES: dict[int, str] = {SETOP_CONNECT: "CONNECT", SETOP_DISCONNECT: "DISCONNECT"}
+
+# ChaSt (charge status)
+CHAST_OFF = 1
+CHAST_EMPTY = 2
+CHAST_DISCHARGING = 3
+CHAST_CHARGING = 4
+CHAST_FULL = 5
+CHAST_HOLDING = 6
+
+# Typ and LocRemCtl
+TYP_LITHIUM_ION = 4
+LOCREMCTL_REMOTE = 0
+
+# Evt1 bit positions
+COMMUNICATION_ERROR = 0
+OVER_TEMP_ALARM = 1
+OVER_TEMP_WARNING = 2
+UNDER_TEMP_ALARM = 3
+UNDER_TEMP_WARNING = 4
+OVER_CHARGE_CURRENT_ALARM = 5
+OVER_CHARGE_CURRENT_WARNING = 6
+OVER_DISCHARGE_CURRENT_ALARM = 7
+OVER_DISCHARGE_CURRENT_WARNING = 8
+OVER_VOLT_ALARM = 9
+OVER_VOLT_WARNING = 10
+UNDER_VOLT_ALARM = 11
+UNDER_VOLT_WARNING = 12
+UNDER_SOC_MIN_ALARM = 13
+UNDER_SOC_MIN_WARNING = 14
+OVER_SOC_MAX_ALARM = 15
+OVER_SOC_MAX_WARNING = 16
+VOLTAGE_IMBALANCE_WARNING = 17
+OTHER_ALARM = 25  # the fleet's thermal runaway; the emulator's open_contactor fault
+
+# the names evt1_names gives (COMMUNICATION_ERROR is not among them: it is not a protection alarm)
+EVT1_NAMES: dict[int, str] = {
+    OVER_TEMP_ALARM: "OVER_TEMP_ALARM",
+    OVER_TEMP_WARNING: "OVER_TEMP_WARNING",
+    UNDER_TEMP_ALARM: "UNDER_TEMP_ALARM",
+    UNDER_TEMP_WARNING: "UNDER_TEMP_WARNING",
+    OVER_CHARGE_CURRENT_ALARM: "OVER_CHARGE_CURRENT_ALARM",
+    OVER_CHARGE_CURRENT_WARNING: "OVER_CHARGE_CURRENT_WARNING",
+    OVER_DISCHARGE_CURRENT_ALARM: "OVER_DISCHARGE_CURRENT_ALARM",
+    OVER_DISCHARGE_CURRENT_WARNING: "OVER_DISCHARGE_CURRENT_WARNING",
+    OVER_VOLT_ALARM: "OVER_VOLT_ALARM",
+    OVER_VOLT_WARNING: "OVER_VOLT_WARNING",
+    UNDER_VOLT_ALARM: "UNDER_VOLT_ALARM",
+    UNDER_VOLT_WARNING: "UNDER_VOLT_WARNING",
+    UNDER_SOC_MIN_ALARM: "UNDER_SOC_MIN_ALARM",
+    UNDER_SOC_MIN_WARNING: "UNDER_SOC_MIN_WARNING",
+    OVER_SOC_MAX_ALARM: "OVER_SOC_MAX_ALARM",
+    OVER_SOC_MAX_WARNING: "OVER_SOC_MAX_WARNING",
+    VOLTAGE_IMBALANCE_WARNING: "VOLTAGE_IMBALANCE_WARNING",
+    OTHER_ALARM: "OTHER_ALARM",
+}
+ALARM_MASK = sum(
+    1 << b
+    for b in (
+        OVER_TEMP_ALARM,
+        UNDER_TEMP_ALARM,
+        OVER_CHARGE_CURRENT_ALARM,
+        OVER_DISCHARGE_CURRENT_ALARM,
+        OVER_VOLT_ALARM,
+        UNDER_VOLT_ALARM,
+        UNDER_SOC_MIN_ALARM,
+        OVER_SOC_MAX_ALARM,
+        OTHER_ALARM,
+    )
+)
+WARNING_MASK = sum(
+    1 << b
+    for b in (
+        OVER_TEMP_WARNING,
+        UNDER_TEMP_WARNING,
+        OVER_CHARGE_CURRENT_WARNING,
+        OVER_DISCHARGE_CURRENT_WARNING,
+        OVER_VOLT_WARNING,
+        UNDER_VOLT_WARNING,
+        UNDER_SOC_MIN_WARNING,
+        OVER_SOC_MAX_WARNING,
+        VOLTAGE_IMBALANCE_WARNING,
+    )
+)
+
+
+def evt1_names(word: int) -> list[str]:
+    """The names of the bits set in an Evt1 word."""
+    return [name for bit, name in EVT1_NAMES.items() if word >> bit & 1]
