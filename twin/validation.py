@@ -244,9 +244,17 @@ def format_validation_error(
     return msgs
 
 
-def format_problems(source: str, msgs: Sequence[str], what: str = "the scenario") -> str:
-    """One message alone, or several under a header ``source: N problems in what:``."""
+def format_problems(
+    source: str, msgs: Sequence[str], what: str = "the scenario", *, max_shown: int | None = None
+) -> str:
+    """One message alone, or several under a header ``source: N problems in what:``.
+
+    With ``max_shown``, only the first that many are listed, then ``... and K more``.
+    """
     n = len(msgs)
     if n == 1:
         return msgs[0]
-    return f"{source}: {n} problems in {what}:\n" + "\n".join("  " + m.replace("\n", "\n  ") for m in msgs)
+    shown = msgs if max_shown is None else msgs[:max_shown]
+    more = f"\n  ... and {n - len(shown)} more" if len(shown) < n else ""
+    listed = "\n".join("  " + m.replace("\n", "\n  ") for m in shown)
+    return f"{source}: {n} problems in {what}:\n{listed}{more}"
