@@ -20,10 +20,10 @@ from twin.controller import Controller, SiteInfo, load_controller_class
 from twin.datacenter.datacenter import DataCenter
 from twin.fleet.fleet import BatteryFleet
 from twin.fleet.inventory import FleetInventory, draw_inventory
-from twin.generation.pv import PVParams, PVPlant
+from twin.generation.pv import PVPlant
 from twin.grid.grid import Grid
 from twin.grid.network import SiteIndex, build_network
-from twin.weather.ambient import Ambient, AmbientParams
+from twin.weather.ambient import Ambient
 
 __all__ = ["Site", "build_site", "start_timestamp"]
 
@@ -60,27 +60,8 @@ def build_site(sc: Scenario, solver: str | None = None, inventory: FleetInventor
     grid = Grid(net, index, models.grid, solver=solver)
     inv = inventory if inventory is not None else draw_inventory(models.fleet, site.bess.n_blocks, run.seed)
     start = start_timestamp(sc)
-    pvm = models.pv
-    pv = PVPlant(
-        PVParams(
-            p_dc_mw=site.pv.p_dc_mw,
-            dc_ac_ratio=site.pv.dc_ac_ratio,
-            n_blocks=site.pv.n_blocks,
-            **pvm.model_dump(exclude={"step_s"}),
-        ),
-        latitude_deg=site.latitude_deg,
-        longitude_deg=site.longitude_deg,
-        altitude_m=site.altitude_m,
-        tz=site.timezone,
-        start=start,
-        n_steps=sc.n_steps + 1,
-        step_s=run.step_s,
-        seed=run.seed,
-    )
-    am = models.ambient
-    ambient = Ambient(
-        AmbientParams(**am.model_dump(exclude={"step_s"}), altitude_m=sc.site.altitude_m), start=start, seed=run.seed
-    )
+    pv = PVPlant(models.pv, site, start=start, n_steps=sc.n_steps + 1, step_s=run.step_s, seed=run.seed)
+    ambient = Ambient(models.ambient, altitude_m=site.altitude_m, start=start, seed=run.seed)
     t0 = models.fleet.thermal.temp_start_c
     fleet = BatteryFleet(
         models.fleet,

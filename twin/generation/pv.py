@@ -23,7 +23,6 @@ Units are in the names; power is positive out of the plant (a source).
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 
@@ -33,17 +32,18 @@ import pandas as pd
 import pvlib
 from scipy.signal import lfilter
 
+from twin.config import CLOUD_MODES, SKY_MODELS, PVModelConfig, SiteConfig
+
 __all__ = [
     "CLOUD_MODES",
     "SKY_MODELS",
-    "PVParams",
     "PVPlant",
     "PVStep",
+    "clear_sky_ghi_w_m2",
+    "clear_sky_poa_w_m2",
+    "cloud_transmission_frac",
     "pvwatts_ac_mw",
 ]
-
-CLOUD_MODES = ("clear", "partly_cloudy", "overcast")
-SKY_MODELS = ("isotropic", "haydavies")
 
 # PVWatts constants (A. P. Dobos, "PVWatts Version 5 Manual", NREL/TP-6A20-62641,
 # 2014, eqs. 7 and 8-9; identical to pvlib.pvsystem.pvwatts_dc and
@@ -58,100 +58,6 @@ _INV_K_INV_ZETA = 0.0059
 # elements a numpy ufunc call (about 1 us each) costs more than the arithmetic,
 # and step() must stay under about 15 us. Larger plants use numpy arrays.
 _SCALAR_PATH_MAX_BLOCKS = 16
-
-
-def _fail(field: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"PVParams.{field}={value!r} is invalid: allowed {allowed}")
-
-
-def _check_range(
-    field: str,
-    value: float,
-    lo: float,
-    hi: float,
-    *,
-    lo_open: bool = False,
-    hi_open: bool = False,
-) -> None:
-    """Raise ValueError naming ``field`` unless ``value`` lies in the interval."""
-    allowed = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(field, value, f"a number in {allowed}")
-    v = float(value)
-    ok_lo = v > lo if lo_open else v >= lo
-    ok_hi = v < hi if hi_open else v <= hi
-    if not (ok_lo and ok_hi and math.isfinite(v)):
-        raise _fail(field, value, f"a finite number in {allowed}")
-
-
-def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise _fail(field, value, f"one of {choices}{hint}")
-
-
-@dataclass(frozen=True)
-class PVParams:
-    """Plant parameters. Defaults: the pilot site (``shared/design/SITE.md``)."""
-
-    p_dc_mw: float = 20.0  # whole plant DC nameplate; SITE.md "20 MWdc" ASSUMPTION
-    dc_ac_ratio: float = 1.25  # inverter AC rating = p_dc / ratio; SITE.md ASSUMPTION
-    n_blocks: int = 8  # identical inverter blocks; SITE.md ASSUMPTION
-    axis_tilt_deg: float = 0.0  # horizontal N-S axis, the usual utility tracker
-    axis_azimuth_deg: float = 180.0
-    max_angle_deg: float = 60.0  # typical tracker rotation limit (+-60 deg)
-    gcr: float = 0.35  # ground coverage ratio, typical of single-axis plants
-    backtrack: bool = True
-    albedo: float = 0.25  # pvlib default albedo (irradiance.get_ground_diffuse)
-    gamma_pdc_per_c: float = -0.0035  # pvwatts temperature coefficient (c-Si, PVWatts v5 "standard")
-    inverter_eff_nom: float = 0.985  # pvlib.inverter.pvwatts eta_inv_nom, utility central inverter
-    dc_loss_frac: float = 0.10  # soiling, mismatch, wiring (pvwatts-style; PVWatts v5 default 14 % incl. availability)
-    cloud_mode: str = "partly_cloudy"  # one of CLOUD_MODES
-    cloud_cover_frac: float = 0.25  # long-run fraction of time a block is shaded (partly_cloudy)
-    cloud_transmission_frac: float = 0.3  # irradiance fraction under a cloud (thick cumulus)
-    cloud_mean_duration_s: float = 120.0  # mean shaded duration (semi-Markov)
-    cloud_ramp_s: float = 20.0  # edge ramp time of a cloud shadow at a block
-    cloud_speed_block_lag_s: float = 15.0  # a shadow reaches block k+1 this much later than block k
-    # --- additions to the brief (assumptions made parameters) ---
-    sky_model: str = "haydavies"  # transposition model, one of SKY_MODELS (pvlib names)
-    wind_speed_m_s: float = 1.0  # wind for the Faiman cell temperature; pvlib.temperature.faiman default
-    faiman_u0_w_m2k: float = 25.0  # Faiman (2008) constant heat loss; pvlib.temperature.faiman default
-    faiman_u1_w_s_m3k: float = 6.84  # Faiman (2008) wind heat loss; pvlib.temperature.faiman default
-    overcast_variation_frac: float = 0.05  # std of the overcast transmission (absolute), assumption
-    irradiance_grid_s: float = 60.0  # grid of the pvlib irradiance/tracker calls (interpolated to steps)
-    sun_grid_s: float = 600.0  # grid of the SPA solar position (sun vector interpolated; error < 0.01 deg)
-
-    def __post_init__(self) -> None:
-        p = self
-        _check_range("p_dc_mw", p.p_dc_mw, 0.0, math.inf, lo_open=True, hi_open=True)
-        _check_range("dc_ac_ratio", p.dc_ac_ratio, 0.5, 3.0)
-        if isinstance(p.n_blocks, bool) or not isinstance(p.n_blocks, (int, np.integer)):
-            raise _fail("n_blocks", p.n_blocks, "an integer in [1, 10000]")
-        _check_range("n_blocks", int(p.n_blocks), 1, 10000)
-        _check_range("axis_tilt_deg", p.axis_tilt_deg, 0.0, 90.0, hi_open=True)
-        _check_range("axis_azimuth_deg", p.axis_azimuth_deg, 0.0, 360.0, hi_open=True)
-        _check_range("max_angle_deg", p.max_angle_deg, 0.0, 90.0, lo_open=True)
-        _check_range("gcr", p.gcr, 0.0, 1.0, lo_open=True, hi_open=True)
-        if not isinstance(p.backtrack, (bool, np.bool_)):
-            raise _fail("backtrack", p.backtrack, "True or False")
-        _check_range("albedo", p.albedo, 0.0, 1.0)
-        _check_range("gamma_pdc_per_c", p.gamma_pdc_per_c, -0.01, 0.0)
-        _check_range("inverter_eff_nom", p.inverter_eff_nom, 0.5, 1.0)
-        _check_range("dc_loss_frac", p.dc_loss_frac, 0.0, 1.0, hi_open=True)
-        _check_choice("cloud_mode", p.cloud_mode, CLOUD_MODES)
-        _check_range("cloud_cover_frac", p.cloud_cover_frac, 0.0, 1.0)
-        _check_range("cloud_transmission_frac", p.cloud_transmission_frac, 0.0, 1.0)
-        _check_range("cloud_mean_duration_s", p.cloud_mean_duration_s, 0.0, math.inf, lo_open=True, hi_open=True)
-        _check_range("cloud_ramp_s", p.cloud_ramp_s, 0.0, math.inf, hi_open=True)
-        _check_range("cloud_speed_block_lag_s", p.cloud_speed_block_lag_s, 0.0, math.inf, hi_open=True)
-        _check_choice("sky_model", p.sky_model, SKY_MODELS)
-        _check_range("wind_speed_m_s", p.wind_speed_m_s, 0.0, 60.0)
-        _check_range("faiman_u0_w_m2k", p.faiman_u0_w_m2k, 0.0, math.inf, lo_open=True, hi_open=True)
-        _check_range("faiman_u1_w_s_m3k", p.faiman_u1_w_s_m3k, 0.0, math.inf, hi_open=True)
-        _check_range("overcast_variation_frac", p.overcast_variation_frac, 0.0, 1.0)
-        _check_range("irradiance_grid_s", p.irradiance_grid_s, 0.0, 3600.0, lo_open=True)
-        _check_range("sun_grid_s", p.sun_grid_s, 0.0, 3600.0, lo_open=True)
 
 
 @dataclass(slots=True)
@@ -271,7 +177,7 @@ def _solar_position(
 
 
 def clear_sky_poa_w_m2(
-    params: PVParams,
+    config: PVModelConfig,
     location: pvlib.location.Location,
     start: pd.Timestamp,
     n_steps: int,
@@ -279,34 +185,34 @@ def clear_sky_poa_w_m2(
 ) -> np.ndarray:
     """Clear-sky plane-of-array irradiance on the trackers at every step [W/m2].
 
-    pvlib calls run on a ``params.irradiance_grid_s`` grid (or on the step
+    pvlib calls run on a ``config.irradiance_grid_s`` grid (or on the step
     grid when the steps are coarser) and are linearly interpolated to the
     steps: Ineichen clear sky with the Linke turbidity climatology shipped
     with pvlib, ``tracking.singleaxis`` and ``get_total_irradiance``.
     """
     span_s = (n_steps - 1) * step_s
     step_t_s = np.arange(n_steps) * step_s
-    if step_s >= params.irradiance_grid_s or n_steps == 1:
+    if step_s >= config.irradiance_grid_s or n_steps == 1:
         grid_t_s = step_t_s
     else:
-        n_grid = int(math.ceil(span_s / params.irradiance_grid_s - 1e-9)) + 1
-        grid_t_s = np.arange(max(n_grid, 2)) * params.irradiance_grid_s
-    sp = _solar_position(location, start, grid_t_s, params.sun_grid_s)
+        n_grid = int(math.ceil(span_s / config.irradiance_grid_s - 1e-9)) + 1
+        grid_t_s = np.arange(max(n_grid, 2)) * config.irradiance_grid_s
+    sp = _solar_position(location, start, grid_t_s, config.sun_grid_s)
     times = sp.index
     dni_extra = pvlib.irradiance.get_extra_radiation(times)
     cs = location.get_clearsky(times, model="ineichen", solar_position=sp, dni_extra=dni_extra)
     trk = pvlib.tracking.singleaxis(
         sp["apparent_zenith"],
         sp["azimuth"],
-        axis_tilt=params.axis_tilt_deg,
-        axis_azimuth=params.axis_azimuth_deg,
-        max_angle=params.max_angle_deg,
-        backtrack=bool(params.backtrack),
-        gcr=params.gcr,
+        axis_tilt=config.axis_tilt_deg,
+        axis_azimuth=config.axis_azimuth_deg,
+        max_angle=config.max_angle_deg,
+        backtrack=bool(config.backtrack),
+        gcr=config.gcr,
     )
     # At night singleaxis returns NaN; park the trackers flat (no irradiance anyway).
     tilt = trk["surface_tilt"].fillna(0.0)
-    azim = trk["surface_azimuth"].fillna(params.axis_azimuth_deg + 90.0)
+    azim = trk["surface_azimuth"].fillna(config.axis_azimuth_deg + 90.0)
     poa = pvlib.irradiance.get_total_irradiance(
         tilt,
         azim,
@@ -316,8 +222,8 @@ def clear_sky_poa_w_m2(
         cs["ghi"],
         cs["dhi"],
         dni_extra=dni_extra,
-        albedo=params.albedo,
-        model=params.sky_model,
+        albedo=config.albedo,
+        model=config.sky_model,
     )["poa_global"].to_numpy()
     poa = np.clip(np.nan_to_num(poa, nan=0.0), 0.0, None)
     if grid_t_s is step_t_s:
@@ -411,35 +317,37 @@ def _overcast_transmission(
     return np.interp(query_t_s, knots_t_s, x)
 
 
-def cloud_transmission_frac(params: PVParams, n_steps: int, step_s: float, rng: np.random.Generator) -> np.ndarray:
-    """Seeded irradiance transmission of every block at every step, shape [n_steps, n_blocks].
+def cloud_transmission_frac(
+    config: PVModelConfig, n_blocks: int, n_steps: int, step_s: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Seeded irradiance transmission of each of ``n_blocks`` blocks at every step, shape [n_steps, n_blocks].
 
     Block ``b`` sees the pattern of block 0 delayed by
     ``b * cloud_speed_block_lag_s`` (a cloud field moving across the plant).
     """
-    nb = int(params.n_blocks)
-    tau = params.cloud_transmission_frac
-    if params.cloud_mode == "clear":
+    nb = int(n_blocks)
+    tau = config.cloud_transmission_frac
+    if config.cloud_mode == "clear":
         return np.ones((n_steps, nb))
-    lag_s = params.cloud_speed_block_lag_s
+    lag_s = config.cloud_speed_block_lag_s
     # query_t_s[j, b] = time on the pattern seen by block b at step j
     query_t_s = (np.arange(n_steps) * step_s)[:, None] - lag_s * np.arange(nb)[None, :]
-    margin_s = params.cloud_ramp_s + 1.0
+    margin_s = config.cloud_ramp_s + 1.0
     t0_s = -(nb - 1) * lag_s - margin_s
     t1_s = (n_steps - 1) * step_s + margin_s
-    if params.cloud_mode == "overcast":
+    if config.cloud_mode == "overcast":
         return _overcast_transmission(
             query_t_s,
             t0_s=t0_s,
             t1_s=t1_s,
             mean_frac=tau,
-            std_frac=params.overcast_variation_frac,
-            corr_s=params.cloud_mean_duration_s,
-            knot_s=max(params.cloud_ramp_s, 1.0),
+            std_frac=config.overcast_variation_frac,
+            corr_s=config.cloud_mean_duration_s,
+            knot_s=max(config.cloud_ramp_s, 1.0),
             rng=rng,
         )
     # partly_cloudy
-    f = params.cloud_cover_frac
+    f = config.cloud_cover_frac
     if f == 0.0:
         return np.ones((n_steps, nb))
     if f == 1.0:
@@ -449,8 +357,8 @@ def cloud_transmission_frac(params: PVParams, n_steps: int, step_s: float, rng: 
         t0_s=t0_s,
         t1_s=t1_s,
         cover_frac=f,
-        mean_shaded_s=params.cloud_mean_duration_s,
-        ramp_s=params.cloud_ramp_s,
+        mean_shaded_s=config.cloud_mean_duration_s,
+        ramp_s=config.cloud_ramp_s,
         rng=rng,
     )
     return 1.0 - (1.0 - tau) * depth
@@ -471,19 +379,22 @@ class PVPlant:
 
     def __init__(
         self,
-        params: PVParams,
+        config: PVModelConfig,
+        site: SiteConfig,
         *,
-        latitude_deg: float,
-        longitude_deg: float,
-        altitude_m: float,
-        tz: str,
         start: pd.Timestamp,
         n_steps: int,
         step_s: float,
         seed: int,
     ) -> None:
-        if not isinstance(params, PVParams):
-            raise TypeError(f"params must be a PVParams, got {type(params).__name__}")
+        """``config``: ``[models.pv]``; ``site``: ``[site]`` (``site.pv`` sizes the plant, the site's
+        latitude, longitude, altitude and time zone place it). Both are validated models: their
+        fields and ranges are the only ones. ``step_s`` here is the step of the arrays (the
+        electrical step), not ``config.step_s`` (the simulator's period)."""
+        if not isinstance(config, PVModelConfig):
+            raise TypeError(f"config must be a twin.config.PVModelConfig, got {type(config).__name__}")
+        if not isinstance(site, SiteConfig):
+            raise TypeError(f"site must be a twin.config.SiteConfig, got {type(site).__name__}")
         if not isinstance(start, pd.Timestamp) or start.tz is None:
             raise ValueError(
                 f"start={start!r} is invalid: allowed a timezone-aware pandas.Timestamp "
@@ -493,28 +404,28 @@ class PVPlant:
             raise ValueError(f"n_steps={n_steps!r} is invalid: allowed an integer >= 1")
         if not (isinstance(step_s, (int, float)) and math.isfinite(step_s) and step_s > 0):
             raise ValueError(f"step_s={step_s!r} is invalid: allowed a finite number > 0")
-        if not (-90.0 <= latitude_deg <= 90.0):
-            raise ValueError(f"latitude_deg={latitude_deg!r} is invalid: allowed [-90, 90]")
-        if not (-180.0 <= longitude_deg <= 180.0):
-            raise ValueError(f"longitude_deg={longitude_deg!r} is invalid: allowed [-180, 180]")
-        if not (-500.0 <= altitude_m <= 9000.0):
-            raise ValueError(f"altitude_m={altitude_m!r} is invalid: allowed [-500, 9000]")
 
-        self.params = params
-        self.n_blocks: int = int(params.n_blocks)
+        self.config = config
+        self.site = site
+        plant = site.pv
+        self.n_blocks: int = int(plant.n_blocks)
         self.n_steps: int = int(n_steps)
         self.step_s: float = float(step_s)
         self.start: pd.Timestamp = start
-        location = pvlib.location.Location(latitude_deg, longitude_deg, tz=tz, altitude=altitude_m)
-        self.p_dc_block_mw: float = params.p_dc_mw / self.n_blocks
-        p_ac_block_mw = params.p_dc_mw / params.dc_ac_ratio / self.n_blocks
+        location = pvlib.location.Location(
+            site.latitude_deg, site.longitude_deg, tz=site.timezone, altitude=site.altitude_m
+        )
+        self.p_dc_block_mw: float = plant.p_dc_mw / self.n_blocks
+        p_ac_block_mw = plant.p_dc_mw / plant.dc_ac_ratio / self.n_blocks
         self.p_ac_max_mw: np.ndarray = np.full(self.n_blocks, p_ac_block_mw)
         self.p_ac_max_mw.flags.writeable = False
 
-        self.poa_clear_w_m2: np.ndarray = clear_sky_poa_w_m2(params, location, start, self.n_steps, self.step_s)
+        self.poa_clear_w_m2: np.ndarray = clear_sky_poa_w_m2(config, location, start, self.n_steps, self.step_s)
         self.poa_clear_w_m2.flags.writeable = False
         rng = np.random.default_rng(seed)
-        self._cloud_sb = np.ascontiguousarray(cloud_transmission_frac(params, self.n_steps, self.step_s, rng))
+        self._cloud_sb = np.ascontiguousarray(
+            cloud_transmission_frac(config, self.n_blocks, self.n_steps, self.step_s, rng)
+        )
         self._cloud_sb.flags.writeable = False
         self.cloud_frac: np.ndarray = self._cloud_sb.T
         self.ghi_clear_w_m2: np.ndarray = clear_sky_ghi_w_m2(location, start, self.n_steps, self.step_s)
@@ -523,16 +434,16 @@ class PVPlant:
         # Constants of the per-step arithmetic (see pvwatts_ac_mw and step).
         # Faiman (2008) cell temperature, pvlib.temperature.faiman:
         #   temp_cell = temp_air + poa / (u0 + u1 * wind)
-        self._k_faiman = 1.0 / (params.faiman_u0_w_m2k + params.faiman_u1_w_s_m3k * params.wind_speed_m_s)
-        dc_per_w_m2 = 1e-3 * self.p_dc_block_mw * (1.0 - params.dc_loss_frac)
-        g = params.gamma_pdc_per_c
+        self._k_faiman = 1.0 / (config.faiman_u0_w_m2k + config.faiman_u1_w_s_m3k * config.wind_speed_m_s)
+        dc_per_w_m2 = 1e-3 * self.p_dc_block_mw * (1.0 - config.dc_loss_frac)
+        g = config.gamma_pdc_per_c
         # pvwatts_dc * (1 - loss) = dc_per_w_m2 * poa * (1 + g * (ta + kf * poa - 25))
         #                         = poa * (a0 + a1 * ta + b * poa)
         self._dc_a0 = dc_per_w_m2 * (1.0 - g * PVWATTS_TEMP_REF_C)
         self._dc_a1 = dc_per_w_m2 * g
         self._dc_b = dc_per_w_m2 * g * self._k_faiman
-        pdc0 = p_ac_block_mw / params.inverter_eff_nom  # inverter DC input limit
-        c = params.inverter_eff_nom / PVWATTS_ETA_INV_REF
+        pdc0 = p_ac_block_mw / config.inverter_eff_nom  # inverter DC input limit
+        c = config.inverter_eff_nom / PVWATTS_ETA_INV_REF
         self._inv_c1 = c * _INV_K_LIN
         self._inv_c2 = c * _INV_K_ZETA / pdc0
         self._inv_c3 = c * _INV_K_INV_ZETA * pdc0
@@ -598,7 +509,7 @@ class PVPlant:
         return arr.tolist()
 
     def _step_numpy(self, k: int, ta: float, p_limit_mw: np.ndarray | float | None) -> PVStep:
-        p = self.params
+        p = self.config
         poa = self._cloud_sb[k] * float(self.poa_clear_w_m2[k])
         tc = poa * self._k_faiman + ta
         avail = pvwatts_ac_mw(

@@ -8,7 +8,7 @@ at the extremes), also across days whose extremes differ.
 
 Daily extremes default to the NOAA monthly normals for Reno, linearly
 interpolated between the 15th of consecutive months (so the normal holds
-exactly on the 15th); ``AmbientParams.t_max_c`` / ``t_min_c`` override them.
+exactly on the 15th); ``AmbientModelConfig.t_max_c`` / ``t_min_c`` override them.
 An optional seeded slow random variation (Ornstein-Uhlenbeck) can be added,
 and a scenario event can force the temperature (``Ambient.set_override``).
 
@@ -16,7 +16,7 @@ Humidity: in Reno's dry climate the dew point changes little over a day, so
 the model carries a dew point that follows the season only: the monthly
 values of ``RENO_NORMAL_DEWPOINT_C`` (an assumption, see there) interpolated
 in time between 00:00 on the 15th of consecutive months (linear between the
-daily values at midnight), or a constant ``AmbientParams.dewpoint_c``. The
+daily values at midnight), or a constant ``AmbientModelConfig.dewpoint_c``. The
 dew point is capped at the dry bulb (RH <= 1, e.g. a cold dawn or a forced
 low temperature). Wet bulb and relative humidity follow from dry bulb, dew
 point and the standard-atmosphere station pressure at ``altitude_m`` with
@@ -24,7 +24,7 @@ PsychroLib (ASHRAE Handbook - Fundamentals psychrometrics, SI). Below 0 degC
 PsychroLib's saturation pressure is over ice, so there the "dew point" is the
 frost point.
 
-Heat wave (``AmbientParams.heatwave``): every day takes ``heatwave_t_max_c`` /
+Heat wave (``AmbientModelConfig.heatwave``): every day takes ``heatwave_t_max_c`` /
 ``heatwave_t_min_c`` as its extremes and ``heatwave_dewpoint_c`` as its dew
 point; explicit ``t_max_c`` / ``t_min_c`` / ``dewpoint_c`` still win.
 
@@ -39,7 +39,6 @@ import datetime as dt
 import importlib.util
 import math
 import sys
-from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -47,13 +46,14 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.signal import lfilter
 
+from twin.config import AMBIENT_TEMP_RANGE_C, AmbientModelConfig
+
 __all__ = [
     "RENO_NORMALS_F",
     "RENO_NORMAL_DEWPOINT_C",
     "RENO_NORMAL_T_MAX_C",
     "RENO_NORMAL_T_MIN_C",
     "Ambient",
-    "AmbientParams",
     "normal_dewpoint_c",
     "normal_extremes_c",
 ]
@@ -144,92 +144,11 @@ RENO_NORMAL_DEWPOINT_C: tuple[float, ...] = (
 
 _ANCHOR_DAY = 15  # the monthly normal holds exactly on this day of each month
 _DAYS_PER_CHUNK = 366  # daily extremes are tabulated this many days at a time
-_TEMP_LIMITS_C = (-60.0, 60.0)  # plausible ambient range for validation
-_DEWPOINT_LIMITS_C = (-60.0, 40.0)  # plausible dew-point range for validation (world record ~35 degC)
-_ALTITUDE_LIMITS_M = (-500.0, 6000.0)
-
-
-def _fail(field: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"AmbientParams.{field}={value!r} is invalid: allowed {allowed}")
+_TEMP_LIMITS_C = AMBIENT_TEMP_RANGE_C  # a forced temperature: the range of every ambient dry bulb
 
 
 def _is_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
-class AmbientParams:
-    """Ambient air parameters: dry-bulb profile, dew point, heat wave, altitude.
-
-    Precedence of each day's extremes and dew point: an explicit ``t_max_c`` /
-    ``t_min_c`` / ``dewpoint_c`` wins; else, with ``heatwave``, the
-    ``heatwave_*`` values; else the Reno monthly values (interpolated).
-    """
-
-    t_max_c: float | None = None  # daily max; None: Reno monthly normal of each day (interpolated)
-    t_min_c: float | None = None  # daily min; None: Reno monthly normal of each day (interpolated)
-    hour_min: float = 5.5  # local clock hour of the daily minimum (near sunrise)
-    hour_max: float = 15.5  # local clock hour of the daily maximum (mid-afternoon)
-    noise_c: float = 0.0  # stationary std of a seeded slow random variation (0 = none)
-    # --- additions to the brief (assumptions made parameters) ---
-    noise_corr_s: float = 7200.0  # correlation time of that variation (OU process), assumption
-    noise_knot_s: float = 300.0  # the variation is linearly interpolated between knots this far apart
-    interpolate_normals: bool = True  # False: each day takes its own month's normal (steps at month ends)
-    # --- humidity and heat wave ---
-    dewpoint_c: float | None = None  # constant dew point; None: Reno monthly assumption (or the heat wave's)
-    heatwave: bool = False  # True: the heat-wave extremes and dew point below replace the normals
-    heatwave_t_max_c: float = 42.0  # daily max in a heat wave (Reno's record high, about 108 degF)
-    heatwave_t_min_c: float = 22.0  # daily min in a heat wave (warm night), assumption
-    heatwave_dewpoint_c: float = 8.0  # ASSUMPTION: wet bulb 19.8 degC at 42 degC and 86.1 kPa
-    altitude_m: float = 1350.0  # site altitude: standard-atmosphere station pressure for the psychrometrics
-
-    def __post_init__(self) -> None:
-        lo, hi = _TEMP_LIMITS_C
-        for field in ("t_max_c", "t_min_c"):
-            v = getattr(self, field)
-            if v is not None and not (_is_number(v) and lo <= v <= hi):
-                raise _fail(field, v, f"None or a number in [{lo}, {hi}] degC")
-        if self.t_max_c is not None and self.t_min_c is not None and self.t_max_c < self.t_min_c:
-            raise _fail("t_max_c", self.t_max_c, f"a value >= t_min_c={self.t_min_c!r}")
-        for field in ("heatwave_t_max_c", "heatwave_t_min_c"):
-            v = getattr(self, field)
-            if not (_is_number(v) and lo <= v <= hi):
-                raise _fail(field, v, f"a number in [{lo}, {hi}] degC")
-        if self.heatwave_t_max_c < self.heatwave_t_min_c:
-            raise _fail(
-                "heatwave_t_max_c", self.heatwave_t_max_c, f"a value >= heatwave_t_min_c={self.heatwave_t_min_c!r}"
-            )
-        dlo, dhi = _DEWPOINT_LIMITS_C
-        if self.dewpoint_c is not None and not (_is_number(self.dewpoint_c) and dlo <= self.dewpoint_c <= dhi):
-            raise _fail("dewpoint_c", self.dewpoint_c, f"None or a number in [{dlo}, {dhi}] degC")
-        if not (_is_number(self.heatwave_dewpoint_c) and dlo <= self.heatwave_dewpoint_c <= dhi):
-            raise _fail("heatwave_dewpoint_c", self.heatwave_dewpoint_c, f"a number in [{dlo}, {dhi}] degC")
-        if not isinstance(self.heatwave, (bool, np.bool_)):
-            raise _fail("heatwave", self.heatwave, "True or False")
-        if self.heatwave:
-            t_max = self.heatwave_t_max_c if self.t_max_c is None else self.t_max_c
-            t_min = self.heatwave_t_min_c if self.t_min_c is None else self.t_min_c
-            if t_max < t_min:
-                raise _fail(
-                    "t_max_c" if self.t_max_c is not None else "heatwave_t_max_c",
-                    t_max,
-                    f"a value >= the heat wave's daily minimum {t_min!r}",
-                )
-        alo, ahi = _ALTITUDE_LIMITS_M
-        if not (_is_number(self.altitude_m) and alo <= self.altitude_m <= ahi):
-            raise _fail("altitude_m", self.altitude_m, f"a number in [{alo}, {ahi}] m")
-        if not (_is_number(self.hour_min) and 0.0 <= self.hour_min < 24.0):
-            raise _fail("hour_min", self.hour_min, "a number in [0, 24)")
-        if not (_is_number(self.hour_max) and self.hour_min < self.hour_max < 24.0):
-            raise _fail("hour_max", self.hour_max, f"a number in (hour_min={self.hour_min!r}, 24)")
-        if not (_is_number(self.noise_c) and 0.0 <= self.noise_c <= 20.0):
-            raise _fail("noise_c", self.noise_c, "a number in [0, 20] degC")
-        if not (_is_number(self.noise_corr_s) and self.noise_corr_s > 0.0):
-            raise _fail("noise_corr_s", self.noise_corr_s, "a number > 0 s")
-        if not (_is_number(self.noise_knot_s) and 0.0 < self.noise_knot_s <= 86400.0):
-            raise _fail("noise_knot_s", self.noise_knot_s, "a number in (0, 86400] s")
-        if not isinstance(self.interpolate_normals, (bool, np.bool_)):
-            raise _fail("interpolate_normals", self.interpolate_normals, "True or False")
 
 
 def _add_months(year: int, month: int, n: int) -> tuple[int, int]:
@@ -292,15 +211,18 @@ class Ambient:
     """Ambient air at ``t_s`` seconds since ``start``: dry bulb ``temp_c``, dew point ``dewpoint_c``,
     wet bulb ``wetbulb_c`` and relative humidity ``rh_frac``."""
 
-    def __init__(self, params: AmbientParams, *, start: pd.Timestamp, seed: int) -> None:
-        if not isinstance(params, AmbientParams):
-            raise TypeError(f"params must be an AmbientParams, got {type(params).__name__}")
+    def __init__(self, config: AmbientModelConfig, *, altitude_m: float, start: pd.Timestamp, seed: int) -> None:
+        """``config``: ``[models.ambient]`` (a validated model: its fields and ranges are the only ones);
+        ``altitude_m``: the site's (``site.altitude_m``), for the standard-atmosphere station pressure."""
+        if not isinstance(config, AmbientModelConfig):
+            raise TypeError(f"config must be a twin.config.AmbientModelConfig, got {type(config).__name__}")
         if not isinstance(start, pd.Timestamp) or start.tz is None:
             raise ValueError(
                 f"start={start!r} is invalid: allowed a timezone-aware pandas.Timestamp in local "
                 "time (e.g. pd.Timestamp('2025-07-15', tz='America/Los_Angeles'))"
             )
-        self.params = params
+        self.config = config
+        self.altitude_m = float(altitude_m)
         self.start = start
         self._hour0 = (
             start.hour
@@ -308,8 +230,8 @@ class Ambient:
             + (start.second + start.microsecond * 1e-6 + start.nanosecond * 1e-9) / 3600.0
         )
         self._date0 = start.date()
-        self._h_min = float(params.hour_min)
-        self._h_max = float(params.hour_max)
+        self._h_min = float(config.hour_min)
+        self._h_max = float(config.hour_max)
         self._rise_h = self._h_max - self._h_min
         self._fall_h = 24.0 - self._rise_h
         # daily extremes for day d at list index d + 1 (day -1 precedes start)
@@ -319,25 +241,25 @@ class Ambient:
         self._t_min_arr = np.empty(0)
         self._dew_day: list[float] = []  # dew point at 00:00 of day d, index d + 1
         self._dew_arr = np.empty(0)
-        self._dew_interp = bool(params.interpolate_normals)
+        self._dew_interp = bool(config.interpolate_normals)
         self._extend_days(_DAYS_PER_CHUNK)
         # standard-atmosphere station pressure (ASHRAE Fundamentals ch. 1 eq. 3): 86.1 kPa at 1,350 m
-        self._pressure_pa = float(psychrolib.GetStandardAtmPressure(float(params.altitude_m)))
+        self._pressure_pa = float(psychrolib.GetStandardAtmPressure(self.altitude_m))
         self._override_c: float | None = None
         # slow random variation: OU knots generated in fixed chunks (deterministic)
         self._rng = np.random.default_rng(seed)
         self._noise_knots: np.ndarray = np.empty(0)
         self._noise_state = 0.0
-        self._noise_knot_s = float(params.noise_knot_s)
-        self._noise_phi = math.exp(-params.noise_knot_s / params.noise_corr_s)
-        if params.noise_c > 0.0:
+        self._noise_knot_s = float(config.noise_knot_s)
+        self._noise_phi = math.exp(-config.noise_knot_s / config.noise_corr_s)
+        if config.noise_c > 0.0:
             self._noise_state = float(self._rng.standard_normal())
             self._extend_noise(1)
 
     # ------------------------------------------------------------------ tables
     def _extend_days(self, n_days: int) -> None:
         """Tabulate daily extremes up to day index ``n_days - 2`` (list length n_days)."""
-        p = self.params
+        p = self.config
         d_first = len(self._t_max_day) - 1
         for d in range(d_first, n_days - 1):
             date = self._date0 + dt.timedelta(days=d)
@@ -351,7 +273,7 @@ class Ambient:
             dew = ndew if p.dewpoint_c is None else float(p.dewpoint_c)
             if t_max < t_min:
                 raise ValueError(
-                    f"AmbientParams gives t_max_c={t_max:.2f} < t_min_c={t_min:.2f} on {date}: "
+                    f"models.ambient gives t_max_c={t_max:.2f} < t_min_c={t_min:.2f} on {date}: "
                     "set both t_max_c and t_min_c, or neither"
                 )
             self._t_max_day.append(t_max)
@@ -402,7 +324,7 @@ class Ambient:
 
     @property
     def pressure_pa(self) -> float:
-        """Station pressure used by the psychrometrics: standard atmosphere at ``params.altitude_m``, Pa."""
+        """Station pressure used by the psychrometrics: standard atmosphere at ``altitude_m``, Pa."""
         return self._pressure_pa
 
     def temp_c(self, t_s: float | npt.ArrayLike) -> float | np.ndarray:
@@ -439,26 +361,28 @@ class Ambient:
         _check_si()
         p = self._pressure_pa
         if isinstance(temp, float):
-            return _wetbulb_scalar(temp, dew, p)
+            return _wetbulb_scalar(temp, float(dew), p)
+        ta, da = np.asarray(temp), np.asarray(dew)
         out = np.fromiter(
-            (_wetbulb_scalar(a, b, p) for a, b in zip(temp.ravel().tolist(), dew.ravel().tolist())),
-            dtype=float,
-            count=temp.size,
+            (_wetbulb_scalar(a, b, p) for a, b in zip(ta.ravel().tolist(), da.ravel().tolist())),
+            dtype=np.float64,
+            count=ta.size,
         )
-        return out.reshape(temp.shape)
+        return out.reshape(ta.shape)
 
     def rh_frac(self, t_s: float | npt.ArrayLike) -> float | np.ndarray:
         """Relative humidity [0-1] at ``t_s`` (scalar or array), PsychroLib (over ice below 0 degC)."""
         temp, dew = self._air(t_s)
         _check_si()
         if isinstance(temp, float):
-            return _rh_scalar(temp, dew)
+            return _rh_scalar(temp, float(dew))
+        ta, da = np.asarray(temp), np.asarray(dew)
         out = np.fromiter(
-            (_rh_scalar(a, b) for a, b in zip(temp.ravel().tolist(), dew.ravel().tolist())),
-            dtype=float,
-            count=temp.size,
+            (_rh_scalar(a, b) for a, b in zip(ta.ravel().tolist(), da.ravel().tolist())),
+            dtype=np.float64,
+            count=ta.size,
         )
-        return out.reshape(temp.shape)
+        return out.reshape(ta.shape)
 
     # ------------------------------------------------------------------ kernels
     def _air(self, t_s: float | npt.ArrayLike) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
@@ -510,13 +434,13 @@ class Ambient:
             lo = self._t_min_day[i + 1]
             hi = self._t_max_day[i]
             temp = lo + (hi - lo) * 0.5 * (1.0 + math.cos(math.pi * (hd - self._h_max) / self._fall_h))
-        if self.params.noise_c > 0.0:
+        if self.config.noise_c > 0.0:
             x = t_s / self._noise_knot_s
             j = int(x)
             if j + 1 >= len(self._noise_list):
                 self._extend_noise_to(j + 2)
             z0 = self._noise_list[j]
-            temp += self.params.noise_c * (z0 + (x - j) * (self._noise_list[j + 1] - z0))
+            temp += self.config.noise_c * (z0 + (x - j) * (self._noise_list[j + 1] - z0))
         return temp
 
     def _temp_array(self, t_s: np.ndarray) -> np.ndarray:
@@ -540,11 +464,11 @@ class Ambient:
             0.5 * (1.0 - np.cos(np.pi * rising_phase)),
         )
         temp = lo + (hi - lo) * shape
-        if self.params.noise_c > 0.0 and t_s.size:
+        if self.config.noise_c > 0.0 and t_s.size:
             x = t_s / self._noise_knot_s
             j_max = int(x.max()) + 1
             if j_max >= len(self._noise_knots):
                 self._extend_noise_to(j_max + 1)
             knots_t = np.arange(len(self._noise_knots)) * self._noise_knot_s
-            temp = temp + self.params.noise_c * np.interp(t_s, knots_t, self._noise_knots)
+            temp = temp + self.config.noise_c * np.interp(t_s, knots_t, self._noise_knots)
         return temp

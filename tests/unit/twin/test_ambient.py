@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
-from adapters.io.scenario_file import ScenarioError, load_scenario
+from adapters.io.scenario_file import load_scenario
 from tests.conftest import SCENARIOS, write_scenario
-from twin.config import AmbientModelConfig
-from twin.weather.ambient import Ambient, AmbientParams
+from twin.config import AmbientModelConfig, SiteConfig
+from twin.errors import ScenarioFileError
+from twin.weather.ambient import Ambient
 
 TZ = "America/Los_Angeles"
 
@@ -28,8 +30,10 @@ DEC_MAX_C = f_to_c(45.0)
 DEC_MIN_C = f_to_c(23.0)
 
 
-def make(start: str = "2025-07-15", seed: int = 0, **kwargs: object) -> Ambient:
-    return Ambient(AmbientParams(**kwargs), start=pd.Timestamp(start, tz=TZ), seed=seed)
+def make(start: str = "2025-07-15", seed: int = 0, altitude_m: float = 1350.0, **kwargs: object) -> Ambient:
+    """The model as build_site makes it: its config table as is, plus the site's altitude."""
+    cfg = AmbientModelConfig.model_validate(kwargs)
+    return Ambient(cfg, altitude_m=altitude_m, start=pd.Timestamp(start, tz=TZ), seed=seed)
 
 
 def test_july_extremes_at_hour_min_and_hour_max() -> None:
@@ -116,31 +120,40 @@ def test_noise_seeded_slow_and_sized() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "field", "match"),
     [
-        ({"t_max_c": 99.0}, r"AmbientParams\.t_max_c=99\.0 .*\[-60\.0, 60\.0\]"),
-        ({"t_max_c": 10.0, "t_min_c": 20.0}, r"AmbientParams\.t_max_c=10\.0 .*>= t_min_c=20\.0"),
-        ({"hour_min": 24.0}, r"AmbientParams\.hour_min=24\.0 "),
-        ({"hour_max": 4.0}, r"AmbientParams\.hour_max=4\.0 .*hour_min=5\.5"),
-        ({"noise_c": -1.0}, r"AmbientParams\.noise_c=-1\.0 "),
-        ({"noise_corr_s": 0.0}, r"AmbientParams\.noise_corr_s=0\.0 "),
-        ({"dewpoint_c": 45.0}, r"AmbientParams\.dewpoint_c=45\.0 .*\[-60\.0, 40\.0\]"),
-        ({"heatwave_dewpoint_c": float("nan")}, r"AmbientParams\.heatwave_dewpoint_c=nan "),
-        ({"heatwave_t_max_c": 75.0}, r"AmbientParams\.heatwave_t_max_c=75\.0 .*\[-60\.0, 60\.0\]"),
-        ({"heatwave_t_max_c": 20.0}, r"AmbientParams\.heatwave_t_max_c=20\.0 .*>= heatwave_t_min_c=22\.0"),
-        ({"heatwave": True, "t_max_c": 15.0}, r"AmbientParams\.t_max_c=15\.0 .*heat wave's daily minimum 22\.0"),
-        ({"heatwave": 1}, r"AmbientParams\.heatwave=1 "),
-        ({"altitude_m": 9000.0}, r"AmbientParams\.altitude_m=9000\.0 "),
+        ({"t_max_c": 99.0}, "t_max_c", r"less than or equal to 60"),
+        ({"t_max_c": 10.0, "t_min_c": 20.0}, "", r"t_max_c \(10\) must not be below t_min_c \(20\)"),
+        ({"hour_min": 24.0}, "hour_min", r"less than 24"),
+        ({"hour_max": 4.0}, "", r"hour_max \(4\) must be after hour_min \(5\.5\)"),
+        ({"noise_c": -1.0}, "noise_c", r"greater than or equal to 0"),
+        ({"noise_corr_s": 0.0}, "noise_corr_s", r"greater than 0"),
+        ({"dewpoint_c": 45.0}, "dewpoint_c", r"less than or equal to 35"),
+        ({"heatwave_dewpoint_c": float("nan")}, "heatwave_dewpoint_c", r"finite number"),
+        ({"heatwave_t_max_c": 75.0}, "heatwave_t_max_c", r"less than or equal to 60"),
+        ({"heatwave_t_max_c": 20.0}, "", r"heatwave_t_max_c \(20\) must not be below heatwave_t_min_c \(22\)"),
+        ({"heatwave": True, "t_max_c": 15.0}, "", r"with heatwave the daily max \(15\) must not be below .* \(22\)"),
+        ({"heatwave": "maybe"}, "heatwave", r"valid boolean"),
     ],
 )
-def test_bad_params_raise_naming_the_field(kwargs: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        AmbientParams(**kwargs)
+def test_bad_config_names_the_field(kwargs: dict, field: str, match: str) -> None:
+    """The model takes its config table: the table's fields and ranges are the only checks."""
+    with pytest.raises(ValidationError, match=match) as ei:
+        AmbientModelConfig(**kwargs)
+    (err,) = ei.value.errors()
+    assert err["loc"] == ((field,) if field else ())
+
+
+def test_altitude_range_is_the_site_table_s() -> None:
+    with pytest.raises(ValidationError, match=r"altitude_m\n.*less than or equal to 6000"):
+        SiteConfig(altitude_m=9000.0)
+    with pytest.raises(TypeError, match=r"config must be a twin\.config\.AmbientModelConfig, got dict"):
+        Ambient({}, altitude_m=0.0, start=pd.Timestamp("2025-07-15", tz=TZ), seed=0)  # type: ignore[arg-type]
 
 
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="start=.*timezone-aware"):
-        Ambient(AmbientParams(), start=pd.Timestamp("2025-07-15"), seed=0)
+        Ambient(AmbientModelConfig(), altitude_m=1350.0, start=pd.Timestamp("2025-07-15"), seed=0)
     with pytest.raises(ValueError, match=r"t_max_c=-10\.00 < t_min_c=13\.\d\d on 2025-07-1[45]"):
         make("2025-07-15", t_max_c=-10.0)
     amb = make()
@@ -276,11 +289,12 @@ def test_heatwave_day() -> None:
     assert mixed.dewpoint_c(15.5 * H) == 0.0
 
 
-def test_config_fields_reach_the_params() -> None:
-    # twin/build.py builds AmbientParams(**config.model_dump(exclude={"step_s"}), altitude_m=...)
+def test_the_model_takes_its_config_table() -> None:
+    # twin/site.py builds Ambient(models.ambient, altitude_m=site.altitude_m, ...): the table as is
     cfg = AmbientModelConfig(heatwave=True, dewpoint_c=5.0)
-    p = AmbientParams(**cfg.model_dump(exclude={"step_s"}), altitude_m=1350.0)
-    assert p.heatwave and p.dewpoint_c == 5.0 and p.heatwave_t_max_c == 42.0
+    amb = Ambient(cfg, altitude_m=1350.0, start=pd.Timestamp("2025-07-15", tz=TZ), seed=0)
+    assert amb.config is cfg and amb.altitude_m == 1350.0
+    assert amb.temp_c(15.5 * H) == pytest.approx(42.0, abs=0.05) and amb.dewpoint_c(15.5 * H) == 5.0
 
 
 @pytest.mark.parametrize(
@@ -300,5 +314,5 @@ def test_config_fields_reach_the_params() -> None:
 def test_scenario_rejects_bad_humidity_and_heatwave_values(tmp_path, table: str, match: str) -> None:
     good = (SCENARIOS / "pilot-1h.toml").read_text()
     bad = write_scenario(tmp_path, "amb", good + "\n[models.ambient]\n" + table + "\n")
-    with pytest.raises(ScenarioError, match=match):
+    with pytest.raises(ScenarioFileError, match=match):
         load_scenario(bad)

@@ -8,23 +8,31 @@ import pvlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from twin.generation.pv import PVParams, PVPlant, PVStep, pvwatts_ac_mw
-from twin.weather.ambient import Ambient, AmbientParams
+from twin.config import AmbientModelConfig, PVModelConfig, PVSiteConfig, SiteConfig
+from twin.generation.pv import PVPlant, PVStep, pvwatts_ac_mw
+from twin.weather.ambient import Ambient
 
-SITE = dict(latitude_deg=39.55, longitude_deg=-119.45, altitude_m=1350.0, tz="America/Los_Angeles")
+# the pilot site: latitude 39.55, longitude -119.45, 1350 m, America/Los_Angeles; 20 MWdc, DC/AC 1.25, 8 blocks
+SITE = SiteConfig()
 TZ = "America/Los_Angeles"
 
 
 def make_plant(
-    params: PVParams,
+    config: PVModelConfig,
+    site: SiteConfig = SITE,
     *,
     start: str = "2025-07-15",
     n_steps: int = 1440,
     step_s: float = 60.0,
     seed: int = 1,
 ) -> PVPlant:
-    return PVPlant(params, start=pd.Timestamp(start, tz=TZ), n_steps=n_steps, step_s=step_s, seed=seed, **SITE)
+    return PVPlant(config, site, start=pd.Timestamp(start, tz=TZ), n_steps=n_steps, step_s=step_s, seed=seed)
+
+
+def make_ambient(start: str) -> Ambient:
+    return Ambient(AmbientModelConfig(), altitude_m=SITE.altitude_m, start=pd.Timestamp(start, tz=TZ), seed=0)
 
 
 # ----------------------------------------------------------------- PVWatts model
@@ -51,8 +59,9 @@ def test_step_uses_pvwatts_and_faiman() -> None:
     # step() inlines the arithmetic for speed: it must agree with
     # pvwatts_ac_mw and with pvlib.temperature.faiman (Faiman 2008).
     for n_blocks in (8, 20):  # 8: Python-float path, 20: numpy path
-        p = PVParams(n_blocks=n_blocks)
-        plant = make_plant(p, n_steps=720, step_s=120.0)
+        p = PVModelConfig()
+        site = SiteConfig(pv=PVSiteConfig(n_blocks=n_blocks))
+        plant = make_plant(p, site, n_steps=720, step_s=120.0)
         for k in range(0, plant.n_steps, 7):
             ta = -5.0 + 40.0 * k / plant.n_steps
             s = plant.step(k, ta, None)
@@ -64,7 +73,7 @@ def test_step_uses_pvwatts_and_faiman() -> None:
             want_ac = pvwatts_ac_mw(
                 s.poa_w_m2,
                 s.temp_cell_c,
-                p.p_dc_mw / n_blocks,
+                site.pv.p_dc_mw / n_blocks,
                 p.gamma_pdc_per_c,
                 p.dc_loss_frac,
                 plant.p_ac_max_mw,
@@ -78,9 +87,9 @@ def test_step_uses_pvwatts_and_faiman() -> None:
 def _daily_dc_kwh_per_kwdc(start: str) -> tuple[float, PVPlant, list[PVStep]]:
     """DC energy per kWdc before losses: pvwatts_dc at the Faiman cell temperature,
     ambient from the Reno normals, before DC losses and the inverter."""
-    p = PVParams(cloud_mode="clear")
+    p = PVModelConfig(cloud_mode="clear")
     plant = make_plant(p, start=start, n_steps=1440, step_s=60.0)
-    amb = Ambient(AmbientParams(), start=pd.Timestamp(start, tz=TZ), seed=0)
+    amb = make_ambient(start)
     steps = [plant.step(k, amb.temp_c(k * 60.0), None) for k in range(plant.n_steps)]
     poa = np.array([s.poa_w_m2[0] for s in steps])
     tc = np.array([s.temp_cell_c[0] for s in steps])
@@ -112,9 +121,8 @@ def test_clipping_at_july_noon() -> None:
     # the DC power at noon is about 0.78 p_dc, just under the inverter input
     # limit p_dc/1.25/0.985 = 0.81 p_dc, so clipping is shown with DC/AC 1.4
     # (a common utility ratio): the inverter input limit is then 0.725 p_dc.
-    p = PVParams(cloud_mode="clear", dc_ac_ratio=1.4)
-    plant = make_plant(p)
-    amb = Ambient(AmbientParams(), start=pd.Timestamp("2025-07-15", tz=TZ), seed=0)
+    plant = make_plant(PVModelConfig(cloud_mode="clear"), SiteConfig(pv=PVSiteConfig(dc_ac_ratio=1.4)))
+    amb = make_ambient("2025-07-15")
     k_noon = 13 * 60 + 5  # solar noon is about 13:05 PDT at 119.45 W in mid-July
     s = plant.step(k_noon, amb.temp_c(k_noon * 60.0), None)
     np.testing.assert_allclose(s.p_avail_mw, plant.p_ac_max_mw, rtol=1e-12)
@@ -125,9 +133,9 @@ def test_clipping_at_july_noon() -> None:
 
 # ----------------------------------------------------------------- clouds
 def test_clouds_deterministic_per_seed() -> None:
-    a = make_plant(PVParams(), n_steps=7200, step_s=1.0, seed=7)
-    b = make_plant(PVParams(), n_steps=7200, step_s=1.0, seed=7)
-    c = make_plant(PVParams(), n_steps=7200, step_s=1.0, seed=8)
+    a = make_plant(PVModelConfig(), n_steps=7200, step_s=1.0, seed=7)
+    b = make_plant(PVModelConfig(), n_steps=7200, step_s=1.0, seed=7)
+    c = make_plant(PVModelConfig(), n_steps=7200, step_s=1.0, seed=8)
     np.testing.assert_array_equal(a.cloud_frac, b.cloud_frac)
     np.testing.assert_array_equal(a.step(3000, 25.0, None).p_mw, b.step(3000, 25.0, None).p_mw)
     assert not np.array_equal(a.cloud_frac, c.cloud_frac)
@@ -137,7 +145,7 @@ def test_clouds_deterministic_per_seed() -> None:
 
 
 def test_partly_cloudy_shaded_fraction_and_mean() -> None:
-    p = PVParams(cloud_cover_frac=0.25, cloud_transmission_frac=0.3)
+    p = PVModelConfig(cloud_cover_frac=0.25, cloud_transmission_frac=0.3)
     plant = make_plant(p, n_steps=5 * 8640, step_s=10.0, seed=3)
     cf = plant.cloud_frac
     assert cf.min() >= p.cloud_transmission_frac - 1e-12
@@ -150,7 +158,7 @@ def test_partly_cloudy_shaded_fraction_and_mean() -> None:
 
 
 def test_cloud_field_moves_across_blocks() -> None:
-    p = PVParams(cloud_speed_block_lag_s=15.0)
+    p = PVModelConfig(cloud_speed_block_lag_s=15.0)
     plant = make_plant(p, n_steps=4 * 3600, step_s=1.0, seed=11)
     cf = plant.cloud_frac
     x0 = cf[0] - cf[0].mean()
@@ -166,7 +174,7 @@ def test_cloud_field_moves_across_blocks() -> None:
 def test_cloud_ramps_bounded_by_ramp_time() -> None:
     # A shadow edge is a linear ramp of cloud_ramp_s: |d transmission/dt| <= (1 - tau)/ramp_s.
     for ramp_s, tau in ((20.0, 0.3), (5.0, 0.1)):
-        p = PVParams(cloud_ramp_s=ramp_s, cloud_transmission_frac=tau, cloud_cover_frac=0.4)
+        p = PVModelConfig(cloud_ramp_s=ramp_s, cloud_transmission_frac=tau, cloud_cover_frac=0.4)
         plant = make_plant(p, n_steps=6 * 3600, step_s=1.0, seed=5)
         rate_per_s = np.abs(np.diff(plant.cloud_frac, axis=1)).max() / plant.step_s
         assert rate_per_s <= (1.0 - tau) / ramp_s + 1e-9
@@ -174,9 +182,9 @@ def test_cloud_ramps_bounded_by_ramp_time() -> None:
 
 
 def test_clear_and_overcast_modes() -> None:
-    clear = make_plant(PVParams(cloud_mode="clear"), n_steps=600, step_s=1.0)
+    clear = make_plant(PVModelConfig(cloud_mode="clear"), n_steps=600, step_s=1.0)
     np.testing.assert_array_equal(clear.cloud_frac, 1.0)
-    p = PVParams(cloud_mode="overcast", cloud_transmission_frac=0.3, overcast_variation_frac=0.05)
+    p = PVModelConfig(cloud_mode="overcast", cloud_transmission_frac=0.3, overcast_variation_frac=0.05)
     over = make_plant(p, n_steps=86400, step_s=1.0, seed=2)
     cf = over.cloud_frac
     assert abs(cf.mean() - 0.3) <= 0.03
@@ -185,7 +193,7 @@ def test_clear_and_overcast_modes() -> None:
 
 
 # ----------------------------------------------------------------- curtailment
-_CURTAIL_PLANT = make_plant(PVParams(), seed=4)  # stateless: step() does not mutate the plant
+_CURTAIL_PLANT = make_plant(PVModelConfig(), seed=4)  # stateless: step() does not mutate the plant
 
 
 @settings(max_examples=60, deadline=None, database=None)  # no example database in the tree
@@ -204,7 +212,7 @@ def test_curtailment_is_min_of_avail_and_limit(k: int, temp_air_c: float, limits
 
 
 def test_curtailment_scalar_and_bad_shape() -> None:
-    plant = make_plant(PVParams(cloud_mode="clear"))
+    plant = make_plant(PVModelConfig(cloud_mode="clear"))
     s = plant.step(780, 30.0, 0.5)
     np.testing.assert_array_equal(s.p_mw, np.minimum(s.p_avail_mw, 0.5))
     assert s.p_avail_mw.min() > 0.5
@@ -215,7 +223,7 @@ def test_curtailment_scalar_and_bad_shape() -> None:
 
 
 def test_step_outputs_are_fresh_arrays() -> None:
-    plant = make_plant(PVParams(cloud_mode="clear"))
+    plant = make_plant(PVModelConfig(cloud_mode="clear"))
     a = plant.step(780, 30.0, None)
     before = a.p_avail_mw.copy()
     b = plant.step(781, 10.0, None)
@@ -225,36 +233,63 @@ def test_step_outputs_are_fresh_arrays() -> None:
 
 # ----------------------------------------------------------------- validation
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "field"),
     [
-        ({"p_dc_mw": 0.0}, r"PVParams\.p_dc_mw=0\.0 .*\(0\.0, inf\)"),
-        ({"dc_ac_ratio": 0.1}, r"PVParams\.dc_ac_ratio=0\.1 .*\[0\.5, 3\.0\]"),
-        ({"n_blocks": 0}, r"PVParams\.n_blocks=0 "),
-        ({"n_blocks": 2.5}, r"PVParams\.n_blocks=2\.5 .*integer"),
-        ({"gcr": 1.2}, r"PVParams\.gcr=1\.2 "),
-        ({"max_angle_deg": 95.0}, r"PVParams\.max_angle_deg=95\.0 "),
-        ({"gamma_pdc_per_c": 0.004}, r"PVParams\.gamma_pdc_per_c=0\.004 "),
-        ({"inverter_eff_nom": 1.2}, r"PVParams\.inverter_eff_nom=1\.2 "),
-        ({"dc_loss_frac": 1.0}, r"PVParams\.dc_loss_frac=1\.0 "),
-        ({"cloud_mode": "partly_cloud"}, r"PVParams\.cloud_mode='partly_cloud' .*did you mean 'partly_cloudy'"),
-        ({"cloud_cover_frac": 1.5}, r"PVParams\.cloud_cover_frac=1\.5 .*\[0\.0, 1\.0\]"),
-        ({"cloud_transmission_frac": -0.1}, r"PVParams\.cloud_transmission_frac=-0\.1 "),
-        ({"cloud_mean_duration_s": 0.0}, r"PVParams\.cloud_mean_duration_s=0\.0 "),
-        ({"cloud_ramp_s": float("nan")}, r"PVParams\.cloud_ramp_s=nan "),
-        ({"cloud_speed_block_lag_s": -1.0}, r"PVParams\.cloud_speed_block_lag_s=-1\.0 "),
-        ({"sky_model": "perez"}, r"PVParams\.sky_model='perez' .*isotropic"),
-        ({"backtrack": "yes"}, r"PVParams\.backtrack='yes' "),
+        ({"gcr": 1.2}, "gcr"),
+        ({"max_angle_deg": 95.0}, "max_angle_deg"),
+        ({"axis_tilt_deg": 90.0}, "axis_tilt_deg"),  # [0, 90): a vertical axis is not a single-axis tracker
+        ({"gamma_pdc_per_c": 0.004}, "gamma_pdc_per_c"),
+        ({"inverter_eff_nom": 1.2}, "inverter_eff_nom"),
+        ({"inverter_eff_nom": 0.8}, "inverter_eff_nom"),  # (0.8, 1]
+        ({"dc_loss_frac": 0.5}, "dc_loss_frac"),  # [0, 0.5)
+        ({"cloud_mode": "partly_cloud"}, "cloud_mode"),
+        ({"cloud_cover_frac": 1.5}, "cloud_cover_frac"),
+        ({"cloud_transmission_frac": -0.1}, "cloud_transmission_frac"),
+        ({"cloud_mean_duration_s": 0.0}, "cloud_mean_duration_s"),
+        ({"cloud_mean_duration_s": float("inf")}, "cloud_mean_duration_s"),  # numbers must be finite
+        ({"cloud_ramp_s": float("nan")}, "cloud_ramp_s"),
+        ({"cloud_speed_block_lag_s": -1.0}, "cloud_speed_block_lag_s"),
+        ({"sky_model": "perez"}, "sky_model"),
+        ({"backtrack": "yes please"}, "backtrack"),
+        ({"axis_tilt": 10.0}, "axis_tilt"),  # unknown keys are errors
     ],
 )
-def test_bad_params_raise_naming_the_field(kwargs: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
-        PVParams(**kwargs)
+def test_bad_config_names_the_field(kwargs: dict, field: str) -> None:
+    """The plant takes its config table: the table's fields and ranges are the only checks."""
+    with pytest.raises(ValidationError) as ei:
+        PVModelConfig(**kwargs)
+    assert [e["loc"] for e in ei.value.errors()] == [(field,)]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"p_dc_mw": 0.0}, "p_dc_mw"), ({"dc_ac_ratio": 0.1}, "dc_ac_ratio"), ({"n_blocks": 0}, "n_blocks")],
+)
+def test_bad_plant_size_names_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as ei:
+        PVSiteConfig(**kwargs)
+    assert [e["loc"] for e in ei.value.errors()] == [(field,)]
+    with pytest.raises(ValidationError, match="integer"):
+        PVSiteConfig(n_blocks=2.5)  # type: ignore[arg-type]
+
+
+def test_tilted_axis_and_sharp_cloud_edges_are_accepted() -> None:
+    # the ranges of one definition: tilts up to below 90 deg, a cloud edge of no ramp (a step)
+    steep = make_plant(PVModelConfig(cloud_mode="clear", axis_tilt_deg=60.0), n_steps=1440, step_s=60.0)
+    flat = make_plant(PVModelConfig(cloud_mode="clear"), n_steps=1440, step_s=60.0)
+    assert steep.poa_clear_w_m2.max() > 0.0 and not np.allclose(steep.poa_clear_w_m2, flat.poa_clear_w_m2)
+    sharp = make_plant(PVModelConfig(cloud_ramp_s=0.0, cloud_cover_frac=0.4), n_steps=3600, step_s=1.0, seed=5)
+    assert set(np.unique(sharp.cloud_frac).round(12)) <= {0.3, 1.0}
 
 
 def test_bad_plant_arguments() -> None:
     with pytest.raises(ValueError, match="start=.*timezone-aware"):
-        PVPlant(PVParams(), start=pd.Timestamp("2025-07-15"), n_steps=10, step_s=1.0, seed=0, **SITE)
+        PVPlant(PVModelConfig(), SITE, start=pd.Timestamp("2025-07-15"), n_steps=10, step_s=1.0, seed=0)
     with pytest.raises(ValueError, match="n_steps=0 "):
-        make_plant(PVParams(), n_steps=0)
+        make_plant(PVModelConfig(), n_steps=0)
     with pytest.raises(ValueError, match="step_s=-1.0 "):
-        make_plant(PVParams(), step_s=-1.0)
+        make_plant(PVModelConfig(), step_s=-1.0)
+    with pytest.raises(TypeError, match=r"config must be a twin\.config\.PVModelConfig"):
+        make_plant({})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"site must be a twin\.config\.SiteConfig"):
+        make_plant(PVModelConfig(), SITE.pv)  # type: ignore[arg-type]
