@@ -21,6 +21,8 @@ keeps working.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "DeviceFileError",
     "EmulatorConfigError",
@@ -80,7 +82,14 @@ class RunError(TwinError, RuntimeError):
 
 
 class PowerFlowDiverged(RunError):
-    """The AC power flow did not converge (or the island has no voltage source)."""
+    """The AC power flow did not converge (or the island has no voltage source).
+
+    ``injections``: the inputs of the solve that failed (what ``network.json`` records).
+    """
+
+    def __init__(self, message: str, injections: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.injections: dict[str, Any] = injections if injections is not None else {}
 
 
 class SimulationAborted(RunError):

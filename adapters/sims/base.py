@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import mosaik_api_v3
 import numpy as np
 
+from twin.errors import SimulationAborted  # a model hit a condition the run cannot go past (logged first)
 from twin.site import Site
 
 
@@ -153,7 +154,3 @@ class EventQueue:
             out.append(self._evs[self._i])
             self._i += 1
         return out
-
-
-class SimulationAborted(RuntimeError):
-    """A model hit a condition the run cannot go past (recorded in the event log first)."""

@@ -26,8 +26,9 @@ import numpy as np
 import pandapower as pp
 
 from twin.config import GridModelConfig
+from twin.errors import PowerFlowDiverged
 from twin.grid.network import SiteIndex
-from twin.grid.powerflow import SOLVERS, FlowResult, Injections, LightSimSolver, PandapowerSolver, PowerFlowDiverged
+from twin.grid.powerflow import SOLVERS, FlowResult, Injections, LightSimSolver, PandapowerSolver
 
 __all__ = ["Grid", "GridStep"]
 

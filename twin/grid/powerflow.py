@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 
+from twin.errors import PowerFlowDiverged  # raised here; importable from this module as before
+
 __all__ = [
     "FlowResult",
     "Injections",
@@ -34,14 +36,6 @@ __all__ = [
     "SOLVERS",
     "apply_injections",
 ]
-
-
-class PowerFlowDiverged(RuntimeError):
-    """The Newton solve did not converge; carries the injections that caused it."""
-
-    def __init__(self, message: str, injections: dict[str, list[float]]):
-        super().__init__(message)
-        self.injections = injections
 
 
 @dataclass
