@@ -19,12 +19,26 @@ produced / consumed.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+
+from twin.errors import InputError
+from twin.validation import close_match, did_you_mean
+
+__all__ = [
+    "Controller",
+    "Measurements",
+    "ReferenceController",
+    "Setpoints",
+    "SiteInfo",
+    "load_controller_class",
+    "unknown_params",
+]
 
 
 @dataclass(frozen=True)
@@ -80,15 +94,42 @@ class Setpoints:
 
 
 class Controller(ABC):
-    """Base class of microgrid controllers (the reference one uses it too)."""
+    """Base class of microgrid controllers (the reference one uses it too).
+
+    A class that declares its parameters in ``DEFAULTS`` gets them merged
+    under ``params``, and a parameter it does not declare is refused
+    (:func:`unknown_params`, also used by the scenario file reader to name the
+    line). Without ``DEFAULTS`` the parameters are passed through unchecked.
+    """
+
+    DEFAULTS: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, site: SiteInfo, params: Mapping[str, Any]):
+        bad = unknown_params(type(self), params)
+        if bad:
+            raise InputError("\n".join(bad.values()))
         self.site = site
-        self.params = dict(params)
+        self.params = {**(self.DEFAULTS or {}), **params}
 
     @abstractmethod
     def step(self, m: Measurements) -> Setpoints:
         """Return setpoints for the next step from the measurements of this one."""
+
+
+def unknown_params(cls: type, params: Mapping[str, Any]) -> dict[str, str]:
+    """The keys of ``params`` that ``cls`` does not declare in its ``DEFAULTS``, each with its message
+    (``unknown key 'controller.params.x' for Cls; did you mean 'y'? Allowed keys here: ...``); none when
+    the class declares no ``DEFAULTS``. The one check of controller parameters."""
+    defaults = getattr(cls, "DEFAULTS", None)
+    if not isinstance(defaults, dict):
+        return {}
+    allowed = ", ".join(sorted(defaults))
+    return {
+        k: f"unknown key 'controller.params.{k}' for {cls.__name__}{did_you_mean(k, defaults) or ';'} "
+        f"Allowed keys here: {allowed}"
+        for k in params
+        if k not in defaults
+    }
 
 
 class ReferenceController(Controller):
@@ -115,7 +156,7 @@ class ReferenceController(Controller):
     to each pack's available energy and power, :meth:`twin.fleet.BatteryFleet.split_weights`).
     """
 
-    DEFAULTS: dict[str, Any] = {
+    DEFAULTS: ClassVar[dict[str, Any] | None] = {
         "soc_taper_frac": 0.90,
         "soc_full_frac": 0.95,
         "charge_margin_frac": 0.05,
@@ -125,25 +166,11 @@ class ReferenceController(Controller):
     }
 
     def __init__(self, site: SiteInfo, params: Mapping[str, Any]):
-        unknown = sorted(set(params) - set(self.DEFAULTS))
-        if unknown:
-            import difflib
-
-            hints = [
-                f"{k!r} (did you mean {difflib.get_close_matches(k, self.DEFAULTS, 1)[0]!r}?)"
-                if difflib.get_close_matches(k, self.DEFAULTS, 1)
-                else repr(k)
-                for k in unknown
-            ]
-            raise ValueError(
-                f"unknown ReferenceController parameter(s): {', '.join(hints)}; "
-                f"allowed: {', '.join(sorted(self.DEFAULTS))}"
-            )
-        super().__init__(site, {**self.DEFAULTS, **params})
+        super().__init__(site, params)
         p = self.params
         self.shed_soc = [float(x) for x in p["shed_soc_frac"]][: site.n_shed_tiers]
         if not p["soc_taper_frac"] < p["soc_full_frac"]:
-            raise ValueError(
+            raise InputError(
                 f"soc_taper_frac ({p['soc_taper_frac']}) must be below soc_full_frac ({p['soc_full_frac']})"
             )
         self.level = 0
@@ -185,19 +212,19 @@ class ReferenceController(Controller):
 
 
 def load_controller_class(path: str) -> type[Controller]:
-    """Import ``package.module:Class`` and check it is a :class:`Controller`."""
-    import importlib
+    """Import ``package.module:Class`` and check it is a :class:`Controller`.
 
+    Raises ModuleNotFoundError / ImportError (no such module or class, with a close match) or
+    TypeError (not a Controller); the scenario file reader turns them into messages with the line.
+    """
     mod_name, _, cls_name = path.partition(":")
     module = importlib.import_module(mod_name)
     try:
         cls = getattr(module, cls_name)
     except AttributeError:
-        import difflib
-
         names = [n for n in dir(module) if not n.startswith("_")]
-        close = difflib.get_close_matches(cls_name, names, 1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        m = close_match(cls_name, names)
+        hint = f" (did you mean {m!r}?)" if m else ""
         raise ImportError(f"module {mod_name!r} has no class {cls_name!r}{hint}") from None
     if not (isinstance(cls, type) and issubclass(cls, Controller)):
         raise TypeError(f"{path} is not a subclass of twin.controller.Controller")

@@ -12,7 +12,6 @@ message. The columns are documented in ``docs/scenario.md``
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from twin.config import ThermalConfig
-from twin.fleet.inventory import CHEMISTRY_NAMES, FleetInventory, blocks_in_order
+from twin.config import CHEMISTRY_NAMES, ThermalConfig
+from twin.errors import InventoryError
+from twin.fleet.inventory import FleetInventory, blocks_in_order
+from twin.validation import close_match, did_you_mean, format_problems
+
+__all__ = ["COLUMNS", "MAX_SHOWN", "InventoryError", "read_inventory_csv", "write_inventory_csv"]
 
 MAX_SHOWN = 40  # problems listed in one message (a file of 10 000 bad rows must stay readable)
-
-
-class InventoryError(ValueError):
-    """An inventory CSV that cannot be used; the message is for people."""
 
 
 @dataclass(frozen=True)
@@ -94,14 +93,13 @@ def _chemistry(s: str) -> str:
             f"must be one of {', '.join(CHEMISTRY_NAMES)} (any case); {up} cells are not modelled, "
             "give the closest of these"
         )
-    close = difflib.get_close_matches(up, CHEMISTRY_NAMES, n=1, cutoff=0.5)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
+    hint = did_you_mean(up, CHEMISTRY_NAMES, cutoff=0.5)
     raise ValueError(f"must be one of {', '.join(CHEMISTRY_NAMES)} (any case){hint}")
 
 
-def _close(name: str, names: list[str]) -> list[str]:
-    """A close match of a column name (case ignored), as a list of none or one."""
-    return difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+def _close(name: str, names: list[str]) -> str | None:
+    """A close match of a column name (``name`` lower-cased; the column names are)."""
+    return close_match(name.lower(), names)
 
 
 def _columns(n_blocks: int) -> tuple[_Column, ...]:
@@ -132,28 +130,21 @@ class _Problems:
         self.msgs.append(f"{self.path}:{line}: {msg}" if line else f"{self.path}: {msg}")
 
     def raise_if_any(self) -> None:
-        n = len(self.msgs)
-        if not n:
-            return
-        if n == 1:
-            raise InventoryError(self.msgs[0])
-        shown = self.msgs[:MAX_SHOWN]
-        more = f"\n  ... and {n - MAX_SHOWN} more" if n > MAX_SHOWN else ""
-        listed = "\n".join("  " + m for m in shown)
-        raise InventoryError(f"{self.path}: {n} problems in the inventory:\n{listed}{more}")
+        if self.msgs:
+            raise InventoryError(format_problems(str(self.path), self.msgs, "the inventory", max_shown=MAX_SHOWN))
 
 
 def _read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         folder = path.parent
         names = sorted(q.name for q in folder.iterdir() if q.is_file()) if folder.is_dir() else []
-        near = difflib.get_close_matches(path.name, names, n=1)
-        hint = f"; did you mean '{folder / near[0]}'?" if near else ""
-        raise InventoryError(f"{path}: no such inventory file{hint}") from None
+        near = close_match(path.name, names)
+        hint = f"; did you mean '{folder / near}'?" if near else ""
+        raise InventoryError(f"{path}: no such inventory file{hint}") from exc
     except OSError as exc:
-        raise InventoryError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+        raise InventoryError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
     try:
         return raw.decode("utf-8-sig")  # a byte-order mark (spreadsheet export) is accepted
     except UnicodeDecodeError as exc:
@@ -161,7 +152,7 @@ def _read_text(path: Path) -> str:
         raise InventoryError(
             f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
             f"save the file as UTF-8 CSV"
-        ) from None
+        ) from exc
 
 
 def read_inventory_csv(path: Path, n_blocks: int, thermal: ThermalConfig) -> FleetInventory:
@@ -223,9 +214,9 @@ def read_inventory_csv(path: Path, n_blocks: int, thermal: ThermalConfig) -> Fle
     free = [n for n in cols if n not in index]
     for name in unknown:
         close = _close(name, free)
-        hint = f"; did you mean '{close[0]}'?" if close else ";"
+        hint = f"; did you mean '{close}'?" if close else ";"
         if close:
-            suggested.add(close[0])
+            suggested.add(close)
         probs.add(head_line, f"unknown column '{name}'{hint} Allowed columns: {', '.join(COLUMNS)}")
     rest = [m for m in missing if m not in suggested]
     if rest:

@@ -2,28 +2,29 @@
 
 Every problem in the file is reported at once, each with the file, the line
 (where it can be found), the key, the value received, what is allowed, and
-a close match for a misspelled key or name. :class:`ScenarioError` carries
-the message; the CLI prints it and exits with status 2.
+a close match for a misspelled key or name.
+:class:`twin.errors.ScenarioFileError` carries the message; the CLI prints it
+and exits with status 2.
 """
 
 from __future__ import annotations
 
-import difflib
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.io.inventory_csv import InventoryError, read_inventory_csv
-from twin.config import Scenario, cross_check
-from twin.errors import ScenarioFileError
+from adapters.io.inventory_csv import read_inventory_csv
+from twin.config import Scenario, check_hil_packs, cross_check, id_list
+from twin.errors import InventoryError, ScenarioFileError
 from twin.fleet.inventory import FleetInventory
-from twin.validation import find_line, format_problems, format_validation_error, key_path
+from twin.validation import close_match, find_line, format_problems, format_validation_error, key_path
 
+__all__ = ["check_hil_packs", "format_errors", "load_inventory", "load_scenario"]
 
-class ScenarioError(ScenarioFileError):
-    """Kept for code written against the old name; raise :class:`twin.errors.ScenarioFileError`."""
+Loc = tuple[str | int, ...]
 
 
 def format_errors(path: Path, text: str, data: dict[str, Any], exc: ValidationError) -> str:
@@ -33,43 +34,37 @@ def format_errors(path: Path, text: str, data: dict[str, Any], exc: ValidationEr
     )
 
 
+def _at(p: Path, text: str, loc: Loc, msg: str) -> str:
+    """``file:line: key.path: msg`` (without the line where it cannot be found)."""
+    line = find_line(text, loc)
+    return f"{p}:{line}: {key_path(loc)}: {msg}" if line else f"{p}: {key_path(loc)}: {msg}"
+
+
 def load_scenario(path: str | Path) -> Scenario:
-    """Parse and validate a scenario file; raise :class:`ScenarioError` with every problem."""
+    """Parse and validate a scenario file; raise :class:`ScenarioFileError` with every problem."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        near = (
-            difflib.get_close_matches(p.name, [q.name for q in p.parent.glob("*.toml")], n=1)
-            if p.parent.is_dir()
-            else []
-        )
-        hint = f"; did you mean '{p.parent / near[0]}'?" if near else ""
-        raise ScenarioError(f"{p}: no such scenario file{hint}") from None
+    except FileNotFoundError as exc:
+        near = close_match(p.name, [q.name for q in p.parent.glob("*.toml")]) if p.parent.is_dir() else None
+        hint = f"; did you mean '{p.parent / near}'?" if near else ""
+        raise ScenarioFileError(f"{p}: no such scenario file{hint}") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{p}: cannot read the file: {exc}") from None
+        raise ScenarioFileError(f"{p}: cannot read the file: {exc}") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{p}: not valid TOML: {exc}") from None
+        raise ScenarioFileError(f"{p}: not valid TOML: {exc}") from exc
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(format_errors(p, text, data, exc)) from None
-    msgs = []
-    for loc, msg in cross_check(sc):
-        line = find_line(text, loc)
-        msgs.append(f"{p}:{line}: {key_path(loc)}: {msg}" if line else f"{p}: {key_path(loc)}: {msg}")
+        raise ScenarioFileError(format_errors(p, text, data, exc)) from exc
+    msgs = [_at(p, text, loc, msg) for loc, msg in cross_check(sc)]
     if sc.models.fleet.inventory_csv:
         inv_msgs, sc = _check_inventory(p, text, sc)
         msgs += inv_msgs
     if msgs:
-        n = len(msgs)
-        raise ScenarioError(
-            msgs[0]
-            if n == 1
-            else f"{p}: {n} problems in the scenario:\n" + "\n".join("  " + m.replace("\n", "\n  ") for m in msgs)
-        )
+        raise ScenarioFileError(format_problems(str(p), msgs))
     if not sc.name:
         sc = sc.model_copy(update={"name": p.stem})
     _check_controller(p, text, sc)
@@ -81,7 +76,7 @@ def load_inventory(sc: Scenario) -> FleetInventory | None:
 
     :func:`load_scenario` has already checked the file and made its path
     absolute; a relative path (a scenario built in code) is taken from the
-    working directory. Raises :class:`ScenarioError` if the file cannot be used.
+    working directory. Raises :class:`ScenarioFileError` if the file cannot be used.
     """
     rel = sc.models.fleet.inventory_csv
     if not rel:
@@ -89,51 +84,18 @@ def load_inventory(sc: Scenario) -> FleetInventory | None:
     try:
         return read_inventory_csv(Path(rel), sc.site.bess.n_blocks, sc.models.fleet.thermal)
     except InventoryError as exc:
-        raise ScenarioError(f"models.fleet.inventory_csv = {rel!r}: {exc}") from None
+        raise ScenarioFileError(f"models.fleet.inventory_csv = {rel!r}: {exc}") from exc
 
 
-def _id_list(ids: list[int]) -> str:
-    """Pack ids for a message: ``0..804`` when contiguous, else the smallest and largest."""
-    lo, hi = min(ids), max(ids)
-    return f"{lo}..{hi}" if hi - lo + 1 == len(ids) else f"{len(ids)} ids from {lo} to {hi}"
-
-
-def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scenario]:
-    """Read the scenario's inventory CSV and check the events' pack selectors against it.
-
-    Returns the problems (messages with file and line) and the scenario with the
-    CSV's absolute path and its pack count filled in (so that the results'
-    ``scenario.toml`` names the file wherever it is read from).
-    """
-    fl = sc.models.fleet
-    rel = fl.inventory_csv
-    assert rel
-    key = ("models", "fleet", "inventory_csv")
-    line = find_line(text, key)
-    where = f"{p}:{line}" if line else str(p)
-    csv_path = p.parent / rel
-    try:
-        inv = read_inventory_csv(csv_path, sc.site.bess.n_blocks, fl.thermal)
-    except InventoryError as exc:
-        return [f"{where}: models.fleet.inventory_csv = {rel!r}: {exc}"], sc
-
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    if "n_packs" in fl.model_fields_set and fl.n_packs != inv.n_packs:
-        problems.append(
-            (
-                ("models", "fleet", "n_packs"),
-                (
-                    f"{fl.n_packs} but {rel} lists {inv.n_packs} packs; leave n_packs out when "
-                    "inventory_csv is given (the inventory sets the number of packs)"
-                ),
-            )
-        )
+def _pack_problems(sc: Scenario, inv: FleetInventory, rel: str) -> list[tuple[Loc, str]]:
+    """The events' pack selectors checked against the packs of an inventory."""
+    problems: list[tuple[Loc, str]] = []
     ids = sorted(inv.pack_id.tolist())
     known_ids = set(ids)
     vehicles = sorted(set(inv.vehicle.tolist()))
     rows = sorted(set(inv.yard_row.tolist()))
     for i, ev in enumerate(sc.events):
-        packs = getattr(ev, "packs", None) or ((ev.pack,) if hasattr(ev, "pack") else ())
+        packs: Sequence[int] = getattr(ev, "packs", None) or ((ev.pack,) if hasattr(ev, "pack") else ())
         k = "packs" if hasattr(ev, "packs") else "pack"
         ok = True
         missing = [q for q in dict.fromkeys(packs) if q not in known_ids]
@@ -144,19 +106,19 @@ def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scena
                     ("events", i, k),
                     (
                         f"{ev.kind}: pack{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} "
-                        f"not in the inventory {rel} (pack ids: {_id_list(ids)})"
+                        f"not in the inventory {rel} (pack ids: {id_list(ids)})"
                     ),
                 )
             )
         veh = getattr(ev, "vehicle", None)
         if veh is not None and veh not in vehicles:
             ok = False
-            close = difflib.get_close_matches(veh, vehicles, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ";"
+            near = close_match(veh, vehicles)
+            hint = f"; did you mean '{near}'?" if near else ";"
             problems.append(
                 (
                     ("events", i, "vehicle"),
-                    (f"{ev.kind}: vehicle {veh!r} is not in the inventory {rel}{hint} Allowed: {', '.join(vehicles)}"),
+                    f"{ev.kind}: vehicle {veh!r} is not in the inventory {rel}{hint} Allowed: {', '.join(vehicles)}",
                 )
             )
         row = getattr(ev, "yard_row", None)
@@ -165,7 +127,7 @@ def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scena
             problems.append(
                 (
                     ("events", i, "yard_row"),
-                    (f"{ev.kind}: no pack of the inventory {rel} stands in yard row {row} (rows: {_id_list(rows)})"),
+                    f"{ev.kind}: no pack of the inventory {rel} stands in yard row {row} (rows: {id_list(rows)})",
                 )
             )
         blk = getattr(ev, "block", None)
@@ -180,56 +142,68 @@ def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scena
             problems.append(
                 (
                     ("events", i, "kind"),
-                    (
-                        f"{ev.kind}: selects no pack of the inventory {rel}: no pack matches "
-                        f"{' and '.join(given)} together"
-                    ),
+                    f"{ev.kind}: selects no pack of the inventory {rel}: "
+                    f"no pack matches {' and '.join(given)} together",
                 )
             )
-    missing = [q for q in dict.fromkeys(sc.hil.packs) if q not in known_ids]
-    if missing:
+    return problems
+
+
+def _check_inventory(p: Path, text: str, sc: Scenario) -> tuple[list[str], Scenario]:
+    """Read the scenario's inventory CSV and check the events' pack selectors and ``[hil] packs`` against it.
+
+    Returns the problems (messages with file and line) and the scenario with the
+    CSV's absolute path and its pack count filled in (so that the results'
+    ``scenario.toml`` names the file wherever it is read from).
+    """
+    fl = sc.models.fleet
+    rel = fl.inventory_csv
+    assert rel
+    csv_path = p.parent / rel
+    try:
+        inv = read_inventory_csv(csv_path, sc.site.bess.n_blocks, fl.thermal)
+    except InventoryError as exc:
+        line = find_line(text, ("models", "fleet", "inventory_csv"))
+        where = f"{p}:{line}" if line else str(p)
+        return [f"{where}: models.fleet.inventory_csv = {rel!r}: {exc}"], sc
+
+    problems: list[tuple[Loc, str]] = []
+    if "n_packs" in fl.model_fields_set and fl.n_packs != inv.n_packs:
         problems.append(
             (
-                ("hil", "packs"),
+                ("models", "fleet", "n_packs"),
                 (
-                    f"pack{'s' if len(missing) > 1 else ''} "
-                    f"{', '.join(map(str, missing))} not in the inventory {rel} "
-                    f"(pack ids: {_id_list(ids)})"
+                    f"{fl.n_packs} but {rel} lists {inv.n_packs} packs; leave n_packs out when "
+                    "inventory_csv is given (the inventory sets the number of packs)"
                 ),
             )
         )
-    msgs = []
-    for loc, msg in problems:
-        ln = find_line(text, loc)
-        msgs.append(f"{p}:{ln}: {key_path(loc)}: {msg}" if ln else f"{p}: {key_path(loc)}: {msg}")
+    problems += _pack_problems(sc, inv, rel)
+    problems += [(("hil", "packs"), msg) for msg in check_hil_packs(sc, sc.hil.packs, inv)]
+    msgs = [_at(p, text, loc, msg) for loc, msg in problems]
     fleet = fl.model_copy(update={"inventory_csv": str(csv_path.resolve()), "n_packs": inv.n_packs})
     sc = sc.model_copy(update={"models": sc.models.model_copy(update={"fleet": fleet})})
     return msgs, sc
 
 
 def _check_controller(p: Path, text: str, sc: Scenario) -> None:
-    """The controller class must import and accept its parameters."""
-    from twin.controller import load_controller_class
+    """The controller class must import and accept its parameters (:func:`twin.controller.unknown_params`)."""
+    from twin.controller import load_controller_class, unknown_params
 
     line = find_line(text, ("controller", "class"))
     where = f"{p}:{line}" if line else str(p)
     try:
         cls = load_controller_class(sc.controller.class_path)
     except ModuleNotFoundError as exc:
-        raise ScenarioError(
+        raise ScenarioFileError(
             f"{where}: controller.class = {sc.controller.class_path!r}: cannot import module "
             f"{exc.name!r} (is it on PYTHONPATH?)"
-        ) from None
+        ) from exc
     except (ImportError, TypeError) as exc:
-        raise ScenarioError(f"{where}: controller.class = {sc.controller.class_path!r}: {exc}") from None
-    defaults = getattr(cls, "DEFAULTS", None)
-    if isinstance(defaults, dict):
-        for k in sc.controller.params:
-            if k not in defaults:
-                close = difflib.get_close_matches(k, list(defaults), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                pl = find_line(text, ("controller", "params", k))
-                raise ScenarioError(
-                    f"{p}:{pl or ''}: unknown key 'controller.params.{k}' for {cls.__name__}{hint} "
-                    f"Allowed keys here: {', '.join(sorted(defaults))}".replace("::", ":")
-                )
+        raise ScenarioFileError(f"{where}: controller.class = {sc.controller.class_path!r}: {exc}") from exc
+    msgs = []
+    for k, msg in unknown_params(cls, sc.controller.params).items():
+        pl = find_line(text, ("controller", "params", k))
+        msgs.append(f"{p}:{pl}: {msg}" if pl else f"{p}: {msg}")
+    if msgs:
+        raise ScenarioFileError(format_problems(str(p), msgs))
