@@ -3,6 +3,6 @@
 ``twin/`` holds the physics and knows nothing of mosaik or files; this
 package turns each model into a mosaik simulator (one file per model),
 assembles the world from a scenario (:mod:`adapters.world`), writes results
-(:mod:`adapters.io.results`) and holds the ``twin`` command line
+(:mod:`adapters.io`) and holds the ``twin`` command line
 (:mod:`adapters.cli`).
 """

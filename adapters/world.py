@@ -1,4 +1,4 @@
-"""Assemble one mosaik world from a scenario and run it.
+"""Assemble one mosaik world from a scenario and run it: build, run, finish.
 
 Data flow inside one electrical step ``t`` (see docs/architecture.md)::
 
@@ -14,11 +14,24 @@ Data flow inside one electrical step ``t`` (see docs/architecture.md)::
     Controller ══shed tiers══► DataCenter                       (time-shifted)
     Controller ══pack weights══► Fleet                          (time-shifted)
     Fleet ══block power limits══► Grid                          (time-shifted)
+    HIL ──hil_ok──► Fleet, Fleet ══fleet_meas══► HIL            (``twin hil`` only)
     every simulator ──record──► RowSink (a data sink outside the data flow)
 
 The two feedback paths (controller -> plant, fleet limits -> grid) are
 time-shifted connections with explicit initial data, so there is no
 algebraic loop inside a step and the step order is fixed by the graph.
+
+:func:`run_scenario` is the public entry (``twin run``, ``twin hil``, the
+benchmark) and does three things in turn:
+
+* :func:`build`: the site's models, the results writer (which owns every file
+  of the results folder) and the row sink, and an empty mosaik world;
+* :func:`run`: the simulators started and wired (:func:`start_simulators`,
+  :func:`wire`), then the loop, with the progress bar and the SIGINT/SIGTERM
+  handler; any exception, from a simulator's ``init`` as from a step, ends
+  the run as ``failed`` (docs/architecture.md "Any other error");
+* :func:`finish`: the fleet's pending ageing and the models' books handed to
+  the writer, which joins and writes the results folder, however the run ended.
 """
 
 from __future__ import annotations
@@ -31,15 +44,31 @@ from typing import Any
 
 import mosaik
 import numpy as np
-import pandapower as pp
+from mosaik.async_scenario import SimConfig
 
-from adapters.io.results import Accumulator, PackRecorder, ResultsWriter, RowSink, plot_overview
+from adapters.io.results import ResultsWriter
+from adapters.io.rows import Accumulator, RowSink
 from adapters.sims.base import SimulationAborted
 from twin.config import Scenario
 from twin.grid.powerflow import apply_injections
 from twin.site import Site, build_site
 
-SIM_CONFIG = {
+__all__ = [
+    "SIM_CONFIG",
+    "Outcome",
+    "RunResult",
+    "Twin",
+    "build",
+    "finish",
+    "initial_data",
+    "run",
+    "run_scenario",
+    "simulator_periods",
+    "start_simulators",
+    "wire",
+]
+
+SIM_CONFIG: SimConfig = {
     "Ambient": {"python": "adapters.sims.ambient:AmbientSim"},
     "PV": {"python": "adapters.sims.pv:PVSim"},
     "DataCenter": {"python": "adapters.sims.datacenter:DataCenterSim"},
@@ -60,15 +89,36 @@ class RunResult:
     error: BaseException | None = None
 
 
-def _resolved_toml(sc: Scenario) -> str:
-    import tomli_w
+@dataclass
+class Twin:
+    """What :func:`build` assembled: the models, the results side and the (not yet started) world."""
 
-    data = sc.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return tomli_w.dumps(data)
+    sc: Scenario
+    site: Site
+    writer: ResultsWriter
+    sink: RowSink
+    world: mosaik.World
+    hil: Any = None  # adapters.sims.hil.HilOptions: the HIL simulator is started too
+    registry: dict[str, Any] = field(default_factory=dict)  # simulator objects by model name
+    t_build_s: float = 0.0
+
+    @property
+    def acc(self) -> Accumulator:
+        return self.sink.acc
 
 
+@dataclass
+class Outcome:
+    """How :func:`run` ended."""
+
+    status: str  # completed | interrupted | failed
+    error: BaseException | None = None
+    loop_s: float = 0.0  # wall time of the loop (0 when it never started)
+
+
+# --------------------------------------------------------------------------- wiring
 def simulator_periods(sc: Scenario) -> dict[str, float]:
-    """Each simulator's period in seconds, in the order they are started."""
+    """Each simulator's period in seconds, in the order they are started (HIL aside)."""
     m, step = sc.models, sc.run.step_s
     return {
         "Ambient": m.ambient.step_s,
@@ -80,13 +130,30 @@ def simulator_periods(sc: Scenario) -> dict[str, float]:
     }
 
 
+def initial_data(site: Site, step_s: float) -> dict[str, Any]:
+    """What the time-shifted connections deliver at the first step."""
+    ch0, dis0 = site.fleet.limits(step_s)
+    return {
+        "bess_charge_max_p_mw": ch0,
+        "bess_discharge_max_p_mw": dis0,
+        "pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),  # no limit
+        "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64),
+        "pack_weights": np.empty(0),  # the fleet's reference split
+    }
+
+
 def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> None:
     """The connections of the twin's world (the graph in this module's docstring).
 
-    ``e`` maps simulator names to their entity; ``initial`` holds the data the
-    time-shifted connections deliver at the first step. The benchmark wires
-    its no-op simulators with this same function.
+    ``e`` maps simulator names to their entity (with ``"HIL"`` when the HIL
+    simulator runs); ``initial`` holds the data the time-shifted connections
+    deliver at the first step. The benchmark wires its no-op simulators with
+    this same function.
     """
+    if "HIL" in e:
+        world.connect(e["HIL"], e["Fleet"], "hil_ok")  # HIL at t before the fleet at t
+        # ... and after the fleet at t-1 (no measurement before the first step)
+        world.connect(e["Fleet"], e["HIL"], "fleet_meas", time_shifted=True, initial_data={"fleet_meas": {}})
     world.connect(e["Ambient"], e["PV"], "temp_amb_c")
     world.connect(e["Ambient"], e["DataCenter"], "temp_amb_c", "temp_wb_c")
     world.connect(e["PV"], e["Grid"], "pv_avail_p_mw")
@@ -107,56 +174,87 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
         world.connect(e[src], e[dst], *attrs, time_shifted=True, initial_data={a: initial[a] for a in attrs})
 
 
-def run_scenario(
-    sc: Scenario,
-    out_dir: Path | str,
-    *,
-    scenario_name: str = "",
-    progress: bool = True,
-    solver: str | None = None,
-    hil: Any = None,
-) -> RunResult:
-    """Build the site, run the co-simulation and write the results folder. With ``hil``
-    (:class:`adapters.hil_sim.HilOptions`) packs of the fleet are handed to BMSs on a serial line and the
-    run is paced by the wall clock unless the options say lockstep."""
+def start_simulators(tw: Twin) -> dict[str, Any]:
+    """Start every simulator of the world (HIL last, when asked for) and wire them; their entities by name."""
+    world, site, step = tw.world, tw.site, tw.sc.run.step_s
+    common: dict[str, Any] = {"site": site, "registry": tw.registry, "sink": tw.sink}
+    e = {}
+    for name, period in simulator_periods(tw.sc).items():
+        f = world.start(name, period_s=period, **common)
+        e[name] = getattr(f, name)()
+    if tw.hil is not None:
+        e["HIL"] = world.start("HIL", period_s=step, hil=tw.hil, **common).HIL()
+    wire(world, e, initial_data(site, step))
+    return e
+
+
+# --------------------------------------------------------------------------- build, run, finish
+def _resolved_toml(sc: Scenario) -> str:
+    import tomli_w
+
+    data = sc.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return tomli_w.dumps(data)
+
+
+def build(
+    sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", solver: str | None = None, hil: Any = None
+) -> Twin:
+    """The site's models, the results writer (``scenario.toml`` and a first ``summary.json`` written),
+    the row sink and an empty world."""
     from adapters.io.scenario_file import load_inventory
 
-    out = Path(out_dir)
-    t_build = time.perf_counter()
+    t0 = time.perf_counter()
     site = build_site(sc, solver=solver, inventory=load_inventory(sc))
-    t_build = time.perf_counter() - t_build
-    run = sc.run
+    t_build = time.perf_counter() - t0
+    run_cfg = sc.run
     meta = {
-        "step_s": run.step_s,
+        "step_s": run_cfg.step_s,
         "n_packs": site.fleet.inv.n_packs,
         "n_buses": len(site.net.bus),
         "fleet_e_max_mwh": round(float(site.fleet.e_max_mwh.sum()), 3),
         "extra": {"solver": site.grid.solver.name, "controller": sc.controller.class_path},
     }
-    writer = ResultsWriter(out, scenario_name=scenario_name or sc.name, meta=meta, chunk_rows=run.chunk_rows)
-    writer.events = site.events
     tot0 = site.fleet.totals()
-    writer.e_start_mwh, writer.soc_start = tot0["e_stored_mwh"], tot0["soc_frac"]
-    (out / "scenario.toml").write_text(_resolved_toml(sc))
+    acc = Accumulator(run_cfg.step_s, sc.models.grid.v_band_pu)
+    writer = ResultsWriter(
+        out_dir,
+        scenario_name=scenario_name or sc.name,
+        meta=meta,
+        chunk_rows=run_cfg.chunk_rows,
+        acc=acc,
+        events=site.events,
+        e_start_mwh=tot0["e_stored_mwh"],
+        soc_start=tot0["soc_frac"],
+    )
+    writer.write_scenario(_resolved_toml(sc))
     writer.write_summary(status="running")
+    if sc.models.fleet.record_packs_every_s:
+        writer.record_packs(site.fleet.inv.pack_id, site.fleet.inv.block)
+    every = run_cfg.record_every_s or run_cfg.step_s  # a whole multiple of step_s (twin.config.cross_check)
+    sink = RowSink(writer, acc, run_cfg.step_s, sc.n_steps, int(round(every / run_cfg.step_s)))
+    world = mosaik.World(SIM_CONFIG, time_resolution=run_cfg.step_s, skip_greetings=True, configure_logging=False)
+    return Twin(sc=sc, site=site, writer=writer, sink=sink, world=world, hil=hil, t_build_s=t_build)
 
+
+def run(tw: Twin, *, progress: bool = True) -> Outcome:
+    """Start the simulators and run the loop to the scenario's end, or until a signal or an error.
+
+    Ctrl-C and SIGTERM end the run as ``interrupted`` (mosaik swallows
+    ``KeyboardInterrupt``, hence the handler and the check that every step was
+    done); any other exception as ``failed`` with that exception, logged as an
+    ``error`` event (a :class:`SimulationAborted` was logged by its simulator).
+    The world is shut down and the HIL port closed whatever happened.
+    """
+    sc, site, sink = tw.sc, tw.site, tw.sink
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(
-            total=sc.n_steps, unit="step", desc=scenario_name or "twin", mininterval=0.5, dynamic_ncols=True, leave=True
-        )
-    acc = Accumulator(run.step_s, sc.models.grid.v_band_pu)
-    writer.acc = acc
-    every = run.record_every_s or run.step_s  # a whole multiple of step_s (twin.config.cross_check)
-    sink = RowSink(writer, acc, run.step_s, sc.n_steps, int(round(every / run.step_s)), progress=bar)
-    if sc.models.fleet.record_packs_every_s:
-        sink.packs = PackRecorder(out, site.fleet.inv.pack_id, site.fleet.inv.block)
-
-    world = mosaik.World(SIM_CONFIG, time_resolution=run.step_s, skip_greetings=True, configure_logging=False)
-    registry: dict[str, Any] = {}  # simulator objects by model name, for the timing split
-    status, error = "completed", None
+        desc = tw.writer.scenario_name or "twin"
+        bar = tqdm(total=sc.n_steps, unit="step", desc=desc, mininterval=0.5, dynamic_ncols=True, leave=True)
+    sink.progress = bar
+    status: str = "completed"
+    error: BaseException | None = None
     interrupted = {"flag": False}
     old_int = signal.getsignal(signal.SIGINT)
     old_term = signal.getsignal(signal.SIGTERM)
@@ -169,46 +267,20 @@ def run_scenario(
     signal.signal(signal.SIGTERM, _on_signal)
     t_loop: float | None = None
     try:
-        e = {}
-        for name, period in simulator_periods(sc).items():
-            f = world.start(name, site=site, period_s=period, registry=registry, sink=sink)
-            e[name] = getattr(f, name)()
-        if hil is not None:
-            f = world.start("HIL", site=site, period_s=run.step_s, registry=registry, sink=sink, hil=hil)
-            e["HIL"] = f.HIL()
-            world.connect(e["HIL"], e["Fleet"], "hil_ok")  # HIL at t before the fleet at t
-            world.connect(
-                e["Fleet"],
-                e["HIL"],
-                "fleet_meas",
-                time_shifted=True,  # ... and after the fleet at t-1
-                initial_data={"fleet_meas": {}},
-            )
-        ch0, dis0 = site.fleet.limits(run.step_s)
-        wire(
-            world,
-            e,
-            initial={
-                "bess_charge_max_p_mw": ch0,
-                "bess_discharge_max_p_mw": dis0,
-                "pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),  # no limit
-                "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64),
-                "pack_weights": np.empty(0),  # the fleet's reference split
-            },
-        )
+        start_simulators(tw)
         t_loop = time.perf_counter()
-        world.run(until=sc.n_steps, print_progress=False)
-        if interrupted["flag"] or acc.steps < sc.n_steps:
+        tw.world.run(until=sc.n_steps, print_progress=False)
+        if interrupted["flag"] or tw.acc.steps < sc.n_steps:
             status = "interrupted"
-            site.log(acc.t_end_s, "interrupted", "run stopped by a signal (Ctrl-C)")
+            site.log(tw.acc.t_end_s, "interrupted", "run stopped by a signal (Ctrl-C)")
     except KeyboardInterrupt:
         status = "interrupted"
-        site.log(acc.t_end_s, "interrupted", "run stopped by a signal (Ctrl-C)")
+        site.log(tw.acc.t_end_s, "interrupted", "run stopped by a signal (Ctrl-C)")
     except SimulationAborted as exc:
         status, error = "failed", exc
     except Exception as exc:  # any simulator's error fails the run with that error
         status, error = "failed", exc
-        site.log(acc.t_end_s, "error", f"{type(exc).__name__}: {exc}")
+        site.log(tw.acc.t_end_s, "error", f"{type(exc).__name__}: {exc}")
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
@@ -216,55 +288,59 @@ def run_scenario(
             bar.update(sink.next - bar.n)  # the rows since the last update
             bar.close()
         try:
-            world.shutdown()
+            tw.world.shutdown()
         except Exception:  # the loop may already be closed after an error
             pass
-        if "HIL" in registry:
-            registry["HIL"].close()  # the port and the session file, whatever happened
+        if "HIL" in tw.registry:
+            tw.registry["HIL"].close()  # the port and the session file, whatever happened
+    loop_s = time.perf_counter() - t_loop if t_loop is not None else 0.0
+    return Outcome(status=status, error=error, loop_s=loop_s)
+
+
+def finish(tw: Twin, outcome: Outcome) -> RunResult:
+    """The models' books after the run (the fleet's pending ageing applied first) handed to the writer,
+    which writes the results folder; the result of the run."""
     t_fin = time.perf_counter()
-    loop_s = t_fin - t_loop if t_loop is not None else 0.0
-    writer.flush()
-    ts = writer.join_parts()
-    if sink.packs is not None:
-        sink.packs.join()
+    site, writer, registry = tw.site, tw.writer, tw.registry
+    writer.close_series()
     site.fleet.apply_ageing(force=True)  # the stress since the last daily update
-    meta["extra"]["fleet"] = site.fleet.summary()
     dcs = site.datacenter.summary()
-    meta["extra"]["datacenter"] = dcs
-    meta["extra"]["gpu_temp_c_max"] = dcs["gpu_temp_c_max"]
+    extra: dict[str, Any] = {"fleet": site.fleet.summary(), "datacenter": dcs, "gpu_temp_c_max": dcs["gpu_temp_c_max"]}
     if "HIL" in registry:
-        meta["extra"]["hil"] = registry["HIL"].summary()
+        extra["hil"] = registry["HIL"].summary()
     dc_sim = registry.get("DataCenter")
-    if dc_sim is not None and dc_sim.fine_rows:
-        _write_fine_it(out / "it_fine.parquet", dc_sim.fine_rows, site.datacenter.fine_step_s)
-    _write_network(site, out / "network.json")
-    if ts.exists():
-        plot_overview(ts, out / "overview.png", f"{scenario_name or sc.name} ({status})")
-    msg = None if error is None else f"{type(error).__name__}: {error}"
-    meta["extra"]["timing_s"] = {
-        "build": round(t_build, 3),
-        "loop": round(loop_s, 3),
-        "finalize": round(time.perf_counter() - t_fin, 3),
-    }
-    summary = writer.write_summary(status=status, error=msg)
-    walls = {name: sim.wall_s for name, sim in registry.items()}
-    walls["RowSink"] = sink.wall_s
-    return RunResult(status=status, summary=summary, out_dir=out, site=site, error=error, sim_wall_s=walls)
-
-
-def _write_fine_it(path: Path, rows: list[np.ndarray], fine_step_s: float) -> None:
-    """The site's served IT power at the fine step (``models.datacenter.record_fine_it``)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    p = np.concatenate(rows)
-    pq.write_table(pa.table({"time_s": np.arange(p.size) * fine_step_s, "it_p_mw": p}), path)
-
-
-def _write_network(site: Site, path: Path) -> None:
-    """The pandapower net with the injections of the last solved step."""
-    net = site.net
     last = site.grid.last_injections
-    if last.gen_in_service.any():
-        apply_injections(net, last)
-    pp.to_json(net, str(path))
+    if last.gen_in_service.any():  # the net with the injections of the last solved step
+        apply_injections(site.net, last)
+    error = outcome.error
+    summary = writer.finish(
+        outcome.status,
+        None if error is None else f"{type(error).__name__}: {error}",
+        extra=extra,
+        net=site.net,
+        fine_it=dc_sim.fine_rows if dc_sim is not None else (),
+        fine_step_s=site.datacenter.fine_step_s,
+        timing_s={"build": round(tw.t_build_s, 3), "loop": round(outcome.loop_s, 3)},
+        finalize_t0=t_fin,
+    )
+    walls = {name: sim.wall_s for name, sim in registry.items()}
+    walls["RowSink"] = tw.sink.wall_s
+    return RunResult(
+        status=outcome.status, summary=summary, out_dir=writer.out, site=site, error=error, sim_wall_s=walls
+    )
+
+
+def run_scenario(
+    sc: Scenario,
+    out_dir: Path | str,
+    *,
+    scenario_name: str = "",
+    progress: bool = True,
+    solver: str | None = None,
+    hil: Any = None,
+) -> RunResult:
+    """Build the site, run the co-simulation and write the results folder. With ``hil``
+    (:class:`adapters.sims.hil.HilOptions`) packs of the fleet are handed to BMSs on a serial line and the
+    run is paced by the wall clock unless the options say lockstep."""
+    tw = build(sc, out_dir, scenario_name=scenario_name, solver=solver, hil=hil)
+    return finish(tw, run(tw, progress=progress))

@@ -1,21 +1,24 @@
-"""Results folder: chunked Parquet time series, summary.json, network, scenario, plot.
+"""The results folder of one run: every file in it is written here.
 
-Layout of ``--out DIR`` (see README "Results"):
+Layout of ``--out DIR`` (docs/results.md):
 
 ``timeseries.parquet``  one row per recorded step: ``time_s`` then signals
-                        with units in their names (docs/results.md)
+                        with units in their names
 ``summary.json``        run figures (keys and units in docs/results.md)
 ``network.json``        the pandapower net (pandapower.from_json reads it),
                         with the injections of the last solved step
 ``scenario.toml``       the scenario as resolved (defaults filled in)
 ``overview.png``        power, state of charge, voltages, ambient
+``packs.parquet``       per-pack snapshots (``models.fleet.record_packs_every_s``)
+``it_fine.parquet``     the site's IT power at the fine step (``models.datacenter.record_fine_it``)
 
 While the run goes, rows are written in chunks to
 ``timeseries.parts/part-NNNNN.parquet`` (each a complete Parquet file) and
 ``summary.json`` is rewritten with ``"status": "running"`` after every
-chunk. At the end, on Ctrl-C and on a failure, the parts are joined into
-``timeseries.parquet`` and the summary says how the run ended. If the
-process is killed outright, the parts and the last summary stay readable.
+chunk. At the end, on Ctrl-C and on a failure, :meth:`ResultsWriter.finish`
+joins the parts into ``timeseries.parquet`` and writes the other files and
+the summary that says how the run ended. If the process is killed outright,
+the parts and the last summary stay readable.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,194 +36,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# Power columns integrated into summary.energy_mwh (key -> column).
-ENERGY_TERMS: dict[str, tuple[str, ...]] = {
-    "pv_available": ("pv_avail_p_mw",),
-    "pv_delivered": ("pv_p_mw",),
-    "bess_charge": ("bess_charge_p_mw",),
-    "bess_discharge": ("bess_discharge_p_mw",),
-    "it_load": ("it_p_mw",),
-    "cooling_load": ("cooling_p_mw",),
-    "aux_load": ("aux_p_mw",),
-    "losses": ("losses_p_mw",),
-    "unserved": ("shed_p_mw", "ufls_p_mw"),  # cut by the controller's shed tiers and by UFLS
-    "it_thermal_cut": ("it_thermal_cut_p_mw",),  # IT cut by GPU throttling and shutdowns
-    "cooling_pumps": ("cooling_pumps_p_mw",),
-    "cooling_fans": ("cooling_fans_p_mw",),
-    "cooling_chiller": ("cooling_chiller_p_mw",),
-    "pv_fast_curtailed": ("pv_fast_curtail_p_mw",),
-    "bess_losses": ("bess_loss_p_mw",),  # converter + cell + enclosure thermal management
-    "bess_converter_losses": ("bess_converter_loss_p_mw",),
-    "bess_cell_losses": ("bess_cell_loss_p_mw",),
-    "bess_thermal_mgmt": ("bess_thermal_mgmt_p_mw",),
-    "bess_param_change": ("bess_param_change_p_mw",),
-    "bess_fleet_net_in": ("bess_fleet_p_mw",),  # what the packs took: grid-side power less any shortfall
-    "bess_shortfall": ("bess_shortfall_p_mw",),
-}
+from adapters.io.plots import plot_overview
+from adapters.io.rows import ENERGY_TERMS, Accumulator
 
-
-class Accumulator:
-    """Integrates powers every electrical step (independent of the recording rate)."""
-
-    def __init__(self, dt_s: float, v_band_pu: tuple[float, float] = (0.95, 1.05)):
-        self.h = dt_s / 3600.0
-        self.v_band = v_band_pu
-        self.v_out_of_band_steps = 0
-        self.e = {k: 0.0 for k in ENERGY_TERMS}
-        self.ext = {
-            "v_min_pu": math.inf,
-            "v_max_pu": -math.inf,
-            "loading_max_pct": 0.0,
-            "soc_min": math.inf,
-            "soc_max": -math.inf,
-            "pack_soc_min": math.inf,
-            "pack_soc_max": -math.inf,
-            "temp_amb_max_c": -math.inf,
-            "bal_max_abs_mw": 0.0,
-            "dispatch_gap_max_mw": 0.0,
-            "cooling_max_mw": 0.0,
-            "it_swing_max_mw": 0.0,
-            "headroom_min_mw": math.inf,
-        }
-        self.headroom_negative_steps = 0
-        self.soc_end = math.nan
-        self.e_end_mwh = math.nan
-        self.steps = 0
-        self.t_end_s = 0.0
-        self._terms = tuple(ENERGY_TERMS.items())
-
-    def add(self, t_s: float, dt_s: float, row: dict[str, float]) -> None:
-        h = self.h
-        e = self.e
-        for k, cols in self._terms:
-            for c in cols:
-                v = row.get(c)
-                if v is not None:
-                    e[k] += v * h
-        x = self.ext
-        vmin, vmax = row["v_min_pu"], row["v_max_pu"]
-        if vmin < x["v_min_pu"]:
-            x["v_min_pu"] = vmin
-        if vmax > x["v_max_pu"]:
-            x["v_max_pu"] = vmax
-        if vmin < self.v_band[0] or vmax > self.v_band[1]:
-            self.v_out_of_band_steps += 1
-        v = max(row["line_loading_max_pct"], row["trafo_loading_max_pct"])
-        if v > x["loading_max_pct"]:
-            x["loading_max_pct"] = v
-        soc = row["soc_frac"]
-        if soc < x["soc_min"]:
-            x["soc_min"] = soc
-        if soc > x["soc_max"]:
-            x["soc_max"] = soc
-        if row["pack_soc_min_frac"] < x["pack_soc_min"]:
-            x["pack_soc_min"] = row["pack_soc_min_frac"]
-        if row["pack_soc_max_frac"] > x["pack_soc_max"]:
-            x["pack_soc_max"] = row["pack_soc_max_frac"]
-        v = row.get("temp_amb_c", -math.inf)
-        if v > x["temp_amb_max_c"]:
-            x["temp_amb_max_c"] = v
-        bal = (
-            row["pv_p_mw"]
-            + row["bess_discharge_p_mw"]
-            - row["bess_charge_p_mw"]
-            - row["it_p_mw"]
-            - row["cooling_p_mw"]
-            - row["aux_p_mw"]
-            - row["losses_p_mw"]
-        )
-        if abs(bal) > x["bal_max_abs_mw"]:
-            x["bal_max_abs_mw"] = abs(bal)
-        v = row["cooling_p_mw"]
-        if v > x["cooling_max_mw"]:
-            x["cooling_max_mw"] = v
-        v = row.get("it_site_max_p_mw", 0.0) - row.get("it_site_min_p_mw", 0.0)
-        if v > x["it_swing_max_mw"]:
-            x["it_swing_max_mw"] = v
-        v = row.get("bess_headroom_p_mw", math.inf)
-        if v < x["headroom_min_mw"]:
-            x["headroom_min_mw"] = v
-        if v < 0.0:
-            self.headroom_negative_steps += 1
-        v = abs(row.get("bess_dispatch_gap_p_mw", 0.0))
-        if v > x["dispatch_gap_max_mw"]:
-            x["dispatch_gap_max_mw"] = v
-        self.soc_end = soc
-        self.e_end_mwh = row["e_stored_mwh"]
-        self.steps += 1
-        self.t_end_s = t_s + dt_s
-
-
-class RowSink:
-    """Assembles one row per electrical step from every simulator's record.
-
-    Simulators step at different rates and mosaik may let one run a step
-    ahead of another, so values arrive out of order: each ``put`` covers the
-    ``n_sub`` electrical steps of the source's period (a scalar is held over
-    them, an array gives one value each). A row is complete when every
-    registered source has covered its step; complete rows go, in time order,
-    to the accumulator (every step) and to the writer (every
-    ``record_every`` steps).
-    """
-
-    def __init__(
-        self,
-        writer: ResultsWriter,
-        acc: Accumulator,
-        dt_s: float,
-        n_steps: int,
-        record_every: int,
-        progress: Any = None,
-    ):
-        self.writer, self.acc, self.dt_s, self.n_steps = writer, acc, dt_s, n_steps
-        self.every = record_every
-        self.covered: dict[str, int] = {}
-        self.pending: dict[int, dict[str, float]] = {}
-        self.next = 0
-        self.progress = progress
-        self._since_progress = 0
-        self.wall_s = 0.0  # time spent here, for the benchmark split
-        self.packs: PackRecorder | None = None  # per-pack snapshots (the fleet simulator adds them)
-
-    def register(self, source: str) -> None:
-        self.covered[source] = 0
-
-    def put(self, source: str, step: int, record: dict[str, Any], n_sub: int = 1) -> None:
-        pending, dt = self.pending, self.dt_s
-        if n_sub == 1:
-            row = pending.get(step)
-            if row is None:
-                row = pending[step] = {"time_s": step * dt}
-            row.update(record)
-        else:
-            for j in range(n_sub):
-                i = step + j
-                row = pending.get(i)
-                if row is None:
-                    row = pending[i] = {"time_s": i * dt}
-                for k, v in record.items():
-                    row[k] = v if np.ndim(v) == 0 else float(v[j])
-        self.covered[source] = step + n_sub
-        upto = min(min(self.covered.values()), self.n_steps)
-        while self.next < upto:
-            i = self.next
-            row = pending.pop(i)
-            self.acc.add(row["time_s"], dt, row)
-            if i % self.every == 0:
-                self.writer.add_row(row)
-            self.next = i + 1
-            if self.progress is not None:
-                self._since_progress += 1
-                if self._since_progress >= 500:
-                    self.progress.update(self._since_progress)
-                    self._since_progress = 0
+__all__ = ["PackRecorder", "ResultsWriter", "join_parts", "write_fine_it", "write_part"]
 
 
 class PackRecorder:
     """Per-pack state at a fixed interval, written in chunks (``packs.parts/``) and joined into
     ``packs.parquet`` (long format: one row per pack and snapshot) at the end of the run."""
 
-    def __init__(self, out_dir: Path, pack_id: np.ndarray, block: np.ndarray, chunk_rows: int = 500_000):
+    def __init__(self, out_dir: Path, pack_id: np.ndarray, block: np.ndarray, chunk_rows: int = 500_000) -> None:
         self.out = Path(out_dir)
         self.parts = self.out / "packs.parts"
         if self.parts.exists():
@@ -263,9 +90,25 @@ def _finite(x: float) -> float | None:
 
 
 class ResultsWriter:
-    """Owns the results folder of one run."""
+    """Owns the results folder of one run: the time series, the pack snapshots, the summary, the
+    network, the fine IT trace and the plot are written here and nowhere else."""
 
-    def __init__(self, out_dir: Path, *, scenario_name: str, meta: dict[str, Any], chunk_rows: int):
+    def __init__(
+        self,
+        out_dir: Path | str,
+        *,
+        scenario_name: str,
+        meta: dict[str, Any],
+        chunk_rows: int,
+        acc: Accumulator | None = None,
+        events: list[dict[str, Any]] | None = None,
+        e_start_mwh: float = math.nan,
+        soc_start: float = math.nan,
+    ) -> None:
+        """``meta``: ``step_s``, ``n_packs``, ``n_buses``, ``fleet_e_max_mwh`` and ``extra`` (merged into the
+        summary, in its order); ``acc`` integrates every step (None: the summary has no figures);
+        ``events``: the run's event log, read at every summary; the fleet's stored energy and state of
+        charge at the start."""
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.parts = self.out / "timeseries.parts"
@@ -276,6 +119,7 @@ class ResultsWriter:
         self.parts.mkdir()
         self.scenario_name = scenario_name
         self.meta = meta
+        self.meta.setdefault("extra", {})
         self.chunk_rows = chunk_rows
         self.columns: list[str] | None = None
         self.buf: np.ndarray | None = None
@@ -283,10 +127,22 @@ class ResultsWriter:
         self.n_parts = 0
         self.n_rows = 0
         self.t0 = time.perf_counter()
-        self.acc: Accumulator | None = None
-        self.events: list[dict[str, Any]] = []
-        self.e_start_mwh = math.nan
-        self.soc_start = math.nan
+        self.acc = acc
+        self.events: list[dict[str, Any]] = events if events is not None else []
+        self.e_start_mwh = e_start_mwh
+        self.soc_start = soc_start
+        self.packs: PackRecorder | None = None
+        self._series_closed = False
+
+    # -- files at the start ----------------------------------------------------------
+    def write_scenario(self, toml_text: str) -> None:
+        """``scenario.toml``: the scenario as resolved."""
+        (self.out / "scenario.toml").write_text(toml_text)
+
+    def record_packs(self, pack_id: np.ndarray, block: np.ndarray) -> PackRecorder:
+        """Start ``packs.parquet``: the recorder the fleet simulator hands its snapshots to."""
+        self.packs = PackRecorder(self.out, pack_id, block)
+        return self.packs
 
     # -- rows ------------------------------------------------------------------------
     def add_row(self, row: dict[str, float]) -> None:
@@ -400,6 +256,52 @@ class ResultsWriter:
         """Join the chunk files into timeseries.parquet (written atomically)."""
         return join_parts(self.parts, self.out / "timeseries.parquet")
 
+    def close_series(self) -> Path:
+        """Flush the rows left and join ``timeseries.parquet`` and ``packs.parquet`` (once; later calls
+        only return the path)."""
+        ts = self.out / "timeseries.parquet"
+        if not self._series_closed:
+            self.flush()
+            self.join_parts()
+            if self.packs is not None:
+                self.packs.join()
+            self._series_closed = True
+        return ts
+
+    def finish(
+        self,
+        status: str,
+        error: str | None = None,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        net: Any = None,
+        fine_it: Sequence[np.ndarray] = (),
+        fine_step_s: float = 0.0,
+        timing_s: Mapping[str, float] | None = None,
+        finalize_t0: float | None = None,
+    ) -> dict[str, Any]:
+        """The end of the run, however it ended: the time series and pack snapshots joined,
+        ``it_fine.parquet`` (the fine IT trace, when given), ``network.json`` (``net`` as solved last),
+        ``overview.png`` (when a row was recorded) and the final ``summary.json``, returned.
+
+        ``extra`` is merged into the summary; ``timing_s`` gets ``finalize``, the seconds since
+        ``finalize_t0`` (``time.perf_counter``; default: this call), and goes into the summary last."""
+        t0 = time.perf_counter() if finalize_t0 is None else finalize_t0
+        self.close_series()
+        ts = self.out / "timeseries.parquet"
+        self.meta["extra"].update(extra or {})
+        if len(fine_it):
+            write_fine_it(self.out / "it_fine.parquet", fine_it, fine_step_s)
+        if net is not None:
+            import pandapower as pp
+
+            pp.to_json(net, str(self.out / "network.json"))
+        if ts.exists():
+            plot_overview(ts, self.out / "overview.png", f"{self.scenario_name} ({status})")
+        if timing_s is not None:
+            self.meta["extra"]["timing_s"] = {**timing_s, "finalize": round(time.perf_counter() - t0, 3)}
+        return self.write_summary(status=status, error=error)
+
 
 def write_part(parts: Path, n: int, table: pa.Table) -> None:
     """Chunk ``n`` of a results file, written atomically (a crash never leaves a half part)."""
@@ -421,59 +323,7 @@ def join_parts(parts: Path, target: Path) -> Path:
     return target
 
 
-def plot_overview(ts_path: Path, png_path: Path, title: str) -> None:
-    """Four stacked panels over the run (decimated to at most ~4000 points)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = [
-        "time_s",
-        "pv_avail_p_mw",
-        "pv_p_mw",
-        "it_p_mw",
-        "cooling_p_mw",
-        "bess_p_mw",
-        "soc_frac",
-        "pack_soc_min_frac",
-        "pack_soc_max_frac",
-        "v_min_pu",
-        "v_max_pu",
-        "temp_amb_c",
-        "losses_p_mw",
-    ]
-    t = pq.read_table(ts_path, columns=[c for c in cols if c in pq.read_schema(ts_path).names])
-    d = {c: t.column(c).to_numpy() for c in t.column_names}
-    n = len(d["time_s"])
-    if n == 0:
-        return
-    stride = max(1, n // 4000)
-    d = {k: v[::stride] for k, v in d.items()}
-    hours = d["time_s"] / 3600.0
-    fig, ax = plt.subplots(4, 1, figsize=(11, 10), sharex=True, constrained_layout=True)
-    ax[0].plot(hours, d["pv_avail_p_mw"], lw=0.8, color="gold", label="PV available")
-    ax[0].plot(hours, d["pv_p_mw"], lw=0.8, color="darkorange", label="PV delivered")
-    ax[0].plot(hours, d["it_p_mw"] + d["cooling_p_mw"], lw=0.8, color="k", label="IT + cooling")
-    ax[0].plot(hours, d["bess_p_mw"], lw=0.8, color="tab:blue", label="battery (+ charging)")
-    ax[0].axhline(0, color="grey", lw=0.5)
-    ax[0].set_ylabel("power [MW]")
-    ax[0].legend(loc="upper left", fontsize=8, ncol=4)
-    ax[1].plot(hours, d["soc_frac"], color="tab:green", label="fleet")
-    ax[1].fill_between(
-        hours, d["pack_soc_min_frac"], d["pack_soc_max_frac"], color="tab:green", alpha=0.2, label="pack range"
-    )
-    ax[1].set_ylim(0, 1)
-    ax[1].set_ylabel("state of charge [-]")
-    ax[1].legend(loc="upper left", fontsize=8)
-    ax[2].plot(hours, d["v_min_pu"], lw=0.8, label="min")
-    ax[2].plot(hours, d["v_max_pu"], lw=0.8, label="max")
-    ax[2].set_ylabel("bus voltage [pu]")
-    ax[2].legend(loc="upper left", fontsize=8)
-    if "temp_amb_c" in d:
-        ax[3].plot(hours, d["temp_amb_c"], color="tab:red")
-    ax[3].set_ylabel("ambient [degC]")
-    ax[3].set_xlabel("time since start [h]")
-    fig.suptitle(title)
-    fig.savefig(png_path, dpi=90)
-    plt.close(fig)
+def write_fine_it(path: Path, rows: Sequence[np.ndarray], fine_step_s: float) -> None:
+    """The site's served IT power at the fine step (``models.datacenter.record_fine_it``)."""
+    p = np.concatenate(rows)
+    pq.write_table(pa.table({"time_s": np.arange(p.size) * fine_step_s, "it_p_mw": p}), path)
