@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.sims.base import EventQueue, ModelSim
+from adapters.sims.base import ModelSim
+
+__all__ = ["AmbientSim"]
 
 
 class AmbientSim(ModelSim):
     MODEL = "Ambient"
     ATTRS = ["temp_amb_c", "temp_wb_c", "rh_frac"]
+    EVENT_KINDS = frozenset({"ambient"})
 
     def setup(self) -> None:
-        self.events = EventQueue(self.site.scenario.events, {"ambient"})
+        self.events = self.event_queue()
 
     def advance(self, t_s: float, inputs: dict[str, Any]) -> None:
         amb = self.site.ambient

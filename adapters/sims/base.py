@@ -2,12 +2,12 @@
 
 After each step a simulator hands its ``record`` (signals for the results
 time series: scalars, or arrays with one value per electrical step it
-covered) to the run's :class:`adapters.results.RowSink`. The sink is a data
+covered) to the run's :class:`adapters.io.rows.RowSink`. The sink is a data
 sink outside mosaik's data flow: a recorder simulator would add one more
 simulator and a connection from every other one to each step, which is most
 of mosaik's cost per step (docs/performance.md).
 
-Each simulator wraps one model object of :class:`twin.build.Site` and has
+Each simulator wraps one model object of :class:`twin.site.Site` and has
 exactly one entity (models are vectorised: a fleet of 805 packs is one
 entity with array attributes). Simulators run in-process, so arrays and
 dicts pass between them as Python objects, without serialisation.
@@ -16,21 +16,38 @@ Time: the world's ``time_resolution`` is the electrical step in seconds
 (one mosaik tick = one electrical step). :meth:`ModelSim.ticks` is the one
 place where a model's own period in seconds becomes ticks; a period that is
 not a whole number of ticks is rejected in ``init()``.
+
+Events: each scenario event kind (``twin.config.Event``) has exactly one
+simulator that owns it, declared in the class as ``EVENT_KINDS``: it applies
+the event to its model and logs it. A simulator whose model must also act on
+a kind another one owns declares it in ``EVENT_KINDS_FOLLOWED`` (it applies
+it without logging it). Today: the Grid follows the battery-block trips the
+Fleet owns (it takes the block out of the net) and the PV-block trips PV
+owns (it takes the block's inverter out of the net); HIL follows the Fleet's
+``bms_reset`` (the alarm reset is written to the hardware BMSs of bound
+packs). :func:`event_owners` reads the declarations;
+``tests/unit/adapters/test_event_routing.py`` proves every kind of the
+scenario's ``Event`` union has exactly one owner.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import mosaik_api_v3
 import numpy as np
+from mosaik_api_v3.types import CreateResult, Meta
 
 from twin.errors import SimulationAborted  # a model hit a condition the run cannot go past (logged first)
 from twin.site import Site
 
+__all__ = ["EventQueue", "ModelSim", "SimulationAborted", "event_owners", "make_meta"]
 
-def make_meta(model: str, attrs: list[str], *, time_based: bool = True) -> dict[str, Any]:
+
+def make_meta(model: str, attrs: list[str], *, time_based: bool = True) -> Meta:
+    """The mosaik API 3 meta of a simulator with one public model (no create parameters)."""
     return {
         "api_version": "3.0",
         "type": "time-based" if time_based else "event-based",
@@ -45,6 +62,8 @@ class ModelSim(mosaik_api_v3.Simulator):
     ATTRS: ClassVar[list[str]] = []  # outputs
     INPUTS: ClassVar[list[str]] = []
     PER_STEP_RECORD: ClassVar[bool] = False  # record holds arrays with one value per electrical step
+    EVENT_KINDS: ClassVar[frozenset[str]] = frozenset()  # scenario event kinds this simulator owns: applies and logs
+    EVENT_KINDS_FOLLOWED: ClassVar[frozenset[str]] = frozenset()  # kinds another owns that this one also applies
 
     def __init__(self) -> None:
         super().__init__(make_meta(self.MODEL, list(dict.fromkeys(self.ATTRS + self.INPUTS))))
@@ -74,12 +93,16 @@ class ModelSim(mosaik_api_v3.Simulator):
         sid: str,
         time_resolution: float = 1.0,
         *,
-        site: Site,
+        site: Site | None = None,
         period_s: float | None = None,
         registry: dict[str, Any] | None = None,
         sink: Any = None,
         **_: Any,
-    ) -> dict[str, Any]:
+    ) -> Meta:
+        """``site``: the models (required); ``period_s``: this simulator's period (default: one electrical
+        step); ``registry``: simulators by model name, filled here; ``sink``: the run's row sink."""
+        if site is None:
+            raise TypeError(f"{self.MODEL} simulator: init() needs site=<twin.site.Site>")
         self.sid = sid
         if registry is not None:
             registry[self.MODEL] = self
@@ -99,7 +122,16 @@ class ModelSim(mosaik_api_v3.Simulator):
     def setup(self) -> None:
         """Hook: prepare the model (called once from init)."""
 
-    def create(self, num: int, model: str, **_: Any) -> list[dict[str, Any]]:
+    def event_queue(self, kinds: Iterable[str] | None = None) -> EventQueue:
+        """The scenario's events of this simulator's kinds, owned and followed (or of ``kinds``, a part of
+        them: a simulator that applies some kinds otherwise than others keeps a queue for each)."""
+        mine = self.EVENT_KINDS | self.EVENT_KINDS_FOLLOWED
+        want = mine if kinds is None else frozenset(kinds)
+        if not want <= mine:
+            raise ValueError(f"{self.MODEL} does not declare the event kinds {sorted(want - mine)}")
+        return EventQueue(self.site.scenario.events, want)
+
+    def create(self, num: int, model: str, **_: Any) -> list[CreateResult]:
         if num != 1 or model != self.MODEL:
             raise ValueError(f"{self.MODEL} simulator holds exactly one {self.MODEL} entity")
         return [{"eid": self.eid, "type": model}]
@@ -135,8 +167,9 @@ class ModelSim(mosaik_api_v3.Simulator):
 class EventQueue:
     """The scenario's events of some kinds, handed out in time order."""
 
-    def __init__(self, events: Any, kinds: set[str]):
-        self._evs = sorted((e for e in events if e.kind in kinds), key=lambda e: e.at_s)
+    def __init__(self, events: Any, kinds: Iterable[str]) -> None:
+        wanted = frozenset(kinds)
+        self._evs = sorted((e for e in events if e.kind in wanted), key=lambda e: e.at_s)
         self._i = 0
 
     def due(self, t_s: float) -> list[Any]:
@@ -154,3 +187,13 @@ class EventQueue:
             out.append(self._evs[self._i])
             self._i += 1
         return out
+
+
+def event_owners(sims: Iterable[type[ModelSim]]) -> dict[str, list[str]]:
+    """Each event kind the simulators declare, with the simulators (``MODEL``) that own it, in the given
+    order: one owner per kind when the declarations are right. Followed kinds are not listed."""
+    out: dict[str, list[str]] = {}
+    for cls in sims:
+        for kind in sorted(cls.EVENT_KINDS):
+            out.setdefault(kind, []).append(cls.MODEL)
+    return out

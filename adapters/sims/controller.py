@@ -9,6 +9,8 @@ import numpy as np
 from adapters.sims.base import ModelSim
 from twin.controller import Measurements, Setpoints
 
+__all__ = ["ControllerSim"]
+
 
 class ControllerSim(ModelSim):
     MODEL = "Controller"

@@ -21,18 +21,23 @@ from typing import Any
 
 import numpy as np
 
-from adapters.sims.base import EventQueue, ModelSim
+from adapters.sims.base import ModelSim
 from twin.datacenter.cooling import REGIMES
 
-COOLING_EVENTS = {
-    "cooling_pump_trip",
-    "cooling_pump_restore",
-    "dry_cooler_fan_fail",
-    "dry_cooler_fan_restore",
-    "chiller_trip",
-    "chiller_restore",
-}
-JOB_EVENTS = {"job_start", "job_stop", "job_crash", "power_floor"}
+__all__ = ["COOLING_EVENTS", "JOB_EVENTS", "DataCenterSim"]
+
+# applied at the first electrical step at or after their time
+COOLING_EVENTS = frozenset(
+    {
+        "cooling_pump_trip",
+        "cooling_pump_restore",
+        "dry_cooler_fan_fail",
+        "dry_cooler_fan_restore",
+        "chiller_trip",
+        "chiller_restore",
+    }
+)
+JOB_EVENTS = frozenset({"job_start", "job_stop", "job_crash", "power_floor"})  # at their exact time
 
 
 class DataCenterSim(ModelSim):
@@ -50,19 +55,19 @@ class DataCenterSim(ModelSim):
     ]
     ATTRS = MEAS + ["dc_meas"]
     INPUTS = ["temp_amb_c", "temp_wb_c", "shed_tier"]
+    EVENT_KINDS = COOLING_EVENTS | JOB_EVENTS
 
     def setup(self) -> None:
-        sc = self.site.scenario
         if self.period_s != self.time_resolution:
             raise ValueError("the data center steps every electrical step")
-        self.events = EventQueue(sc.events, COOLING_EVENTS)
-        self.job_events = EventQueue(sc.events, JOB_EVENTS)
+        self.events = self.event_queue(COOLING_EVENTS)
+        self.job_events = self.event_queue(JOB_EVENTS)
         n = self.site.datacenter.n
         self.names = {
             k: [f"spark_u{i:02d}_{k}" for i in range(n)]
             for k in ("gpu_temp_c", "coolant_temp_c", "facility_temp_c", "regime_idx", "cooling_p_mw")
         }
-        self._regime = None
+        self._regime: np.ndarray | None = None
         self.fine_rows: list[np.ndarray] = []  # site IT at the fine step, when record_fine_it
 
     def _cooling_event(self, t_s: float, ev: Any) -> str:
@@ -88,11 +93,12 @@ class DataCenterSim(ModelSim):
             dc.set_floor(ev.unit, ev.floor_frac, t_s)
             where = "every unit" if ev.unit is None else f"unit {ev.unit}"
             return f"{where}: power floor {'off' if ev.floor_frac is None else f'{ev.floor_frac:g} of rack peak'}"
-        fn = {"job_start": dc.gpu.start_job, "job_stop": dc.gpu.end_job, "job_crash": dc.gpu.crash_job}[ev.kind]
         if ev.kind == "job_crash":
-            fn(ev.unit, ev.job, t_s, ev.restart_after_s)
+            dc.gpu.crash_job(ev.unit, ev.job, t_s, ev.restart_after_s)
+        elif ev.kind == "job_start":
+            dc.gpu.start_job(ev.unit, ev.job, t_s)
         else:
-            fn(ev.unit, ev.job, t_s)
+            dc.gpu.end_job(ev.unit, ev.job, t_s)
         where = "every unit running it" if ev.unit is None else f"unit {ev.unit}"
         return f"job {ev.job!r} on {where}: {ev.kind.removeprefix('job_')}"
 
@@ -107,7 +113,7 @@ class DataCenterSim(ModelSim):
         temp = float(inputs["temp_amb_c"])
         wb = float(inputs.get("temp_wb_c", temp))
         st, changes = dc.step(t_s, dt, inputs.get("shed_tier"), temp, wb)
-        for u, kind, msg in changes:
+        for _u, kind, msg in changes:
             self.site.log(t_s, kind, msg)
         cs = st.cooling
         if self._regime is None or (cs.regime != self._regime).any():

@@ -38,6 +38,7 @@ class FleetSim(ModelSim):
     ]
     ATTRS = MEAS + ["fleet_meas"]  # fleet_meas: all of MEAS in one dict (see GridSim)
     INPUTS = ["bess_p_mw", "pack_weights", "temp_amb_c", "ghi_w_m2", "hil_ok"]  # hil_ok: orders HIL before Fleet
+    EVENT_KINDS = frozenset(PACK_EVENTS)  # owned (applied and logged); the grid follows the battery-block trips
 
     def setup(self) -> None:
         self.events = EventQueue(self.site.scenario.events, PACK_EVENTS)

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from adapters.sims.base import EventQueue, ModelSim, SimulationAborted
+from adapters.sims.base import ModelSim, SimulationAborted
 from twin.grid.powerflow import PowerFlowDiverged
+
+__all__ = ["GridSim"]
 
 
 class GridSim(ModelSim):
@@ -40,12 +42,12 @@ class GridSim(ModelSim):
     ]
     ATTRS = MEAS + ["grid_meas"]
     INPUTS = ["pv_avail_p_mw", "dc_meas", "pv_p_limit_mw", "bess_charge_max_p_mw", "bess_discharge_max_p_mw"]
+    # Owned by the Fleet (battery blocks) and PV (PV blocks), which log them; the grid takes the block out
+    # of (or back into) the net at the step of the event.
+    EVENT_KINDS_FOLLOWED = frozenset({"trip_bess_block", "restore_bess_block", "trip_pv_block", "restore_pv_block"})
 
     def setup(self) -> None:
-        self.events = EventQueue(
-            self.site.scenario.events,
-            {"trip_bess_block", "restore_bess_block", "trip_pv_block", "restore_pv_block"},
-        )
+        self.events = self.event_queue()
         sc = self.site.scenario
         self.aux_p_mw = sc.site.aux.p_mw
         ix = self.site.index

@@ -62,6 +62,8 @@ class HilSim(ModelSim):
     ATTRS = ["hil_ok"]
     INPUTS = ["fleet_meas"]
     PER_STEP_RECORD = False
+    EVENT_KINDS = frozenset(HIL_EVENTS - {"bms_reset"})  # owned: hil_setop
+    EVENT_KINDS_FOLLOWED = frozenset({"bms_reset"})  # the Fleet's: the alarm reset is also written to the BMSs
 
     def init(self, sid: str, time_resolution: float = 1.0, *, hil: HilOptions | None = None, **kw: Any) -> dict:
         if hil is None:

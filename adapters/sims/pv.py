@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from adapters.sims.base import EventQueue, ModelSim
+from adapters.sims.base import ModelSim
 from adapters.sims.trajectory import Trajectory
+
+__all__ = ["PVSim"]
 
 
 class PVSim(ModelSim):
@@ -21,9 +23,12 @@ class PVSim(ModelSim):
     ATTRS = ["pv_avail_p_mw", "ghi_w_m2"]
     INPUTS = ["temp_amb_c"]
     PER_STEP_RECORD = True
+    # owned: the block's output is zero from the electrical step of the event on (the grid follows:
+    # it takes the block's inverter out of the net)
+    EVENT_KINDS = frozenset({"trip_pv_block", "restore_pv_block"})
 
     def setup(self) -> None:
-        self.events = EventQueue(self.site.scenario.events, {"trip_pv_block", "restore_pv_block"})
+        self.events = self.event_queue()
         self.on = np.ones(self.site.pv.n_blocks, dtype=bool)
         self.dt_elec = self.time_resolution
 
