@@ -7,7 +7,8 @@ packs with its parts; then one power-flow solve of the site net by
 each method (plain ``pandapower.runpp``, ``runpp`` with its recycle options,
 the warm-started lightsim2grid model) and their ratios.
 
-    python -m benchmarks.bench [--scenario FILE] [--hours H] [--solves N] [--only fleet|datacenter|hil|run|floor|solvers]
+    python -m benchmarks.bench [--scenario FILE] [--hours H] [--solves N]
+                               [--only fleet|datacenter|hil|run|floor|solvers]
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 import warnings
 
 import numpy as np
+
+__all__ = ["bench_datacenter", "bench_fleet", "bench_hil", "bench_mosaik_floor", "bench_run", "bench_solvers", "main"]
 
 
 def bench_run(path: str, hours: float | None) -> None:
@@ -65,6 +68,7 @@ def bench_mosaik_floor(scenario: str, steps: int) -> float:
     rates and connections as adapters/world.py, with simulators that do nothing."""
     import mosaik
     import mosaik_api_v3
+    from mosaik.async_scenario import SimConfig
 
     from adapters.io.scenario_file import load_scenario
     from adapters.world import SIM_CONFIG, simulator_periods, wire
@@ -109,9 +113,9 @@ def bench_mosaik_floor(scenario: str, steps: int) -> float:
     import sys
 
     mod = sys.modules[__name__]
-    mod._Noop = Noop  # the python starter imports the class by module path
+    mod.__dict__["_Noop"] = Noop  # the python starter imports the class by module path
     sc = load_scenario(scenario)
-    cfg = {n: {"python": f"{__name__}:_Noop"} for n in SIM_CONFIG}
+    cfg: SimConfig = {n: {"python": f"{__name__}:_Noop"} for n in SIM_CONFIG}
     w = mosaik.World(cfg, time_resolution=sc.run.step_s, skip_greetings=True, configure_logging=False)
     periods = simulator_periods(sc)
     e = {n: w.start(n, period=int(round(periods[n] / sc.run.step_s))).M() for n in periods}
