@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from adapters.io.inventory_csv import COLUMNS, InventoryError, read_inventory_csv, write_inventory_csv
-from adapters.io.scenario_file import ScenarioError, load_inventory, load_scenario
+from adapters.io.scenario_file import load_inventory, load_scenario
 from tests.conftest import SCENARIOS, run_cli, write_scenario
 from twin.config import FleetModelConfig, ThermalConfig
+from twin.errors import ScenarioFileError
 from twin.fleet.inventory import FleetInventory, blocks_in_order, draw_inventory
 
 TH = ThermalConfig()
@@ -372,7 +373,7 @@ def test_bad_csv_is_reported_at_the_scenario_key(tmp_path):
     line = line_of(path, "inventory_csv")
     csv_path = tmp_path / "data" / "inv.csv"
     with pytest.raises(
-        ScenarioError,
+        ScenarioFileError,
         match=rf"^{re.escape(str(path))}:{line}: models\.fleet\.inventory_csv = "
         rf"'data/inv\.csv': {re.escape(str(csv_path))}:2: column 'soh_frac' = "
         r"'1\.7': must be in \(0, 1\]$",
@@ -386,7 +387,7 @@ def test_missing_csv_through_the_scenario(tmp_path):
     path = scenario_with(tmp_path)
     (tmp_path / "data" / "inv.csv").rename(tmp_path / "data" / "inventory.csv")
     with pytest.raises(
-        ScenarioError,
+        ScenarioFileError,
         match=r"inv\.toml:\d+: models\.fleet\.inventory_csv = 'data/inv\.csv': "
         r".*inv\.csv: no such inventory file; did you mean '.*inventory\.csv'\?",
     ):
@@ -396,7 +397,7 @@ def test_missing_csv_through_the_scenario(tmp_path):
 def test_csv_problems_and_scenario_problems_together(tmp_path):
     path = scenario_with(tmp_path, events='\n[[events]]\nat_s = 120\nkind = "trip_bess_block"\nblock = 0\n')
     write_csv(tmp_path / "data", ROWS[0].replace("0.8", "1.7"), ROWS[1].replace("1.3", "9"), *ROWS[2:])
-    with pytest.raises(ScenarioError) as ei:
+    with pytest.raises(ScenarioFileError) as ei:
         load_scenario(path)
     lines = str(ei.value).splitlines()
     assert lines[0] == f"{path}: 2 problems in the scenario:"
@@ -420,7 +421,7 @@ def test_events_are_checked_against_the_inventory(tmp_path):
         + event("restore_packs", block=2)
     )
     path = scenario_with(tmp_path, events=events)
-    with pytest.raises(ScenarioError) as ei:
+    with pytest.raises(ScenarioFileError) as ei:
         load_scenario(path)
     msg = str(ei.value)
     assert msg.startswith(f"{path}: 5 problems in the scenario:\n")
@@ -448,7 +449,7 @@ def test_events_are_checked_against_the_inventory(tmp_path):
 def test_selectors_that_match_no_pack_together(tmp_path):
     path = scenario_with(tmp_path, events=event("trip_packs", vehicle="tesla_m3_lfp_60", block=1))
     with pytest.raises(
-        ScenarioError,
+        ScenarioFileError,
         match=r"inv\.toml:\d+: events\[0\]\.kind: trip_packs: selects no pack of the "
         r"inventory data/inv\.csv: no pack matches vehicle = 'tesla_m3_lfp_60' "
         r"and block = 1 together",
@@ -476,7 +477,7 @@ def test_events_that_fit_the_inventory(tmp_path):
 def test_n_packs_must_agree_with_the_inventory(tmp_path):
     path = scenario_with(tmp_path, extra_fleet="n_packs = 805\n")
     with pytest.raises(
-        ScenarioError,
+        ScenarioFileError,
         match=rf"inv\.toml:{line_of(path, 'n_packs')}: models\.fleet\.n_packs: 805 but "
         r"data/inv\.csv lists 4 packs; leave n_packs out",
     ):
@@ -488,7 +489,9 @@ def test_n_packs_must_agree_with_the_inventory(tmp_path):
 def test_load_inventory_reports_a_file_gone_since_loading(tmp_path):
     sc = load_scenario(scenario_with(tmp_path))
     (tmp_path / "data" / "inv.csv").unlink()
-    with pytest.raises(ScenarioError, match=r"models\.fleet\.inventory_csv = '.*inv\.csv': .*no such inventory file"):
+    with pytest.raises(
+        ScenarioFileError, match=r"models\.fleet\.inventory_csv = '.*inv\.csv': .*no such inventory file"
+    ):
         load_inventory(sc)
 
 
