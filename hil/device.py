@@ -22,97 +22,68 @@ Example (every key optional; the defaults are the contract's)::
     [[packs]]             # which fleet pack answers at which unit id (default: --packs in order, ids 1..n)
     id = 0
     unit_id = 1
+
+The line's allowed values are :mod:`hil.line`'s (the same as the line flags of ``twin hil``).
 """
 
 from __future__ import annotations
 
-import difflib
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+
+from hil.line import LineConfig
+from twin.config.base import StrictModel
+from twin.errors import DeviceFileError
+from twin.validation import format_problems, format_validation_error
+
+__all__ = [
+    "BmsProductConfig",
+    "DeviceConfig",
+    "DeviceFileError",
+    "LineConfig",
+    "PackBinding",
+    "TimingConfig",
+    "load_device",
+    "parse_device",
+]
 
 
-class DeviceFileError(ValueError):
-    """A device file or HIL option that cannot be used (the message names the file and key)."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LineConfig(_Strict):
-    baudrate: int = Field(115200, gt=0)
-    parity: Literal["N", "E", "O"] = "E"
-    stopbits: Literal[1, 2] = 1
-    bytesize: Literal[7, 8] = 8
-
-
-class TimingConfig(_Strict):
+class TimingConfig(StrictModel):
     timeout_s: float = Field(0.1, gt=0, le=10)
     retries: int = Field(2, ge=0, le=10)
     hb_timeout_s: float = Field(5.0, gt=0)
     io_budget_frac: float = Field(0.8, gt=0, le=1)
 
 
-class BmsProductConfig(_Strict):
+class BmsProductConfig(StrictModel):
     current_sign: Literal[1, -1] = 1
     use_fc23: Literal["auto", "yes", "no"] = "auto"
     ncell_expected: int = Field(0, ge=0, le=192)
 
 
-class PackBinding(_Strict):
+class PackBinding(StrictModel):
     id: int = Field(ge=0)
     unit_id: int = Field(ge=1, le=247)
 
 
-class DeviceConfig(_Strict):
+class DeviceConfig(StrictModel):
     line: LineConfig = LineConfig()
     timing: TimingConfig = TimingConfig()
     bms: BmsProductConfig = BmsProductConfig()
     packs: list[PackBinding] = []
 
 
-def _suggest(word: str, allowed: list[str]) -> str:
-    m = difflib.get_close_matches(word, allowed, n=1)
-    return f" (did you mean '{m[0]}'?)" if m else ""
-
-
-def _allowed_at(loc: tuple) -> list[str]:
-    model: type[BaseModel] = DeviceConfig
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return []
-        ann = field.annotation
-        args = getattr(ann, "__args__", None)
-        inner = args[0] if args else ann
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            model = inner
-        else:
-            return []
-    return list(model.model_fields)
-
-
-def parse_device(data: dict, where: str) -> DeviceConfig:
+def parse_device(data: dict[str, Any], source: str, text: str | None = None) -> DeviceConfig:
+    """Validate a device file's table; :class:`DeviceFileError` (exit 2) names ``source``, the line (given
+    the file's ``text``), the key and a close match for a misspelled key."""
     try:
         return DeviceConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc)
-            if err["type"] == "extra_forbidden":
-                allowed = _allowed_at(loc)
-                lines.append(
-                    f"{where}: unknown key '{key}'{_suggest(str(loc[-1]), allowed)}; allowed here: {', '.join(allowed)}"
-                )
-            else:
-                lines.append(f"{where}: key '{key}': {err['msg']} (got {err.get('input')!r})")
-        raise DeviceFileError("\n".join(lines)) from None
+        msgs = format_validation_error(exc, model=DeviceConfig, source=source, text=text, data=data)
+        raise DeviceFileError(format_problems(source, msgs, "the device file")) from exc
 
 
 def load_device(path: str | Path | None) -> DeviceConfig:
@@ -123,9 +94,9 @@ def load_device(path: str | Path | None) -> DeviceConfig:
     try:
         text = p.read_text()
     except OSError as exc:
-        raise DeviceFileError(f"device file {p}: cannot read it: {exc.strerror or exc}") from None
+        raise DeviceFileError(f"device file {p}: cannot read it: {exc.strerror or exc}") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise DeviceFileError(f"device file {p}: not valid TOML: {exc}") from None
-    return parse_device(data, f"device file {p}")
+        raise DeviceFileError(f"device file {p}: not valid TOML: {exc}") from exc
+    return parse_device(data, str(p), text)

@@ -14,7 +14,8 @@ from typing import Any
 
 from adapters.cli.common import add_output_arguments, finish, out_dir, progress_wanted
 from adapters.io.scenario_file import load_scenario
-from twin.errors import InputError
+from hil.line import add_line_arguments, line_flags
+from twin.errors import DeviceFileError, InputError
 
 __all__ = ["add_parser", "cmd_hil"]
 
@@ -38,9 +39,7 @@ def add_parser(sub: Any) -> None:
     h.add_argument("--lockstep", action="store_true", help="no wall clock: the simulation waits for every answer")
     h.add_argument("--step-s", type=float, help="electrical step (default: the scenario's run.step_s)")
     h.add_argument("--duration-s", type=float, help="simulated duration (default: the scenario's run.duration_s)")
-    h.add_argument("--baudrate", type=int)
-    h.add_argument("--parity", choices=["N", "E", "O"])
-    h.add_argument("--stopbits", type=int, choices=[1, 2])
+    add_line_arguments(h, defaults=False)  # they override the device file's [line]
     h.add_argument("--timeout-s", type=float, help="one attempt's timeout (default 0.1 s)")
     h.add_argument("--retries", type=int, help="further attempts within a step (default 2)")
     h.add_argument("--max-overruns", type=int, help="stop the run when more steps than this began late")
@@ -60,7 +59,7 @@ def _pack_ids(text: str) -> list[int]:
 
 
 def cmd_hil(args: argparse.Namespace) -> int:
-    from adapters.io.scenario_file import load_inventory
+    from adapters.io.scenario_file import check_hil_packs, load_inventory
     from hil.device import load_device
     from hil.session import Session
 
@@ -68,13 +67,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
     hc = sc.hil
     dev_path = args.device or (str(Path(args.scenario).parent / hc.device) if hc.device else None)
     device = load_device(dev_path)
-    line = device.line.model_copy(
-        update={
-            k: v
-            for k, v in (("baudrate", args.baudrate), ("parity", args.parity), ("stopbits", args.stopbits))
-            if v is not None
-        }
-    )
+    line = device.line.model_copy(update=line_flags(args, error=DeviceFileError))
     timing = device.timing.model_copy(
         update={k: v for k, v in (("timeout_s", args.timeout_s), ("retries", args.retries)) if v is not None}
     )
@@ -102,10 +95,9 @@ def cmd_hil(args: argparse.Namespace) -> int:
         upd = {k: v for k, v in (("step_s", args.step_s), ("duration_s", args.duration_s)) if v is not None}
         sc = sc.model_copy(update={"run": sc.run.model_copy(update=upd)})
     inv = load_inventory(sc)
-    known = set(int(x) for x in inv.pack_id) if inv is not None else set(range(sc.models.fleet.n_packs))
-    missing = [p for p in packs if p not in known]
-    if missing:
-        raise InputError(f"{args.scenario}: pack(s) {missing} are not in the fleet (ids {min(known)}..{max(known)})")
+    problems = check_hil_packs(sc, packs, inv)  # the one check of bound packs, as for [hil] packs
+    if problems:
+        raise InputError("\n".join(f"{args.scenario}: --packs: {m}" for m in problems))
     if args.port:
         _check_port(args.port)
     from adapters.sims.hil import HilOptions  # the heavy imports (mosaik, the models) once the input is good
