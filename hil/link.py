@@ -7,8 +7,9 @@ One small interface, :class:`Link`, with backends chosen by name
   pyserial URL (``spy:///dev/ttyUSB0?file=trace.txt`` for a hex trace of
   every byte, ``rfc2217://host:port``); frames, CRC and decoding by
   pymodbus's RTU client;
-- ``replay``: the answers recorded in a session file (:mod:`hil.session`),
-  served in the order the twin asks for them, without hardware.
+- ``replay`` (:class:`ReplayLink`): the answers recorded in a session file
+  (read by :mod:`hil.session`), served in the order the twin asks for
+  them, without hardware.
 
 A link makes exactly one attempt per call and says whether the step's
 deadline leaves time for another (a live link by the clock, a replay by
@@ -22,10 +23,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hil.line import LineSettings
+
+__all__ = ["OUTCOMES", "Attempt", "Link", "Recorded", "ReplayLink", "Request", "SerialLink", "open_link"]
 
 OUTCOMES = ("ok", "timeout", "bad_frame", "port_error", "modbus_exception", "skipped")
 
@@ -78,6 +82,13 @@ class Link(Protocol):
     def __enter__(self) -> Link: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+class Recorded(Protocol):
+    """What a replay needs of a recorded session (:class:`hil.session.Session`): its attempts by (step, unit id),
+    in the order they happened."""
+
+    by_step_unit: dict[tuple[int, int], list[dict[str, Any]]]
 
 
 class SerialLink:
@@ -208,7 +219,94 @@ class SerialLink:
         self.close()
 
 
-def open_link(kind: str, *, settings: LineSettings | None = None, timeout_s: float = 0.1, session: Any = None) -> Link:
+class ReplayLink:
+    """A link that answers from a recorded session (:class:`hil.session.Session`).
+
+    For each request the twin makes it takes the next recorded attempt of the same pack and step;
+    answers are decoded from the recorded ``rx`` bytes by pymodbus's RTU framer, so a frame that failed
+    its CRC in the session fails it again. The twin's own requests are compared with the recorded ones
+    and the differences counted (:attr:`divergences`, :attr:`first_divergence`)."""
+
+    name = "replay"
+
+    def __init__(self, session: Recorded):
+        from pymodbus.framer import FramerRTU
+        from pymodbus.pdu import DecodePDU
+
+        self.session = session
+        self._framer = FramerRTU(DecodePDU(False))
+        self._pos: dict[tuple[int, int], int] = defaultdict(int)
+        self.k = -1
+        self.divergences = 0
+        self.first_divergence: str | None = None
+        self._closed = False
+
+    def begin_step(self, k: int) -> None:
+        self.k = k
+
+    def _next(self, unit: int) -> dict[str, Any] | None:
+        key = (self.k, unit)
+        recs = self.session.by_step_unit.get(key, ())
+        i = self._pos[key]
+        return recs[i] if i < len(recs) else None
+
+    def past_deadline(self, unit: int, deadline: float) -> bool:
+        """As the session had it: the next recorded attempt of this pack and step was skipped."""
+        rec = self._next(unit)
+        if rec is not None and rec["out"] == "skipped":
+            self._pos[(self.k, unit)] += 1
+            return True
+        return False
+
+    def _diverged(self, why: str) -> None:
+        self.divergences += 1
+        if self.first_divergence is None:
+            self.first_divergence = f"step {self.k}: {why}"
+
+    def open(self) -> bool:
+        self._closed = False
+        return True
+
+    def exchange(self, req: Request, timeout_s: float | None = None) -> Attempt:
+        rec = self._next(req.unit)
+        att = Attempt("timeout", wall_s=time.time())
+        if rec is None:
+            self._diverged(
+                f"unit {req.unit}: the twin asked {req.op} at {req.addr} but the session has no "
+                f"more exchanges in this step"
+            )
+            return att
+        self._pos[(self.k, req.unit)] += 1
+        rec_key = (rec["op"], int(rec["u"]), int(rec["a"]), int(rec["n"]), int(rec.get("ra", 0)), len(rec.get("v", ())))
+        if rec_key != req.key():
+            self._diverged(f"unit {req.unit}: the twin asked {req.key()}, the session holds {rec_key}")
+            return att
+        if list(rec.get("v", ())) != list(req.values):
+            self._diverged(f"unit {req.unit}: values written at {req.addr} differ from the session's")
+        att.outcome = rec["out"]
+        att.tx = bytes.fromhex(rec.get("tx", ""))
+        att.rx = bytes.fromhex(rec.get("rx", ""))
+        if att.outcome == "ok" and req.op in ("read", "readwrite"):
+            _, pdu = self._framer.handleFrame(att.rx, req.unit, 0)
+            if pdu is None or not hasattr(pdu, "registers"):
+                att.outcome = "bad_frame"
+            else:
+                att.regs = list(pdu.registers)
+        return att
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> ReplayLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_link(
+    kind: str, *, settings: LineSettings | None = None, timeout_s: float = 0.1, session: Recorded | None = None
+) -> Link:
     """A link backend by name: ``serial`` (needs ``settings``) or ``replay`` (needs a
     :class:`hil.session.Session` read from a file)."""
     if kind == "serial":
@@ -216,8 +314,6 @@ def open_link(kind: str, *, settings: LineSettings | None = None, timeout_s: flo
             raise ValueError("the serial link needs line settings")
         return SerialLink(settings, timeout_s)
     if kind == "replay":
-        from hil.session import ReplayLink
-
         if session is None:
             raise ValueError("the replay link needs a recorded session")
         return ReplayLink(session)

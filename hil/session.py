@@ -14,7 +14,7 @@ transaction's place in that pack's step, ``try`` the attempt, ``op``/``a``/
 ``n``/``ra``/``v`` the request, ``out`` the outcome (:data:`hil.link.OUTCOMES`),
 ``tx``/``rx`` the bytes on the wire in hex, ``d`` the attempt's duration.
 
-Replay (:class:`ReplayLink`) hands the twin, for each request it makes, the
+Replay (:class:`hil.link.ReplayLink`) hands the twin, for each request it makes, the
 next recorded attempt of the same pack and step; answers are decoded from
 the recorded ``rx`` bytes by pymodbus's RTU framer, so a frame that failed
 its CRC in the session fails it again. The twin's own requests are compared
@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hil.link import Attempt, Request
+from twin.errors import SessionError
+
+__all__ = ["SESSION_VERSION", "Session", "SessionError", "SessionRecorder"]
 
 SESSION_VERSION = 1
-
-
-class SessionError(ValueError):
-    """A session file that cannot be replayed (the message names the file and line)."""
 
 
 class SessionRecorder:
@@ -131,83 +130,3 @@ class Session:
             groups[(int(rec["k"]), int(rec["u"]))].append(rec)
             n += 1
         return cls(p, header, dict(groups), n)
-
-
-class ReplayLink:
-    """A link that answers from a recorded session (see the module docstring)."""
-
-    name = "replay"
-
-    def __init__(self, session: Session):
-        from pymodbus.framer import FramerRTU
-        from pymodbus.pdu import DecodePDU
-
-        self.session = session
-        self._framer = FramerRTU(DecodePDU(False))
-        self._pos: dict[tuple[int, int], int] = defaultdict(int)
-        self.k = -1
-        self.divergences = 0
-        self.first_divergence: str | None = None
-        self._closed = False
-
-    def begin_step(self, k: int) -> None:
-        self.k = k
-
-    def _next(self, unit: int) -> dict[str, Any] | None:
-        key = (self.k, unit)
-        recs = self.session.by_step_unit.get(key, ())
-        i = self._pos[key]
-        return recs[i] if i < len(recs) else None
-
-    def past_deadline(self, unit: int, deadline: float) -> bool:
-        """As the session had it: the next recorded attempt of this pack and step was skipped."""
-        rec = self._next(unit)
-        if rec is not None and rec["out"] == "skipped":
-            self._pos[(self.k, unit)] += 1
-            return True
-        return False
-
-    def _diverged(self, why: str) -> None:
-        self.divergences += 1
-        if self.first_divergence is None:
-            self.first_divergence = f"step {self.k}: {why}"
-
-    def open(self) -> bool:
-        self._closed = False
-        return True
-
-    def exchange(self, req: Request, timeout_s: float | None = None) -> Attempt:
-        rec = self._next(req.unit)
-        att = Attempt("timeout", wall_s=time.time())
-        if rec is None:
-            self._diverged(
-                f"unit {req.unit}: the twin asked {req.op} at {req.addr} but the session has no "
-                f"more exchanges in this step"
-            )
-            return att
-        self._pos[(self.k, req.unit)] += 1
-        rec_key = (rec["op"], int(rec["u"]), int(rec["a"]), int(rec["n"]), int(rec.get("ra", 0)), len(rec.get("v", ())))
-        if rec_key != req.key():
-            self._diverged(f"unit {req.unit}: the twin asked {req.key()}, the session holds {rec_key}")
-            return att
-        if list(rec.get("v", ())) != list(req.values):
-            self._diverged(f"unit {req.unit}: values written at {req.addr} differ from the session's")
-        att.outcome = rec["out"]
-        att.tx = bytes.fromhex(rec.get("tx", ""))
-        att.rx = bytes.fromhex(rec.get("rx", ""))
-        if att.outcome == "ok" and req.op in ("read", "readwrite"):
-            _, pdu = self._framer.handleFrame(att.rx, req.unit, 0)
-            if pdu is None or not hasattr(pdu, "registers"):
-                att.outcome = "bad_frame"
-            else:
-                att.regs = list(pdu.registers)
-        return att
-
-    def close(self) -> None:
-        self._closed = True
-
-    def __enter__(self) -> ReplayLink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
