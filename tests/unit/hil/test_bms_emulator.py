@@ -21,14 +21,14 @@ from pymodbus.exceptions import ModbusIOException
 from pymodbus.framer import FramerType
 
 from hil import emulator as em
-from hil.emulator import BmsEmulator, BmsLogic, ConfigError, EmulatorConfig, FaultSpec
+from hil.emulator import BmsEmulator, BmsLogic, EmulatorConfig, EmulatorConfigError, FaultSpec
 from hil.line import LineSettings
 from hil.ptypair import PtyPair
 from hil.sunspec_map import MODEL_BATTERY, MODEL_COMMON, MODEL_HIL, Block, discover, next_count
-from twin.fleet import bms as tb
+from twin import sunspec802 as s802
 
-OV_ALARM = 1 << tb.OVER_VOLT_ALARM
-COMM = 1 << tb.COMMUNICATION_ERROR
+OV_ALARM = 1 << s802.OVER_VOLT_ALARM
+COMM = 1 << s802.COMMUNICATION_ERROR
 
 
 class FakeClock:
@@ -76,20 +76,20 @@ def p802(lg: BmsLogic, name: str, computed: bool = True):
 # ------------------------------------------------------------------------------------------------
 def test_connect_publishes_limits_and_mirrors_measurements():
     lg, _ = make_logic()
-    assert lg.state == em.STATE_DISCONNECTED
+    assert lg.state == s802.STATE_DISCONNECTED
     fresh = Block(lg.battery.loc, lg.read_regs(lg.battery.loc.addr, lg.battery.loc.length + 2))
     assert fresh.get("SoC") is None and fresh.get("V") is None  # "not implemented" before the first step
     control(lg, 1)
-    assert lg.state == em.STATE_DISCONNECTED  # CONNECT waits for measurements
+    assert lg.state == s802.STATE_DISCONNECTED  # CONNECT waits for measurements
     step(lg, 0.0, PackA=-20.0)
-    assert lg.state == em.STATE_CONNECTED
+    assert lg.state == s802.STATE_CONNECTED
     assert p802(lg, "State") == 3 and p802(lg, "Hb") == 1
     assert p802(lg, "AChaMax") == pytest.approx(115.0) and p802(lg, "ADisChaMax") == pytest.approx(230.0)
     assert p802(lg, "V") == pytest.approx(14.9) and p802(lg, "A") == pytest.approx(-20.0)
     assert p802(lg, "W") == pytest.approx(14.9 * -20.0, abs=10 ** lg.battery.sf(lg.battery.points["W"]))
     assert p802(lg, "CellVMax") == pytest.approx(3.75) and p802(lg, "CellVAvg") == pytest.approx(3.72)
-    assert p802(lg, "Typ") == em.TYP_LITHIUM_ION and p802(lg, "SoH") == pytest.approx(62.0)
-    assert p802(lg, "ChaSt") == em.CHAST_DISCHARGING
+    assert p802(lg, "Typ") == s802.TYP_LITHIUM_ION and p802(lg, "SoH") == pytest.approx(62.0)
+    assert p802(lg, "ChaSt") == s802.CHAST_DISCHARGING
     assert lg.point(MODEL_COMMON, "SN") == "HIL-0"
     assert lg.point(MODEL_HIL, "NCell") == 4
 
@@ -101,11 +101,11 @@ def test_over_voltage_alarm_latches_and_opens():
     assert lg.contactor_closed
     step(lg, 1.0, CellVMax=4.23)  # NMC v_max 4.2 + tolerance 0.02
     assert p802(lg, "Evt1") & OV_ALARM
-    assert p802(lg, "State") == em.STATE_FAULT
+    assert p802(lg, "State") == s802.STATE_FAULT
     assert p802(lg, "AChaMax") == 0 and p802(lg, "ADisChaMax") == 0
     step(lg, 2.0, CellVMax=4.0)  # cause gone, alarm still latched
-    assert p802(lg, "Evt1") & OV_ALARM and lg.state == em.STATE_FAULT
-    assert not p802(lg, "Evt1") & (1 << tb.OVER_VOLT_WARNING)
+    assert p802(lg, "Evt1") & OV_ALARM and lg.state == s802.STATE_FAULT
+    assert not p802(lg, "Evt1") & (1 << s802.OVER_VOLT_WARNING)
 
 
 def test_alarm_reset_needs_the_cause_gone():
@@ -115,12 +115,12 @@ def test_alarm_reset_needs_the_cause_gone():
     step(lg, 1.0, CellVMax=4.25)
     assert lg.latched & OV_ALARM
     control(lg, 2, alm_rst=1)  # cause persists
-    assert lg.latched & OV_ALARM and lg.state == em.STATE_FAULT
+    assert lg.latched & OV_ALARM and lg.state == s802.STATE_FAULT
     assert p802(lg, "AlmRst") == 0  # executed and written back
     step(lg, 2.0, CellVMax=3.9)
-    assert lg.state == em.STATE_FAULT
+    assert lg.state == s802.STATE_FAULT
     control(lg, 3, alm_rst=1)  # cause gone; SetOp CONNECT is a level: recloses
-    assert lg.latched == 0 and lg.state == em.STATE_CONNECTED
+    assert lg.latched == 0 and lg.state == s802.STATE_CONNECTED
     assert p802(lg, "AChaMax") > 0 and p802(lg, "AlmRst") == 0
 
 
@@ -133,8 +133,8 @@ def test_derating_taper_against_hand_calculation():
     assert p802(lg, "AChaMax") == pytest.approx(27.6, abs=1e-9)
     assert p802(lg, "ADisChaMax") == pytest.approx(115.0, abs=1e-9)
     evt = p802(lg, "Evt1")
-    assert evt & (1 << tb.OVER_VOLT_WARNING) and evt & (1 << tb.UNDER_VOLT_WARNING)
-    assert evt & (1 << tb.VOLTAGE_IMBALANCE_WARNING) and not evt & tb.ALARM_MASK
+    assert evt & (1 << s802.OVER_VOLT_WARNING) and evt & (1 << s802.UNDER_VOLT_WARNING)
+    assert evt & (1 << s802.VOLTAGE_IMBALANCE_WARNING) and not evt & s802.ALARM_MASK
     # cold: charging limited by CellTMin 2 degC: (2 - 0) / 5 = 0.4 -> 46 A; discharge (2 + 20) / 5 > 1
     step(lg, 1.0, CellVMax=3.8, CellVMin=3.7, CellTMax=5.0, CellTMin=2.0)
     assert p802(lg, "AChaMax") == pytest.approx(46.0, abs=1e-9)
@@ -146,9 +146,9 @@ def test_over_current_alarm_against_the_published_limit():
     control(lg, 1)
     step(lg, 0.0)
     step(lg, 1.0, PackA=105.0)  # past the limit, inside the margin: warning
-    assert p802(lg, "Evt1") & (1 << tb.OVER_CHARGE_CURRENT_WARNING) and lg.contactor_closed
+    assert p802(lg, "Evt1") & (1 << s802.OVER_CHARGE_CURRENT_WARNING) and lg.contactor_closed
     step(lg, 2.0, PackA=-225.0)
-    assert lg.latched & (1 << tb.OVER_DISCHARGE_CURRENT_ALARM) and lg.state == em.STATE_FAULT
+    assert lg.latched & (1 << s802.OVER_DISCHARGE_CURRENT_ALARM) and lg.state == s802.STATE_FAULT
 
 
 def test_limits_read_zero_while_open():
@@ -157,10 +157,10 @@ def test_limits_read_zero_while_open():
     step(lg, 0.0)
     assert p802(lg, "AChaMax") > 0
     control(lg, 2, setop=2)
-    assert lg.state == em.STATE_DISCONNECTED
+    assert lg.state == s802.STATE_DISCONNECTED
     assert p802(lg, "AChaMax") == 0 and p802(lg, "ADisChaMax") == 0
     step(lg, 1.0)
-    assert p802(lg, "AChaMax") == 0 and p802(lg, "ChaSt") == em.CHAST_OFF
+    assert p802(lg, "AChaMax") == 0 and p802(lg, "ChaSt") == s802.CHAST_OFF
     control(lg, 3, setop=1)
     assert p802(lg, "AChaMax") == pytest.approx(115.0)
 
@@ -178,13 +178,13 @@ def test_watchdog_raises_comm_error_and_clears_when_ctrl_hb_moves():
     step(lg, 1.0)  # steps alone do not feed the watchdog: CtrlHb does
     clock.t += 0.2
     lg.tick()
-    assert p802(lg, "Evt1") & COMM and lg.state == em.STATE_FAULT
+    assert p802(lg, "Evt1") & COMM and lg.state == s802.STATE_FAULT
     assert p802(lg, "AChaMax") == 0
     control(lg, 1)  # same value: not a move
     assert lg.comm_error
     control(lg, 2)
     assert not p802(lg, "Evt1") & COMM
-    assert lg.state == em.STATE_CONNECTED and lg.latched == 0  # not latched: recloses on CONNECT
+    assert lg.state == s802.STATE_CONNECTED and lg.latched == 0  # not latched: recloses on CONNECT
 
 
 def test_heartbeat_wraps_skipping_65535():
@@ -237,9 +237,9 @@ def test_soc_bias_and_open_contactor_faults():
     assert lg.soc_pct == pytest.approx(soc0 + 3.0)
     assert lg.contactor_closed
     step(lg, 20.0)
-    assert lg.state == em.STATE_FAULT and lg.latched == 1 << tb.OTHER_ALARM
+    assert lg.state == s802.STATE_FAULT and lg.latched == 1 << s802.OTHER_ALARM
     control(lg, 2, alm_rst=1)
-    assert lg.state == em.STATE_CONNECTED
+    assert lg.state == s802.STATE_CONNECTED
     assert lg.counters["faults_applied"] == 2
 
 
@@ -250,18 +250,18 @@ def test_reboot_resets_heartbeat_and_opens_the_contactor():
     step(lg, 5.0)
     assert p802(lg, "Hb") == 2 and lg.contactor_closed
     step(lg, 10.0)
-    assert lg.state == em.STATE_INITIALIZING and p802(lg, "Hb") == 0
+    assert lg.state == s802.STATE_INITIALIZING and p802(lg, "Hb") == 0
     assert p802(lg, "AChaMax") == 0 and lg.wire_mode() == "silent"
     control(lg, 2)
     step(lg, 11.0)  # a booting BMS takes nothing
     assert lg.counters["writes_ignored"] == 2 and p802(lg, "Hb") == 0 and lg.soc_pct is None
     clock.t += 2.1
     lg.tick()
-    assert lg.state == em.STATE_DISCONNECTED and lg.wire_mode() == "ok"
+    assert lg.state == s802.STATE_DISCONNECTED and lg.wire_mode() == "ok"
     control(lg, 3)
-    assert lg.state == em.STATE_DISCONNECTED  # CONNECT taken, waits for the first step after the reboot
+    assert lg.state == s802.STATE_DISCONNECTED  # CONNECT taken, waits for the first step after the reboot
     step(lg, 12.0)
-    assert lg.state == em.STATE_CONNECTED and p802(lg, "Hb") == 1
+    assert lg.state == s802.STATE_CONNECTED and p802(lg, "Hb") == 1
 
 
 def test_over_temp_fault_exercises_temperature_protection():
@@ -269,20 +269,22 @@ def test_over_temp_fault_exercises_temperature_protection():
     control(lg, 1)
     step(lg, 0.0)
     step(lg, 5.0)  # 25 + 32 = 57 degC sensed > 55
-    assert lg.latched & (1 << tb.OVER_TEMP_ALARM) and lg.state == em.STATE_FAULT
+    assert lg.latched & (1 << s802.OVER_TEMP_ALARM) and lg.state == s802.STATE_FAULT
     step(lg, 10.0)
     control(lg, 2, alm_rst=1)
     assert lg.latched == 0 and lg.contactor_closed
 
 
 def test_config_errors_name_the_key_and_suggest():
-    with pytest.raises(ConfigError, match=r"unknown key 'watchdg_s' \(did you mean 'watchdog_s'\?\)"):
+    with pytest.raises(EmulatorConfigError, match=r"unknown key 'watchdg_s'; did you mean 'watchdog_s'\?"):
         EmulatorConfig.from_dict({"watchdg_s": 3})
-    with pytest.raises(ConfigError, match=r"unknown fault kind 'silnt' \(did you mean 'silent'\?\)"):
+    with pytest.raises(
+        EmulatorConfigError, match=r"--fault 'silnt@20:5': kind = 'silnt': Input should be .*; did you mean 'silent'\?"
+    ):
         FaultSpec.parse("silnt@20:5")
-    with pytest.raises(ConfigError, match="KIND@AT"):
+    with pytest.raises(EmulatorConfigError, match="KIND@AT"):
         FaultSpec.parse("silent20")
-    with pytest.raises(ConfigError, match="needs a duration_s"):
+    with pytest.raises(EmulatorConfigError, match="needs a duration_s"):
         FaultSpec.parse("silent@20")
     assert FaultSpec.parse("soc_bias@0=3").value == 3.0
     assert FaultSpec.parse("silent@20:5").describe() == "silent@20:5"
@@ -296,7 +298,9 @@ def test_config_toml_and_cli_errors(tmp_path: Path, capsys):
         'serial_number = "P-7"\nncell = 8\n[[faults]]\nkind = "silent"\nat_s = 1\nduration_s = 2\n'
         '[[faults]]\nkind = "reboot"\nat_s = 4\nvalu = 1\n'
     )
-    with pytest.raises(ConfigError, match=r"faults\.1: unknown key 'valu' \(did you mean 'value'\?\)"):
+    with pytest.raises(
+        EmulatorConfigError, match=r"bms\.toml:10: unknown key 'faults\[1\]\.valu'; did you mean 'value'\?"
+    ):
         EmulatorConfig.from_toml(f)
     f.write_text('serial_number = "P-7"\nncell = 8\n[[faults]]\nkind = "silent"\nat_s = 1\nduration_s = 2\n')
     cfg = EmulatorConfig.from_toml(f, extra_faults=[FaultSpec.parse("soc_bias@0=3")])
@@ -425,7 +429,7 @@ def test_step_over_the_wire_then_802_shows_the_answer(pair, client_of):
         twin.control()
         twin.step(0.0)
         b = twin.read_802()
-        assert b.get("Hb") == 1 and b.get("State") == em.STATE_CONNECTED
+        assert b.get("Hb") == 1 and b.get("State") == s802.STATE_CONNECTED
         assert b.get("AChaMax") == pytest.approx(115.0) and b.get("ADisChaMax") == pytest.approx(230.0)
         assert b.get("SoC") == pytest.approx(bms.logic.soc_pct, abs=0.006)
         assert b.get("CellVMax") == pytest.approx(3.75)
