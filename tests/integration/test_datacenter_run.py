@@ -284,6 +284,7 @@ def test_chiller_trip_and_dry_cooler_fan_failure_on_a_heatwave_afternoon(module_
     assert f1[1800:2400].min() > set_c + 1.0
     assert abs(f0[-1] - set_c) < 1e-9 and abs(f1[-1] - set_c) < 1e-9
     print(
-        f"facility water at 14:39: unit 0 (no chiller) {f0[2399]:.2f} degC, unit 1 (a quarter of the fans) {f1[2399]:.2f} "
+        f"facility water at 14:39: unit 0 (no chiller) {f0[2399]:.2f} degC, "
+        f"unit 1 (a quarter of the fans) {f1[2399]:.2f} "
         f"degC; GPUs of unit 0 up to {t['spark_u00_gpu_temp_c'].max():.1f} degC"
     )

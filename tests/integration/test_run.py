@@ -292,7 +292,7 @@ at_s = 60
 kind = "trip_packs"
 packs = ["""
         + ", ".join(str(i) for i in range(100, 200))
-        + """] 
+        + """]
 reason = "firmware fault on a row of packs"
 
 [[events]]
