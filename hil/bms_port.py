@@ -34,7 +34,6 @@ from hil.sunspec_map import (
     MODEL_BATTERY,
     MODEL_COMMON,
     MODEL_HIL,
-    SETOP_CONNECT,
     U32_WRAP,
     Block,
     MapError,
@@ -43,6 +42,9 @@ from hil.sunspec_map import (
     next_count,
     split_ranges,
 )
+from twin.sunspec802 import SETOP_CONNECT
+
+__all__ = ["BmsAnswer", "BmsPort", "PackMeas"]
 
 
 @dataclass
@@ -59,6 +61,41 @@ class PackMeas:
     cell_t_min_c: float
     soc_true_frac: float
     cells_v: np.ndarray  # NCell values
+
+    @classmethod
+    def of_pack(
+        cls,
+        sim_t_s: float,
+        ncell: int,
+        *,
+        v_terminal_v: float,
+        i_a: float,
+        v_cell_max_v: float,
+        v_cell_min_v: float,
+        temp_c: float,
+        soc_frac: float,
+        n_series: float,
+    ) -> PackMeas:
+        """The points of a pack model with a mean cell and one weak cell, on the BMS's ``ncell`` points: the
+        weak cell (the extreme farther from the mean) on cell 0, the mean on the others; the lumped
+        temperature is both CellTMax and CellTMin."""
+        v_avg = v_terminal_v / n_series
+        weak = v_cell_max_v if abs(v_cell_max_v - v_avg) > abs(v_cell_min_v - v_avg) else v_cell_min_v
+        cells = np.full(ncell, v_avg)
+        if ncell:
+            cells[0] = weak
+        return cls(
+            sim_t_s=sim_t_s,
+            pack_v=v_terminal_v,
+            pack_a=i_a,
+            cell_v_max=v_cell_max_v,
+            cell_v_min=v_cell_min_v,
+            cell_v_avg=v_avg,
+            cell_t_max_c=temp_c,
+            cell_t_min_c=temp_c,
+            soc_true_frac=soc_frac,
+            cells_v=cells,
+        )
 
 
 @dataclass

@@ -21,6 +21,35 @@ from typing import Any
 
 import sunspec2.device as ss_device
 
+from twin.errors import MapError
+
+__all__ = [
+    "BASE_ADDR",
+    "END_ID",
+    "END_L",
+    "HIL_HEADER_LEN",
+    "MAX_READ_REGS",
+    "MAX_WRITE_REGS",
+    "MODELS_DIR",
+    "MODEL_BATTERY",
+    "MODEL_COMMON",
+    "MODEL_HIL",
+    "MODEL_LION_STRING",
+    "NCELL_MAX",
+    "SUNS_MARKER",
+    "U16_WRAP",
+    "U32_WRAP",
+    "Block",
+    "MapError",
+    "ModelLoc",
+    "bytes_to_regs",
+    "discover",
+    "next_count",
+    "regs_to_bytes",
+    "split_ranges",
+    "standard_layout",
+]
+
 BASE_ADDR = 40000
 SUNS_MARKER = (0x5375, 0x6E53)  # "SunS"
 END_ID, END_L = 0xFFFF, 0
@@ -37,21 +66,7 @@ U32_WRAP = 0xFFFFFFFF
 
 MODELS_DIR = Path(__file__).with_name("models")
 
-# model 802 State and SetOp
-STATE_NAMES = {
-    1: "DISCONNECTED",
-    2: "INITIALIZING",
-    3: "CONNECTED",
-    4: "STANDBY",
-    5: "SOC_PROTECTION",
-    6: "SUSPENDING",
-    99: "FAULT",
-}
-SETOP_CONNECT, SETOP_DISCONNECT = 1, 2
-
-
-class MapError(RuntimeError):
-    """The device's register map does not follow the contract (no SunS marker, a model missing...)."""
+# model 802's codes (State, SetOp, Evt1 bits...) are in twin.sunspec802
 
 
 def _ensure_defs_path() -> None:

@@ -102,3 +102,34 @@ def test_discovery_refuses_a_map_that_breaks_the_contract(spoil, needle):
 def test_counters_wrap_skipping_not_implemented_and_long_ranges_split():
     assert next_count(65533) == 65534 and next_count(65534) == 0
     assert split_ranges(40148, 300, 123) == [(40148, 123), (40271, 123), (40394, 54)]
+
+
+def test_the_802_code_table_is_pysunspec2s() -> None:
+    """twin.sunspec802 (the one table the fleet's BMS, the supervisor and the emulator use) against the
+    symbols of pysunspec2's model 802 definition."""
+    import sunspec2.device as ss_device
+
+    from twin import sunspec802 as s802
+
+    points = {p["name"]: p for p in ss_device.get_model_def(MODEL_BATTERY)["group"]["points"]}
+
+    def symbols(point: str) -> dict[str, int]:
+        return {s["name"].replace(" ", "_"): int(s["value"]) for s in points[point]["symbols"]}
+
+    for name, value in symbols("State").items():
+        assert getattr(s802, f"STATE_{name}") == value and s802.STATE_NAMES[value] == name
+    assert {f"SETOP_{n}": v for n, v in symbols("SetOp").items()} == {
+        "SETOP_CONNECT": s802.SETOP_CONNECT,
+        "SETOP_DISCONNECT": s802.SETOP_DISCONNECT,
+    }
+    chast = symbols("ChaSt")
+    for name in ("OFF", "EMPTY", "DISCHARGING", "CHARGING", "FULL", "HOLDING"):
+        assert getattr(s802, f"CHAST_{name}") == chast[name]
+    assert s802.TYP_LITHIUM_ION == symbols("Typ")["LITHIUM_ION"]
+    assert s802.LOCREMCTL_REMOTE == symbols("LocRemCtl")["REMOTE"]
+    evt1 = symbols("Evt1")
+    assert s802.COMMUNICATION_ERROR == evt1["COMMUNICATION_ERROR"]
+    for bit, name in s802.EVT1_NAMES.items():
+        assert evt1[name] == bit and getattr(s802, name) == bit
+    assert s802.evt1_names(1 << s802.OVER_VOLT_ALARM | 1 << s802.OTHER_ALARM) == ["OVER_VOLT_ALARM", "OTHER_ALARM"]
+    assert s802.ALARM_MASK & s802.WARNING_MASK == 0
