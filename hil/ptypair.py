@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+__all__ = ["SIDES", "PtyPair"]
+
 log = logging.getLogger("hil.ptypair")
 
 SIDES = ("a", "b")
