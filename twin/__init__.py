@@ -21,6 +21,7 @@ __all__ = [
     "generation",
     "grid",
     "site",
+    "sunspec802",
     "validation",
     "weather",
 ]
