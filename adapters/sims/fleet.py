@@ -8,7 +8,6 @@ import numpy as np
 
 from adapters.sims.base import EventQueue, ModelSim
 from twin.fleet import bms
-from twin.fleet.fleet import F_NEW_ALARM, F_RUNAWAY, F_STATE, F_TRIP
 
 PACK_EVENTS = {
     "trip_bess_block",
@@ -44,8 +43,8 @@ class FleetSim(ModelSim):
         self.events = EventQueue(self.site.scenario.events, PACK_EVENTS)
         fleet = self.site.fleet
         self._short = False
-        self._fault = fleet.F[:, F_STATE] == bms.STATE_FAULT
-        self._runaway = fleet.F[:, F_RUNAWAY] > 0
+        self._fault = fleet.packs.bms_state == bms.STATE_FAULT
+        self._runaway = fleet.packs.runaway
         self._param_j = 0.0
         cfg = self.site.scenario.models.fleet
         every = cfg.record_packs_every_s
@@ -104,9 +103,9 @@ class FleetSim(ModelSim):
         """Log contactor trips, runaways and packs newly in alarm (the kernel counts them; the arrays
         are only searched in the steps where something happened)."""
         fleet, site, inv = self.site.fleet, self.site, self.site.fleet.inv
-        F = fleet.F
+        packs = fleet.packs
         if r.n_new_runaway:
-            now = F[:, F_RUNAWAY] > 0
+            now = packs.runaway
             new = np.flatnonzero(now & ~self._runaway)
             self._runaway = now
             for i in new[:50]:
@@ -116,12 +115,12 @@ class FleetSim(ModelSim):
                     f"pack {inv.pack_id[i]} (yard row {inv.yard_row[i]}) at {fleet.temp_c[i]:.0f} degC: runaway onset",
                 )
         if r.n_new_trips:
-            now = F[:, F_STATE] == bms.STATE_FAULT
+            now = packs.bms_state == bms.STATE_FAULT
             new = np.flatnonzero(now & ~self._fault)
             self._fault = now
             causes: dict[int, list[int]] = {}
             for i in new:
-                causes.setdefault(int(F[i, F_TRIP]), []).append(int(inv.pack_id[i]))
+                causes.setdefault(int(packs.trip_cause[i]), []).append(int(inv.pack_id[i]))
             for cause, ids in causes.items():
                 site.log(
                     t_s,
@@ -129,9 +128,9 @@ class FleetSim(ModelSim):
                     f"contactor opened on {len(ids)} pack(s) by {bms.TRIP_NAMES[cause]}: {_ids(np.array(ids))}",
                 )
         if r.n_new_alarm:
-            evt = fleet.bms_evt
+            evt = packs.bms_evt1
             by_kind: dict[str, list[int]] = {}
-            for i in np.flatnonzero(F[:, F_NEW_ALARM]):
+            for i in np.flatnonzero(packs.new_alarm):
                 by_kind.setdefault(", ".join(bms.evt1_names(int(evt[i]) & bms.ALARM_MASK)), []).append(
                     int(inv.pack_id[i])
                 )

@@ -19,8 +19,10 @@ import pytest
 
 from tests.reference.pybamm_ref import thevenin_cell_voltage
 from twin.config import FleetModelConfig
+from twin.fleet import layout
 from twin.fleet.chemistry import CHEMISTRIES
-from twin.fleet.fleet import P_EA, P_NS, S_I, S_PDC, S_VT, BatteryFleet, _conv_dc_from_ac
+from twin.fleet.circuit import conv_dc_from_ac
+from twin.fleet.fleet import BatteryFleet
 from twin.fleet.inventory import FleetInventory
 
 DT_S = 0.1
@@ -43,7 +45,7 @@ def _pack(chem: str, e_kwh: float, n_series: int, soh: float, r_factor: float, s
         yard_row=np.array([0]),
     )
     f = BatteryFleet(cfg, inv, 1, 15.0, temp_start_c=25.0)
-    f.P[:, P_EA] = 0.0  # isothermal comparison (see the module docstring)
+    f.P[:, layout.P_EA] = 0.0  # isothermal comparison (see the module docstring)
     f._stale = True
     return f
 
@@ -72,16 +74,14 @@ def test_pack_voltage_matches_pybamm_thevenin(chem, e_kwh, n_series, soh, r_fact
     for k in range(N_STEPS):
         r = f.step(DT_S, np.array([p_kw[k] * 1e-3]))
         assert r.shortfall_mw[0] == 0.0  # never clamped: the comparison covers the whole profile
-        i_a[k] = f.S[0, S_I]
-        v_cell[k] = f.S[0, S_VT] / f.P[0, P_NS]
-        p_dc[k] = f.S[0, S_PDC]
+        i_a[k] = f.packs.i_a[0]
+        v_cell[k] = f.packs.v_terminal_v[0] / f.packs.n_series[0]
+        p_dc[k] = f.packs.p_dc_w[0]
     # mean terminal power of each step = the converter's DC output for the AC setpoint
     c = f.cfg
     want = np.array(
         [
-            _conv_dc_from_ac(
-                x * 1e3, 15e3, c.converter_loss_c0_frac, c.converter_loss_c1_frac, c.converter_loss_c2_frac
-            )
+            conv_dc_from_ac(x * 1e3, 15e3, c.converter_loss_c0_frac, c.converter_loss_c1_frac, c.converter_loss_c2_frac)
             for x in p_kw
         ]
     )

@@ -18,13 +18,28 @@ The event word uses the bit positions of SunSpec model 802 ``Evt1`` and the
 state the codes of model 802 ``State`` (pysunspec2's ``model_802.json``),
 so the HIL bridge can put a simulated BMS and a real one side by side
 without a translation table. Physics only: no I/O here; the compiled
-functions are called from :mod:`twin.fleet.fleet`'s kernels.
+functions are called from the fleet's compiled pass (:mod:`twin.fleet.kernel`,
+:mod:`twin.fleet.limits`).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from twin import sunspec802
+from twin.fleet import layout
+from twin.fleet.jitcache import cache_on_sources
+from twin.fleet.layout import (
+    TH_CURRENT_ALARM_MARGIN_FRAC,
+    TH_IMBALANCE_WARN_V,
+    TH_SOC_TAPER_FRAC,
+    TH_TEMP_TRIP_C,
+    TH_TEMP_WARN_MARGIN_C,
+    TH_V_ALARM_TOL_V,
+    TH_V_TRIP_MARGIN_V,
+    TH_V_WARN_MARGIN_V,
+)
 
 # SunSpec model 802 State, Evt1 bits and names: the one table is twin.sunspec802 (the HIL side reads it too);
 # the names stay here, where the compiled kernels read them as globals and the fleet as bms.X
@@ -96,7 +111,7 @@ def soc_derate(room_frac: float, inv_taper: float) -> float:  # pragma: no cover
     return 1.0 if f >= 1.0 else (0.05 if f < 0.05 else f)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(error_model="numpy")  # cached below, on all its sources
 def evaluate(
     vc_max: float,
     vc_min: float,
@@ -115,12 +130,18 @@ def evaluate(
 ) -> tuple[int, int]:  # pragma: no cover
     """Event word and trip cause (``TRIP_*``, 0 for none) of one pack after a step.
 
-    ``th`` = [v_warn_margin, v_trip_margin, temp_warn_margin, temp_trip_c,
-    soc_taper, current_margin, imbalance_warn_v, v_alarm_tol].
+    ``th``: the thresholds, slots ``TH_*`` of :mod:`twin.fleet.layout`.
     """
     w = 0
     trip = TRIP_NONE
-    v_warn, v_trip, t_warn, t_trip, taper, i_marg, imb, v_tol = th[0], th[1], th[2], th[3], th[4], th[5], th[6], th[7]
+    v_warn = th[TH_V_WARN_MARGIN_V]
+    v_trip = th[TH_V_TRIP_MARGIN_V]
+    t_warn = th[TH_TEMP_WARN_MARGIN_C]
+    t_trip = th[TH_TEMP_TRIP_C]
+    taper = th[TH_SOC_TAPER_FRAC]
+    i_marg = th[TH_CURRENT_ALARM_MARGIN_FRAC]
+    imb = th[TH_IMBALANCE_WARN_V]
+    v_tol = th[TH_V_ALARM_TOL_V]
     if vc_max >= v_max - v_warn:
         w |= 1 << OVER_VOLT_WARNING
     if vc_max > v_max + v_tol:
@@ -164,3 +185,6 @@ def evaluate(
     if vc_max - vc_min > imb:
         w |= 1 << VOLTAGE_IMBALANCE_WARNING
     return w, trip
+
+
+evaluate = cache_on_sources(evaluate, [__file__, layout.__file__, sunspec802.__file__])

@@ -1,6 +1,6 @@
 """Battery fleet: energy books per pack, SoC bounds, BMS limits, thermal, faults, dispatch.
 
-Invariants checked here (twin/fleet.py docstring):
+Invariants checked here (twin/fleet/fleet.py docstring):
 
 * per pack, DC energy in = change of stored energy (chemical + polarisation) - parameter
   changes + cell losses, and AC energy in = DC energy in + converter losses, to round-off
@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.config import BmsConfig, FleetModelConfig, FleetVehicleModel, ThermalConfig
-from twin.fleet import bms
+from twin.fleet import bms, layout
 from twin.fleet.chemistry import CHEMISTRIES
-from twin.fleet.fleet import F_RUNAWAY, F_STATE, S_I, S_TEMP, BatteryFleet
+from twin.fleet.fleet import BatteryFleet
 from twin.fleet.inventory import FleetInventory, draw_inventory
 
 
@@ -101,7 +101,7 @@ def test_energy_books_soc_bounds_and_bms_limits_under_random_setpoints(seq, soc,
         r = f.step(dt, np.array(p))
         # never past a pack's power limit nor its BMS current limits (1e-6 relative: Newton tolerance)
         assert np.all(r.p_pack_mw <= ch * (1 + 1e-9) + 1e-12) and np.all(-r.p_pack_mw <= dis * (1 + 1e-9) + 1e-12)
-        i = f.S[:, S_I]
+        i = f.packs.i_a
         assert np.all(i <= i_ch * (1 + 1e-6) + 1e-6) and np.all(-i <= i_dis * (1 + 1e-6) + 1e-6)
         # block power delivered + shortfall = asked
         assert np.allclose(r.block_p_mw + r.shortfall_mw, p, atol=1e-6)
@@ -123,7 +123,8 @@ def test_relaxation_is_exact_at_any_step():
     a.step(600.0, np.zeros(1))
     for _ in range(600):
         b.step(1.0, np.zeros(1))
-    assert a.S[:, 2:4] == pytest.approx(b.S[:, 2:4], rel=1e-9, abs=1e-12)  # v1, v2
+    assert a.packs.v_rc1_v == pytest.approx(b.packs.v_rc1_v, rel=1e-9, abs=1e-12)
+    assert a.packs.v_rc2_v == pytest.approx(b.packs.v_rc2_v, rel=1e-9, abs=1e-12)
     assert a.snapshot()["v_v"] == pytest.approx(b.snapshot()["v_v"], abs=1e-6)
 
 
@@ -135,13 +136,11 @@ def test_constant_power_is_delivered_exactly_and_voltage_follows_the_circuit():
     f.step(10.0, np.array([0.010]))
     s = f.snapshot()
     p_dc = s["v_v"] * s["i_a"]  # end-of-step power: close to, not equal to, the step mean
-    assert p_dc[0] == pytest.approx(f.S[0, 14], rel=2e-3)
+    assert p_dc[0] == pytest.approx(f.packs.p_dc_w[0], rel=2e-3)
     i = s["i_a"][0]
     assert i > 0
     ns = 96
-    from twin.fleet.fleet import S_R0, S_R1, S_R2
-
-    r0, r1, r2 = f.S[0, S_R0], f.S[0, S_R1], f.S[0, S_R2]
+    r0, r1, r2 = f.packs.r0_ohm[0], f.packs.r1_ohm[0], f.packs.r2_ohm[0]
     soc1 = f.soc_frac[0]
     ocv = np.interp(soc1, np.linspace(0, 1, 21), c.ocv_v) * ns
     v = ocv + i * (r0 + r1 * (1 - np.exp(-10 / c.tau1_s)) + r2 * (1 - np.exp(-10 / c.tau2_s)))
@@ -154,10 +153,10 @@ def test_converter_efficiency_curve():
     f = one_pack(soc=0.5)
     r = f.step(1.0, np.array([0.015]))
     s = f.snapshot()
-    assert f.S[0, 14] / (r.p_pack_mw[0] * 1e6) == pytest.approx(1 - 0.026 / (1 + 0.026), rel=2e-3)
+    assert f.packs.p_dc_w[0] / (r.p_pack_mw[0] * 1e6) == pytest.approx(1 - 0.026 / (1 + 0.026), rel=2e-3)
     f = one_pack(soc=0.5)
     f.step(1.0, np.array([0.003]))
-    assert f.S[0, 14] / 3000.0 == pytest.approx(1 - 0.0068 / 0.2068, rel=2e-3)
+    assert f.packs.p_dc_w[0] / 3000.0 == pytest.approx(1 - 0.0068 / 0.2068, rel=2e-3)
     del s
 
 
@@ -191,17 +190,17 @@ def test_bms_derates_charging_when_hot_and_trips_latched_when_too_hot():
     f = one_pack(temp_c=25.0)
     ch25, _ = f.pack_current_limits_a(1.0)
     c = CHEMISTRIES["NMC"]
-    f.S[0, S_TEMP] = c.temp_charge_max_c - 2.0  # inside the derating band
+    f.S[0, layout.S_TEMP] = c.temp_charge_max_c - 2.0  # inside the derating band
     f._stale = True
     ch_hot, _ = f.pack_current_limits_a(1.0)
     assert 0 < ch_hot[0] < ch25[0]
-    f.S[0, S_TEMP] = f.cfg.bms.temp_trip_c + 1.0
+    f.S[0, layout.S_TEMP] = f.cfg.bms.temp_trip_c + 1.0
     f.step(1.0, np.zeros(1))
     assert f.bms_state[0] == bms.STATE_FAULT and not f.active[0]
     assert f.bms_evt[0] >> bms.OVER_TEMP_ALARM & 1
     assert f.limits(1.0)[0][0] == 0.0
     assert len(f.bms_reset(np.array([0]))) == 0  # still hot: the fault stays latched
-    f.S[0, S_TEMP] = 25.0
+    f.S[0, layout.S_TEMP] = 25.0
     f.step(1.0, np.zeros(1))
     assert len(f.bms_reset(np.array([0]))) == 1 and f.bms_state[0] == bms.STATE_CONNECTED
     assert f.limits(1.0)[0][0] > 0
@@ -238,7 +237,7 @@ def _runaway_onsets(neighbour_w_per_k: float) -> tuple[BatteryFleet, dict[int, i
     onset: dict[int, int] = {}
     for k in range(480):
         f.step(15.0, np.zeros(3))
-        for i in np.flatnonzero(f.F[:, F_RUNAWAY] > 0):
+        for i in np.flatnonzero(f.packs.runaway):
             onset.setdefault(int(i), k)
     return f, onset
 
@@ -252,7 +251,7 @@ def test_thermal_runaway_propagates_to_neighbours_only():
         assert f.inv.yard_row[i] == f.inv.yard_row[5]
         assert all(onset[j] <= k for j in onset if abs(j - 5) < abs(i - 5))
     far = [i for i in range(30) if f.inv.yard_row[i] != f.inv.yard_row[5]]
-    assert np.all(f.F[far, F_STATE] == bms.STATE_CONNECTED) and all(i not in onset for i in far)
+    assert np.all(f.packs.bms_state[far] == bms.STATE_CONNECTED) and all(i not in onset for i in far)
     # without the coupling, nothing spreads
     f0, onset0 = _runaway_onsets(0.0)
     assert list(onset0) == [5]
@@ -265,8 +264,8 @@ def test_soh_aware_dispatch_spares_weak_packs():
         for k in range(200):
             f.step(60.0, np.full(2, 0.4 if (k // 50) % 2 else -0.4))
     weak = prop.inv.soh_frac < 0.6
-    thru_p = prop.S[weak, 28].sum() / prop.S[:, 28].sum()
-    thru_s = soh.S[weak, 28].sum() / soh.S[:, 28].sum()
+    thru_p = prop.packs.throughput_dc_j[weak].sum() / prop.packs.throughput_dc_j.sum()
+    thru_s = soh.packs.throughput_dc_j[weak].sum() / soh.packs.throughput_dc_j.sum()
     assert thru_s < 0.8 * thru_p, (thru_p, thru_s)
 
 
@@ -293,3 +292,33 @@ def test_split_is_exact_when_a_block_is_asked_its_limit():
         assert np.all(np.isfinite(r.shortfall_mw))
         assert np.allclose(r.block_p_mw + r.shortfall_mw, p, atol=1e-9)
         assert np.all(np.sign(r.block_p_mw) * np.sign(p) >= 0)
+
+
+def test_pack_view_reads_the_state_by_name_and_cannot_write_it():
+    """Adapters read packs through ``fleet.packs`` (no raw indices): live, read-only views of the state."""
+    f = make_fleet(n_packs=40, n_blocks=3)
+    f.trigger_runaway(3)
+    f.step(1.0, np.full(3, 0.2))
+    v = f.packs
+    assert len(v) == 40
+    assert np.array_equal(v.soc_frac, f.soc_frac) and np.array_equal(v.temp_c, f.temp_c)
+    assert np.array_equal(v.n_series, f.inv.n_series) and np.array_equal(v.bms_state, f.bms_state)
+    assert v.runaway.dtype == bool and list(np.flatnonzero(v.runaway)) == [3]
+    assert v.trip_cause[3] == bms.TRIP_RUNAWAY and v.trip_cause[0] == bms.TRIP_NONE
+    assert v.new_alarm.dtype == bool and np.array_equal(v.active, f.active)
+    assert np.all(v.v_terminal_v > 0) and np.all(v.v_cell_max_v >= v.v_cell_min_v)
+    assert np.all(v.i_a[v.active] > 0)  # charging
+    with pytest.raises(ValueError, match="read-only"):
+        v.soc_frac[0] = 0.0
+    before = v.i_a.copy()
+    f.step(1.0, np.full(3, -0.2))
+    assert not np.array_equal(v.i_a, before)  # a view follows the state
+
+
+def test_the_compiled_pass_is_cached_on_all_its_sources():
+    """numba watches only the file defining a cached function; the pass inlines code from other modules,
+    so its cache is keyed on all of them (twin.fleet.jitcache): an edit there recompiles it."""
+    from twin.fleet import kernel
+
+    names = {p.name for p in kernel.fleet_pass._sources}
+    assert {"kernel.py", "circuit.py", "split.py", "thermal.py", "limits.py", "bms.py", "layout.py"} <= names
