@@ -1,4 +1,4 @@
-"""Pack ageing (twin.fleet.ageing): agreement with the original BLAST-Lite and physical properties.
+"""Pack ageing (twin.fleet.ageing, .stress, .blast): agreement with the original BLAST-Lite and physical properties.
 
 Reference data: ``tests/data/blast_reference.json``, written by
 ``tests/data/make_blast_reference.py`` with BLAST-Lite 1.1.1 (numpy < 2, in a
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin.fleet import ageing
+from twin.config import CHEMISTRY_NAMES
+from twin.fleet import blast as blast_models
 from twin.fleet.ageing import (
-    CHEMISTRIES,
     DOD_NODES_FRAC,
     Q_MIN_FRAC,
     FleetAgeing,
@@ -26,7 +26,7 @@ from twin.fleet.ageing import (
 )
 
 DATA = Path(__file__).parents[2] / "data"
-CH3 = np.array(CHEMISTRIES)  # one pack per chemistry: NMC, LFP, LMO
+CH3 = np.array(CHEMISTRY_NAMES)  # one pack per chemistry: NMC, LFP, LMO
 
 
 def _load_reference() -> tuple[dict, object]:
@@ -194,7 +194,7 @@ def test_start_at_second_life_soh_and_resistance(mode: str) -> None:
 @pytest.mark.parametrize("soh0", [1.0, 0.8])
 def test_hotter_storage_fades_faster(soh0: float) -> None:
     temps = np.array([15.0, 25.0, 35.0, 45.0])
-    for chem in CHEMISTRIES:
+    for chem in CHEMISTRY_NAMES:
         fa = FleetAgeing(np.full(4, chem), np.full(4, soh0), np.full(4, 1.0 + 2.0 * (1.0 - soh0)))
         drive(fa, 90.0, const_soc(0.6), temps, dt_s=3600.0)
         fade = soh0 - fa.q_frac
@@ -206,7 +206,7 @@ def test_hotter_storage_fades_faster(soh0: float) -> None:
 def test_higher_soc_storage_fades_faster() -> None:
     """All three models make calendar fade grow with storage SoC (through U_a or SoC/T)."""
     socs = np.array([0.3, 0.6, 0.9])
-    for chem in CHEMISTRIES:
+    for chem in CHEMISTRY_NAMES:
         fa = FleetAgeing(np.full(3, chem), np.ones(3), np.ones(3))
         drive(fa, 90.0, const_soc(socs), 30.0, dt_s=3600.0)
         assert np.all(np.diff(1.0 - fa.q_frac) > 0.0), (chem, fa.q_frac)
@@ -359,8 +359,8 @@ def test_second_life_split_is_the_documented_one() -> None:
     assert lfp["qLoss_LLI_t"][0] / 0.2 == pytest.approx(0.98, abs=0.005)
     assert lfp["rGain_LLI_t"][0] / 0.5 == pytest.approx(0.94, abs=0.005)
     # the new-cell models after the representative first life (closed-form trajectories): 3.6 % and 10.6 % lost
-    for model, loss in ((ageing._Kokam(), 0.036), (ageing._SonyMurata(), 0.106)):
-        states, _rates = model.first_life(1, ageing.FIRST_LIFE)
+    for model, loss in ((blast_models._Kokam(), 0.036), (blast_models._SonyMurata(), 0.106)):
+        states, _rates = model.first_life(1, blast_models.FIRST_LIFE)
         assert 1.0 - model.outputs(states)[0][0] == pytest.approx(loss, abs=5e-4)
 
 
