@@ -9,6 +9,8 @@ import numpy as np
 from adapters.sims.base import EventQueue, ModelSim
 from twin.fleet import bms
 
+__all__ = ["PACK_EVENTS", "FleetSim"]
+
 PACK_EVENTS = {
     "trip_bess_block",
     "restore_bess_block",

@@ -72,6 +72,45 @@ from twin.sunspec802 import (  # noqa: F401 - re-exported as bms.X
     evt1_names,
 )
 
+__all__ = [  # its own names and the SunSpec 802 names it re-exports
+    "ALARM_MASK",
+    "COMMUNICATION_ERROR",
+    "EVT1_NAMES",
+    "OTHER_ALARM",
+    "OVER_CHARGE_CURRENT_ALARM",
+    "OVER_CHARGE_CURRENT_WARNING",
+    "OVER_DISCHARGE_CURRENT_ALARM",
+    "OVER_DISCHARGE_CURRENT_WARNING",
+    "OVER_SOC_MAX_ALARM",
+    "OVER_SOC_MAX_WARNING",
+    "OVER_TEMP_ALARM",
+    "OVER_TEMP_WARNING",
+    "OVER_VOLT_ALARM",
+    "OVER_VOLT_WARNING",
+    "STATE_CONNECTED",
+    "STATE_DISCONNECTED",
+    "STATE_FAULT",
+    "TRIP_NAMES",
+    "TRIP_NONE",
+    "TRIP_OVER_TEMP",
+    "TRIP_OVER_VOLT",
+    "TRIP_RUNAWAY",
+    "TRIP_UNDER_VOLT",
+    "UNDER_SOC_MIN_ALARM",
+    "UNDER_SOC_MIN_WARNING",
+    "UNDER_TEMP_ALARM",
+    "UNDER_TEMP_WARNING",
+    "UNDER_VOLT_ALARM",
+    "UNDER_VOLT_WARNING",
+    "VOLTAGE_IMBALANCE_WARNING",
+    "WARNING_MASK",
+    "evaluate",
+    "evt1_names",
+    "ramp",
+    "soc_derate",
+    "temp_derate",
+]
+
 # Why a contactor opened (latched cause, one value per pack).
 TRIP_NONE = 0
 TRIP_OVER_VOLT = 1

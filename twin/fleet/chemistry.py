@@ -44,6 +44,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twin.config import CHEMISTRY_NAMES
+
+__all__ = [
+    "CHEMISTRIES",
+    "LFP",
+    "LMO",
+    "NMC",
+    "R_GAS_J_MOL_K",
+    "SOC_GRID",
+    "T_REF_C",
+    "ChemistryParams",
+    "arrhenius_factor",
+    "ocv_cell_v",
+    "r_soc_mult_at",
+]
+
 SOC_GRID: np.ndarray = np.linspace(0.0, 1.0, 21)
 SOC_GRID.setflags(write=False)
 
@@ -414,6 +430,8 @@ LMO = ChemistryParams(
 )
 
 CHEMISTRIES: dict[str, ChemistryParams] = {"NMC": NMC, "LFP": LFP, "LMO": LMO}
+assert tuple(CHEMISTRIES) == CHEMISTRY_NAMES, "one parameter set per name of twin.config.CHEMISTRY_NAMES, in its order"
+assert all(p.name == name for name, p in CHEMISTRIES.items())
 
 
 def _params(chem: str | ChemistryParams) -> ChemistryParams:

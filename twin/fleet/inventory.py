@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.config import FleetModelConfig, ThermalConfig
+from twin.config import CHEMISTRY_NAMES, FleetModelConfig, ThermalConfig
 
-CHEMISTRY_NAMES: tuple[str, ...] = ("NMC", "LFP", "LMO")
+# CHEMISTRY_NAMES is twin.config's (defined once there), also importable from here
+__all__ = ["CHEMISTRY_NAMES", "FleetInventory", "blocks_in_order", "draw_inventory", "yard_layout"]
 
 
 @dataclass(frozen=True)
