@@ -17,6 +17,7 @@ import argparse
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -194,12 +195,22 @@ def bench_solvers(n: int) -> None:
         print(f"    {k:<22} {1e6 * v:10.1f} us   {base / v:8.1f} x faster than plain runpp")
 
 
+def _best_per_call_s(fn: Callable[[int], object], m: int, reps: int) -> float:
+    """Best over ``reps`` batches of the mean time of one of ``m`` calls ``fn(k)``, k = 0 .. m - 1 (s)."""
+    out = np.inf
+    for _ in range(reps):
+        t = time.perf_counter()
+        for k in range(m):
+            fn(k)
+        out = min(out, (time.perf_counter() - t) / m)
+    return out
+
+
 def bench_fleet(sizes: tuple[int, ...] = (805, 20000), reps: int = 5) -> None:
     """One fleet step (split, converter, circuit, thermal, BMS, limits for the next step, ageing
     stress) for fleets of several sizes, best of ``reps`` timed batches, with its parts."""
     from twin.config import FleetModelConfig
-    from twin.fleet.fleet import BatteryFleet
-    from twin.fleet.inventory import draw_inventory
+    from twin.fleet import BatteryFleet, draw_inventory
 
     print("one battery-fleet step (1 s), best of", reps, "batches:")
     for n in sizes:
@@ -207,28 +218,26 @@ def bench_fleet(sizes: tuple[int, ...] = (805, 20000), reps: int = 5) -> None:
         cfg = FleetModelConfig(n_packs=n, soc_start_frac=0.5)
         f = BatteryFleet(cfg, draw_inventory(cfg, nb, 7), nb, 15.0)
         p = np.full(nb, 0.8 * n / 805 * 12 / nb)
-        for k in range(20):  # compile and warm up
+        for _ in range(20):  # compile and warm up
             f.step(1.0, p)
         m = max(20, 400_000 // n)
 
-        def best(fn) -> float:  # noqa: ANN001
-            out = np.inf
-            for _ in range(reps):
-                t = time.perf_counter()
-                for k in range(m):
-                    fn(k)
-                out = min(out, (time.perf_counter() - t) / m)
-            return out
+        def step(k: int, f: BatteryFleet = f, p: np.ndarray = p) -> None:
+            f.step(1.0, p if (k // 50) % 2 else -p)  # 50 s charging, 50 s discharging
 
-        whole = best(lambda k: f.step(1.0, p if (k // 50) % 2 else -p))
-
-        def refresh(k: int) -> None:
+        def refresh(k: int, f: BatteryFleet = f) -> None:  # limits, weights and stats of the state (one pass)
             f._stale = True
             f._refresh(1.0)
 
-        ref = best(refresh)
+        whole = _best_per_call_s(step, m, reps)
+        ref = _best_per_call_s(refresh, m, reps)
         soc, temp, act = (np.ascontiguousarray(x) for x in (f.soc_frac, f.temp_c, f.active))
-        stress = best(lambda k: f.stress.add(1.0, soc, temp, act)) if f.stress is not None else 0.0
+
+        def stress_add(k: int, f: BatteryFleet = f, x: tuple = (soc, temp, act)) -> None:  # ageing stress of a step
+            if f.stress is not None:
+                f.stress.add(1.0, *x)
+
+        stress = _best_per_call_s(stress_add, m, reps) if f.stress is not None else 0.0
         print(
             f"    {n:6d} packs: {1e6 * whole:8.1f} us per step ({1e9 * whole / n:5.0f} ns per pack); "
             f"limits/stats refresh {1e6 * ref:7.1f} us, ageing stress {1e6 * stress:6.1f} us, "
