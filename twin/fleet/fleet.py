@@ -67,11 +67,6 @@ from twin.fleet.circuit import chemistry_tables, stored_energy
 from twin.fleet.inventory import FleetInventory
 from twin.fleet.kernel import fleet_pass
 from twin.fleet.layout import (
-    D_A1,
-    D_A2,
-    D_ATH,
-    D_B1,
-    D_B2,
     F_EVT,
     F_EXT,
     F_RUNAWAY,
@@ -89,20 +84,15 @@ from twin.fleet.layout import (
     OUT_N_RUNAWAY,
     OUT_N_TRIPS,
     OUT_THERMAL_MGMT_W,
-    P_CTH,
     P_ERW,
     P_G1,
     P_G2,
-    P_GNB,
     P_INV_WQ,
     P_NS,
     P_QAS,
     P_R0,
     P_R2,
     P_SOC_HI,
-    P_TAU1,
-    P_TAU2,
-    P_UA,
     P_VMAX,
     P_VMIN,
     P_WQ,
@@ -115,9 +105,6 @@ from twin.fleet.layout import (
     S_G2,
     S_ICH,
     S_IDIS,
-    S_L_CELL,
-    S_L_CONV,
-    S_L_HEAT,
     S_PCH,
     S_PDIS,
     S_R0,
@@ -127,20 +114,17 @@ from twin.fleet.layout import (
     S_SOCW,
     S_TEMP,
     S_TFA,
-    S_THRU,
     S_TMAX,
     S_VCMAX,
     S_VCMIN,
     S_VT,
-    S_W_AC,
-    S_W_DC,
     S_WC,
     S_WD,
     TH_TEMP_TRIP_C,
     TH_TEMP_WARN_MARGIN_C,
     TH_V_TRIP_MARGIN_V,
 )
-from twin.fleet.params import pack_parameters, set_capacity_and_resistance, thresholds
+from twin.fleet.params import pack_parameters, set_capacity_and_resistance, step_constants, thresholds
 from twin.fleet.view import PackView
 
 __all__ = ["BatteryFleet", "FleetStep", "PackView"]
@@ -367,12 +351,7 @@ class BatteryFleet:
         """Per-pack constants of a step length (exponentials of the RC and thermal responses)."""
         if dt_s == self._dt_d:
             return
-        P, D = self.P, self.D
-        D[:, D_A1] = np.exp(-dt_s / P[:, P_TAU1])
-        D[:, D_A2] = np.exp(-dt_s / P[:, P_TAU2])
-        D[:, D_B1] = P[:, P_TAU1] * (1.0 - D[:, D_A1])
-        D[:, D_B2] = P[:, P_TAU2] * (1.0 - D[:, D_A2])
-        D[:, D_ATH] = np.exp(-dt_s * (P[:, P_UA] + P[:, P_GNB]) / P[:, P_CTH])
+        step_constants(self.P, self.D, dt_s)
         self._dt_d = dt_s
 
     def pack_limits_mw(self, dt_s: float) -> tuple[np.ndarray, np.ndarray]:
@@ -546,15 +525,11 @@ class BatteryFleet:
         """Per pack, since construction: DC energy in - (stored change - parameter changes + cell losses),
         and AC energy in - (DC energy in + converter losses). Both ~0 (round-off) for a model that keeps
         its books; returns the larger magnitude per pack."""
-        S = self.S
-        d_e = self._e_pack_j() - self._e_start_pack
-        err_dc = S[:, S_W_DC] - (d_e - S[:, S_E_PARAM] + S[:, S_L_CELL])
-        err_ac = S[:, S_W_AC] - (S[:, S_W_DC] + S[:, S_L_CONV] + S[:, S_L_HEAT])
-        return np.maximum(np.abs(err_dc), np.abs(err_ac))
+        return report.balance_error_j(self.S, self._e_pack_j() - self._e_start_pack)
 
     def reset_books(self) -> None:
         """Start the per-pack energy books from the current state."""
-        self.S[:, [S_W_AC, S_W_DC, S_L_CELL, S_L_CONV, S_E_PARAM, S_THRU, S_L_HEAT]] = 0.0
+        self.S[:, report.BOOK_COLUMNS] = 0.0
         self._e_start_pack = self._e_pack_j()
 
     def param_change_j(self) -> float:

@@ -17,6 +17,11 @@ from twin.config import CHEMISTRY_NAMES, FleetModelConfig
 from twin.fleet.chemistry import CHEMISTRIES
 from twin.fleet.inventory import FleetInventory
 from twin.fleet.layout import (
+    D_A1,
+    D_A2,
+    D_ATH,
+    D_B1,
+    D_B2,
     N_P,
     N_TH,
     P_C0,
@@ -81,7 +86,14 @@ from twin.fleet.layout import (
     TH_V_WARN_MARGIN_V,
 )
 
-__all__ = ["PackParameters", "neighbours", "pack_parameters", "set_capacity_and_resistance", "thresholds"]
+__all__ = [
+    "PackParameters",
+    "neighbours",
+    "pack_parameters",
+    "set_capacity_and_resistance",
+    "step_constants",
+    "thresholds",
+]
 
 
 @dataclass
@@ -222,3 +234,12 @@ def thresholds(cfg: FleetModelConfig) -> np.ndarray:
     out[TH_INV_COOLER_BAND] = 1.0 / th.cooler_band_c
     out[TH_INV_COOLER_COP] = 1.0 / th.cooler_cop
     return out
+
+
+def step_constants(P: np.ndarray, D: np.ndarray, dt_s: float) -> None:
+    """Per-pack constants of a step length ``dt_s`` into ``D`` (exponentials of the RC and thermal responses)."""
+    D[:, D_A1] = np.exp(-dt_s / P[:, P_TAU1])
+    D[:, D_A2] = np.exp(-dt_s / P[:, P_TAU2])
+    D[:, D_B1] = P[:, P_TAU1] * (1.0 - D[:, D_A1])
+    D[:, D_B2] = P[:, P_TAU2] * (1.0 - D[:, D_A2])
+    D[:, D_ATH] = np.exp(-dt_s * (P[:, P_UA] + P[:, P_GNB]) / P[:, P_CTH])

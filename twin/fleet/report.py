@@ -52,7 +52,10 @@ from twin.fleet.layout import (
 if TYPE_CHECKING:
     from twin.fleet.fleet import BatteryFleet
 
-__all__ = ["books", "snapshot", "summary", "totals"]
+__all__ = ["BOOK_COLUMNS", "balance_error_j", "books", "snapshot", "summary", "totals"]
+
+# the per-pack energy books (columns of S), zeroed when the books start
+BOOK_COLUMNS = [S_W_AC, S_W_DC, S_L_CELL, S_L_CONV, S_E_PARAM, S_THRU, S_L_HEAT]
 
 
 def totals(st: np.ndarray) -> dict[str, float]:
@@ -162,3 +165,12 @@ def books(S: np.ndarray) -> dict[str, float]:
         "thermal_mgmt_mwh": float(S[:, S_L_HEAT].sum() / 3.6e9),
         "param_change_mwh": float(S[:, S_E_PARAM].sum() / 3.6e9),
     }
+
+
+def balance_error_j(S: np.ndarray, d_e: np.ndarray) -> np.ndarray:
+    """Per pack, since the books started, given the change of stored energy ``d_e`` (J): DC energy in -
+    (``d_e`` - parameter changes + cell losses), and AC energy in - (DC energy in + converter losses +
+    thermal management). Both ~0 (round-off) for a model that keeps its books; the larger magnitude."""
+    err_dc = S[:, S_W_DC] - (d_e - S[:, S_E_PARAM] + S[:, S_L_CELL])
+    err_ac = S[:, S_W_AC] - (S[:, S_W_DC] + S[:, S_L_CONV] + S[:, S_L_HEAT])
+    return np.maximum(np.abs(err_dc), np.abs(err_ac))
