@@ -99,13 +99,13 @@ class Session:
         try:
             lines = p.read_text().splitlines()
         except OSError as exc:
-            raise SessionError(f"session file {p}: cannot read it: {exc.strerror or exc}") from None
+            raise SessionError(f"session file {p}: cannot read it: {exc.strerror or exc}") from exc
         if not lines:
             raise SessionError(f"session file {p}: empty")
         try:
             header = json.loads(lines[0])
         except json.JSONDecodeError as exc:
-            raise SessionError(f"session file {p}, line 1: not JSON ({exc.msg})") from None
+            raise SessionError(f"session file {p}, line 1: not JSON ({exc.msg})") from exc
         if not isinstance(header, dict) or header.get("session") != SESSION_VERSION:
             raise SessionError(
                 f'session file {p}, line 1: not a session header (expected "session": '
@@ -121,7 +121,7 @@ class Session:
             except json.JSONDecodeError as exc:
                 if no == len(lines):  # a run killed mid-write leaves a torn last line: ignore it
                     break
-                raise SessionError(f"session file {p}, line {no}: not JSON ({exc.msg})") from None
+                raise SessionError(f"session file {p}, line {no}: not JSON ({exc.msg})") from exc
             if "note" in rec:
                 continue
             missing = [k for k in ("k", "u", "op", "a", "n", "out") if k not in rec]

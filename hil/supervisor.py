@@ -199,7 +199,7 @@ class Supervisor:
                     deadline,
                 )
             except MapError as exc:
-                raise SimulationAborted(f"HIL pack {port.pack_id} (unit {port.unit}): {exc}") from None
+                raise SimulationAborted(f"HIL pack {port.pack_id} (unit {port.unit}): {exc}") from exc
             self.take(j, t_s, ans, packs)
         self.io_s.append(self.clock() - t_io)
         return self.fleet_inputs()

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from twin.errors import InputError
-from twin.validation import close_match, did_you_mean
+from twin.validation import did_you_mean
 
 __all__ = [
     "Controller",
@@ -223,9 +223,7 @@ def load_controller_class(path: str) -> type[Controller]:
         cls = getattr(module, cls_name)
     except AttributeError:
         names = [n for n in dir(module) if not n.startswith("_")]
-        m = close_match(cls_name, names)
-        hint = f" (did you mean {m!r}?)" if m else ""
-        raise ImportError(f"module {mod_name!r} has no class {cls_name!r}{hint}") from None
+        raise ImportError(f"module {mod_name!r} has no class {cls_name!r}{did_you_mean(cls_name, names)}") from None
     if not (isinstance(cls, type) and issubclass(cls, Controller)):
         raise TypeError(f"{path} is not a subclass of twin.controller.Controller")
     return cls

@@ -97,7 +97,8 @@ def cmd_hil(args: argparse.Namespace) -> int:
     inv = load_inventory(sc)
     problems = check_hil_packs(sc, packs, inv)  # the one check of bound packs, as for [hil] packs
     if problems:
-        raise InputError("\n".join(f"{args.scenario}: --packs: {m}" for m in problems))
+        source = f"session {args.replay}" if args.replay else ("--packs" if args.packs else "[hil] packs")
+        raise InputError("\n".join(f"{args.scenario}: {source}: {m}" for m in problems))
     if args.port:
         _check_port(args.port)
     from adapters.sims.hil import HilOptions  # the heavy imports (mosaik, the models) once the input is good

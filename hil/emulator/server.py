@@ -171,7 +171,7 @@ class BmsEmulator:
         try:
             await server.serve_forever(background=True)
         except RuntimeError as exc:
-            raise EmulatorError(f"cannot listen: {exc}") from None
+            raise EmulatorError(f"cannot listen: {exc}") from exc
         self._started.set()
         try:
             while not self._stopping:

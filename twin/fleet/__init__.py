@@ -21,9 +21,35 @@ Modules (docs/fleet.md walks through one step):
 Sign: pack power and current are positive when charging.
 """
 
-from twin.fleet.fleet import BatteryFleet, FleetStep
-from twin.fleet.inventory import FleetInventory, draw_inventory
-from twin.fleet.view import PackView
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twin.fleet.fleet import BatteryFleet, FleetStep
+    from twin.fleet.inventory import FleetInventory, draw_inventory
+    from twin.fleet.view import PackView
+
+# The package's names come from their modules on first use: reading an inventory (``twin validate``) must
+# not compile or load the numba pass.
+_LAZY = {
+    "BatteryFleet": "twin.fleet.fleet",
+    "FleetStep": "twin.fleet.fleet",
+    "FleetInventory": "twin.fleet.inventory",
+    "draw_inventory": "twin.fleet.inventory",
+    "PackView": "twin.fleet.view",
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'twin.fleet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BatteryFleet",

@@ -10,10 +10,12 @@ charging), the current constant over a step (the kernels in
   current (OCV integral over the SoC swept, exact zero-order-hold RC
   response) and its derivative; :func:`solve_current`: the current whose
   mean power is a setpoint (Newton);
-* :func:`rc_step`: the RC voltages at the end of a step and the cell losses
-  over it, exact at any step length;
 * :func:`conv_dc_from_ac`, :func:`conv_ac_from_dc`: the DC/DC converter,
   losses ``c0 p_r + c1 |p| + c2 p^2 / p_r``, inverted exactly.
+
+The RC voltages at the end of a step and the cell losses over it (exact at
+any step length) are computed inside the pass, ``kernel._circuit_update``:
+there each value is loaded where the bit-identical results need it.
 
 Conventions: W, J, A, V, ohm, s inside.
 """
@@ -37,7 +39,6 @@ __all__ = [
     "conv_dc_from_ac",
     "ocv",
     "ocv_int",
-    "rc_step",
     "seg",
     "solve_current",
     "stored_energy",
@@ -129,22 +130,6 @@ def solve_current(p_w, f0, e0, s0, v1, v2, qas, ns, r0, r1, r2, a1, a2, b1, b2, 
         i_a -= g / dw
     w, _ = w_step(i_a, f0, s0, v1, v2, qas, ns, r0, r1, r2, a1, a2, b1, b2, dt, tab, cum, c)
     return i_a, w
-
-
-@numba.njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")
-def rc_step(i_a, v1, v2, r0, r1, r2, g1, g2, a1, a2, b1, b2, dt):  # pragma: no cover
-    """Exact response of the RC branches to a constant current over ``dt``: their voltages at the end
-    (V) and the cell losses over the step (J: ``∫ i² R0 + v1² / R1 + v2² / R2 dt``)."""
-    vi1 = r1 * i_a
-    vi2 = r2 * i_a
-    d1 = v1 - vi1
-    d2 = v2 - vi2
-    v1n = vi1 + d1 * a1
-    v2n = vi2 + d2 * a2
-    sq1 = vi1 * vi1 * dt + 2.0 * vi1 * d1 * b1 + d1 * d1 * 0.5 * b1 * (1.0 + a1)
-    sq2 = vi2 * vi2 * dt + 2.0 * vi2 * d2 * b2 + d2 * d2 * 0.5 * b2 * (1.0 + a2)
-    l_cell = i_a * i_a * r0 * dt + sq1 * g1 + sq2 * g2
-    return v1n, v2n, l_cell
 
 
 @numba.njit(cache=True, inline="always", fastmath=FASTMATH, error_model="numpy")

@@ -113,8 +113,8 @@ def test_controller_class_that_does_not_import(tmp_path):
     with pytest.raises(
         ScenarioFileError,
         match=r"controller\.class = 'twin\.controller:ReferenceControler': module "
-        r"'twin\.controller' has no class 'ReferenceControler' \(did you mean "
-        r"'ReferenceController'\?\)",
+        r"'twin\.controller' has no class 'ReferenceControler'; did you mean "
+        r"'ReferenceController'\?",
     ):
         load_scenario(bad)
     bad = write_scenario(tmp_path, "ctl2", GOOD + '\n[controller]\nclass = "no_such_pkg.mod:Ctl"\n')
