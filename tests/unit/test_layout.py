@@ -38,6 +38,21 @@ FORBIDDEN = {
     "hil": {"mosaik", "mosaik_api_v3", "adapters", "benchmarks", "tools", "tests"},
     "adapters": {"benchmarks", "tools", "tests"},
 }
+# Inside twin/: the models know only the settings and the shared leaves, never each other; twin/site.py alone
+# builds the site from all of them. Leaves import nothing of twin.
+_LEAVES = {"twin.errors", "twin.validation", "twin.sunspec802"}
+TWIN_MAY_IMPORT = {
+    "twin.config": {"twin.config", *_LEAVES},
+    "twin.grid": {"twin.grid", "twin.config", *_LEAVES},
+    "twin.fleet": {"twin.fleet", "twin.config", *_LEAVES},
+    "twin.datacenter": {"twin.datacenter", "twin.config", *_LEAVES},
+    "twin.generation": {"twin.generation", "twin.config", *_LEAVES},
+    "twin.weather": {"twin.weather", "twin.config", *_LEAVES},
+    "twin.controller": {"twin.config", *_LEAVES},
+    "twin.errors": set(),
+    "twin.validation": {"twin.errors"},
+    "twin.sunspec802": set(),
+}
 MAX_LINES = 600
 # Modules allowed past MAX_LINES, each with the reason (the issue asks for it to be said).
 LONG_MODULES: dict[str, str] = {}
@@ -68,6 +83,41 @@ def test_layer_imports(path: Path) -> None:
     pkg = path.relative_to(ROOT).parts[0]
     bad = _imports(ast.parse(path.read_text())) & FORBIDDEN.get(pkg, set())
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}, which {pkg}/ must not (docs/architecture.md)"
+
+
+def _twin_imports(tree: ast.Module) -> set[str]:
+    """The twin sub-packages or top modules a module imports at run time (``if TYPE_CHECKING:`` aside)."""
+    out: set[str] = set()
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "twin":
+            names = [f"twin.{a.name}" for a in node.names]  # from twin import sunspec802
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+            continue
+        out.update(".".join(n.split(".")[:2]) for n in names if n.split(".")[0] == "twin")
+    return out
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in _modules() if p.relative_to(ROOT).parts[0] == "twin"], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_twin_models_import_only_settings_and_leaves(path: Path) -> None:
+    name = _name(path)
+    layer = ".".join(name.split(".")[:2])
+    allowed = TWIN_MAY_IMPORT.get(layer)
+    if allowed is None:  # twin/__init__.py and twin/site.py (the builder) may import any of twin
+        return
+    bad = _twin_imports(ast.parse(path.read_text())) - allowed
+    assert not bad, f"{name} imports {sorted(bad)}; {layer} may import only {sorted(allowed)} (docs/architecture.md)"
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
