@@ -354,21 +354,17 @@ def main() -> None:
     ap.add_argument("--floor-steps", type=int, default=20000)
     ap.add_argument("--only", choices=["run", "floor", "solvers", "fleet", "datacenter", "hil"], default=None)
     a = ap.parse_args()
-    if a.only == "hil":
-        bench_hil()
-        return
-    if a.only == "fleet":
-        bench_fleet()
-        return
-    if a.only == "datacenter":
-        bench_datacenter()
-        return
-    bench_fleet()
-    bench_datacenter()
-    bench_hil()
-    bench_run(a.scenario, a.hours)
-    bench_mosaik_floor(a.scenario, a.floor_steps)
-    bench_solvers(a.solves)
+    parts = {
+        "fleet": bench_fleet,
+        "datacenter": bench_datacenter,
+        "hil": bench_hil,
+        "run": lambda: bench_run(a.scenario, a.hours),
+        "floor": lambda: bench_mosaik_floor(a.scenario, a.floor_steps),
+        "solvers": lambda: bench_solvers(a.solves),
+    }
+    for name, part in parts.items():  # all of them in this order, or the one asked for
+        if a.only in (None, name):
+            part()
 
 
 if __name__ == "__main__":

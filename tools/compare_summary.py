@@ -4,8 +4,8 @@
 
 Exit 0 when they agree, 1 with one line per difference otherwise. The stored
 copy of the default day (``tests/data/default_day_summary.json``) was written
-by ``twin run scenarios/pilot-summer-day.toml`` before the layout change of
-issue 11; ``tests/integration/test_default_day.py`` runs the same check.
+by ``twin run scenarios/pilot-summer-day.toml`` at commit a87e229, the last
+before the layout change of issue 11; ``tests/integration/test_default_day.py`` runs the same check.
 """
 
 from __future__ import annotations

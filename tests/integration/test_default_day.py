@@ -57,8 +57,9 @@ def test_curtailment_at_noon_when_the_fleet_is_full(day):
 
 @pytest.mark.slow
 def test_day_summary_equals_the_stored_copy(day):
-    """Issue 11: the layout change changed no result. The stored copy is the summary of the default day
-    before the change (tests/data/default_day_summary.json); every number within 1e-9 relative
+    """Issue 11: the layout change changed no result. The stored copy (tests/data/default_day_summary.json)
+    is the summary `twin run scenarios/pilot-summer-day.toml` wrote at commit a87e229, the last commit
+    before the change, on the 2-core development machine; every number within 1e-9 relative
     (round-off figures below 1e-12 absolute), timing fields aside (tools/compare_summary.py)."""
     from tools.compare_summary import STORED, differences
 
