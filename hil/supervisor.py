@@ -77,7 +77,7 @@ class PackReadings:
 
 @dataclass(frozen=True)
 class FleetInputs:
-    """What the fleet takes from the BMSs for the next step (:meth:`twin.fleet.BatteryFleet.set_external`)."""
+    """What the fleet takes from the BMSs for the next step (:meth:`twin.fleet.fleet.BatteryFleet.set_external`)."""
 
     state: np.ndarray
     evt1: np.ndarray

@@ -2,9 +2,10 @@
 
     PYBAMM_DISABLE_TELEMETRY=true .venv/bin/python -m tools.derive_chemistry
 
-This script is **never imported at run time** by the twin or its tests: it
-needs PyBaMM (the project's test-only extra) and about a minute of CPU. It
-prints the literals that are pasted into ``twin/chemistry.py``; rerun it and
+The twin never imports this script; ``tests/unit/twin/test_chemistry.py``
+imports its helpers to check the tables against the same sources. It needs
+PyBaMM (the project's test-only extra) and about a minute of CPU. It
+prints the literals that are pasted into ``twin/fleet/chemistry.py``; rerun it and
 diff when a source or the method changes.
 
 What it derives

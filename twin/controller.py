@@ -153,7 +153,7 @@ class ReferenceController(Controller):
         minimum time between two tier changes.
 
     The pack split is left to the fleet's reference dispatch (in proportion
-    to each pack's available energy and power, :meth:`twin.fleet.BatteryFleet.split_weights`).
+    to each pack's available energy and power, :meth:`twin.fleet.fleet.BatteryFleet.split_weights`).
     """
 
     DEFAULTS: ClassVar[dict[str, Any] | None] = {

@@ -1,6 +1,6 @@
 """Read (and write) a fleet inventory CSV: one row per pack.
 
-The reader builds the same :class:`twin.inventory.FleetInventory` as the
+The reader builds the same :class:`twin.fleet.inventory.FleetInventory` as the
 seeded draw over the scenario's mix. Every problem in the file is reported
 at once, each as ``FILE:LINE: column 'soh_frac' = '1.7': must be in (0, 1]``
 (the value received and what is allowed, with a close match for a
@@ -160,7 +160,7 @@ def read_inventory_csv(path: Path, n_blocks: int, thermal: ThermalConfig) -> Fle
 
     Rows are sorted stably by block (file order within a block). Without a
     ``block`` column packs are spread over the blocks in file order
-    (:func:`twin.inventory.blocks_in_order`); without a ``yard_row`` column a
+    (:func:`twin.fleet.inventory.blocks_in_order`); without a ``yard_row`` column a
     pack's row is the rank of its ``yard_y_m`` among the distinct values.
     ``thermal`` (the fleet's thermal configuration, from which the mix draw
     lays out the yard) is not used: the file gives every position.

@@ -3,7 +3,7 @@
 The PV inverters' active-power limit from the controller acts here, every
 electrical step; the Spark units' loads arrive already capped (the data
 center applies the shed tiers at its racks); then the power flow with the
-grid-forming battery blocks and the fast local layer of :class:`twin.grid.Grid`.
+grid-forming battery blocks and the fast local layer of :class:`twin.grid.grid.Grid`.
 
 ``bess_headroom_p_mw`` is the fleet's discharge limit less what it would
 have to give at the in-step peak of the IT load (the step mean plus the

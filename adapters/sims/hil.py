@@ -8,12 +8,12 @@ simulator cannot run ahead of the plant), it:
 
 1. applies the scenario's ``hil_setop`` and ``bms_reset`` events to the bound packs;
 2. reads the bound packs from the fleet's read-only view
-   (:attr:`twin.fleet.BatteryFleet.packs`) and has the supervisor pace the
+   (:attr:`twin.fleet.fleet.BatteryFleet.packs`) and has the supervisor pace the
    step and run the exchange with the BMSs (the pack model's state at ``t``,
    the end of the step just completed, written into model 64950; model 802
    read back);
 3. hands the BMSs' State, Evt1 and current limits to the fleet
-   (:meth:`twin.fleet.BatteryFleet.set_external`): a pack whose contactor is
+   (:meth:`twin.fleet.fleet.BatteryFleet.set_external`): a pack whose contactor is
    open, whose BMS does not answer or whose heartbeat froze is out of the
    dispatch for the step; the fleet's split gives its share to the other
    packs and the controller sees the lower limits at the next step;

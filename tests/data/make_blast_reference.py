@@ -1,4 +1,4 @@
-"""Reference capacity/resistance trajectories from the original BLAST-Lite 1.1.1, for tests/test_ageing.py.
+"""Reference capacity/resistance trajectories from the original BLAST-Lite 1.1.1, for tests/unit/twin/test_ageing.py.
 
 BLAST-Lite pins numpy < 2, so it runs in a throw-away venv, not the project's:
 

@@ -22,7 +22,7 @@ __all__ = [
 
 
 class CoolingConfig(StrictModel):
-    """Liquid cooling of one Spark unit (every unit has the same plant); see twin/cooling.py.
+    """Liquid cooling of one Spark unit (every unit has the same plant); see twin/datacenter/cooling.py.
 
     Given for a 1 MW unit: heat capacities, flows, conductances and the fan, pump
     and chiller ratings scale with site.spark.it_peak_mw (Cooling.SCALED). Values are ASSUMPTIONS of a typical

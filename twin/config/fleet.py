@@ -112,7 +112,7 @@ class ThermalConfig(StrictModel):
 class AgeingConfig(StrictModel):
     enabled: bool = True
     update_every_s: float = Field(86400.0, gt=0)  # stress aggregates -> capacity and resistance
-    # How a used pack continues from its second-life SoH (twin/ageing.py): "scaled_history" scales each
+    # How a used pack continues from its second-life SoH (twin/fleet/ageing.py): "scaled_history" scales each
     # pack's ageing rates so the lab-cell model reaches its SoH after an assumed EV first life;
     # "virtual_age" keeps the lab cell's rates (a used pack then counts as very old and fades slowly).
     second_life: Literal["scaled_history", "virtual_age"] = "scaled_history"

@@ -2,7 +2,7 @@
 
 Per electrical step, for every unit (:meth:`DataCenter.step`):
 
-1. GPU power at the fine step (:class:`twin.gpu_load.GpuLoad`: training,
+1. GPU power at the fine step (:class:`twin.datacenter.gpu_load.GpuLoad`: training,
    inference, constant workloads; power floor, ramp limit, PSU filter).
 2. Leakage: IT power scales by ``1 + leakage_per_k (T_coolant - leakage_ref_c)``
    (the coolant temperature at the start of the step). That is the unit's
@@ -18,7 +18,7 @@ Per electrical step, for every unit (:meth:`DataCenter.step`):
    maximum** (per unit and for the site: the site's are of the summed fine
    trace); the mean goes to the power flow, the extremes to the controller and
    the headroom check (no silent aliasing).
-5. The cooling plant (:class:`twin.cooling.Cooling`) takes the mean IT power
+5. The cooling plant (:class:`twin.datacenter.cooling.Cooling`) takes the mean IT power
    as heat and returns pump, fan and chiller power: the three cooling loads on
    the unit's 480 V bus.
 

@@ -86,7 +86,7 @@ the exact step ``y(x_v + dx) - y0``, which makes the result independent of
 the update interval at constant stress (the Euler step converges to it as
 windows shrink; with BLAST-Lite's windows of about a day the two differ by
 up to 0.2 % of capacity over a year -- LMO at 45 degC, 31 % loss -- and
-mostly by less than 0.05 %, see ``tests/test_ageing.py``).
+mostly by less than 0.05 %, see ``tests/unit/twin/test_ageing.py``).
 ``FleetAgeing(..., euler=True)`` reproduces BLAST-Lite's Euler step.
 
 Second-life start. A pack starts at capacity ``soh0`` (of nameplate) and
@@ -122,7 +122,7 @@ resistance factor ``r_factor0`` (of new).
     age is whatever the model needs to reach it (the NMC calendar state at
     20 % loss is centuries old), so used packs then fade about ten times
     slower than new ones (about 0.2 % a year for NMC at 25 degC against
-    2.4 % with ``"scaled_history"`` for the duty in ``tests/test_ageing.py``).
+    2.4 % with ``"scaled_history"`` for the duty in ``tests/unit/twin/test_ageing.py``).
     The LFP calendar state, a sigmoid below its plateau ``q1``, is then
     capped at ``FIRST_LIFE_CAL_CAP`` of the first-life plateau and the rest
     put on cycle loss.

@@ -6,7 +6,7 @@ injections change, so the fast path hands the same net once to
 lightsim2grid's C++ grid model (``init_from_pandapower``), keeps its
 admittance matrix and symbolic factorisation, and warm-starts each Newton
 solve from the previous step's voltages. :class:`PandapowerSolver` runs plain
-``pandapower.runpp`` with the same inputs; ``tests/test_powerflow.py`` proves
+``pandapower.runpp`` with the same inputs; ``tests/reference/test_powerflow.py`` proves
 both agree to 1e-6 pu on sampled steps of a real run, and ``make bench``
 prints what each costs.
 

@@ -1,4 +1,4 @@
-"""Sanity checks of the chemistry tables (twin/chemistry.py)."""
+"""Sanity checks of the chemistry tables (twin/fleet/chemistry.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Liquid cooling (twin/cooling.py) and the data center's thermal side (twin/datacenter.py).
+"""Liquid cooling (twin/datacenter/cooling.py) and the data center's thermal side (twin/datacenter/datacenter.py).
 
 Physics checked against hand-computed references from the configuration, never
 against the model's own intermediate values:

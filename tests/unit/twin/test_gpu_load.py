@@ -1,4 +1,4 @@
-"""GPU power synthesis (twin/gpu_load.py): swing, spectral line, smoothing, chunk independence, events."""
+"""GPU power synthesis (twin/datacenter/gpu_load.py): swing, spectral line, smoothing, chunk independence, events."""
 
 from __future__ import annotations
 
