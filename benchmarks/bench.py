@@ -354,7 +354,7 @@ def main() -> None:
     ap.add_argument("--floor-steps", type=int, default=20000)
     ap.add_argument("--only", choices=["run", "floor", "solvers", "fleet", "datacenter", "hil"], default=None)
     a = ap.parse_args()
-    parts = {
+    parts: dict[str, Callable[[], object]] = {
         "fleet": bench_fleet,
         "datacenter": bench_datacenter,
         "hil": bench_hil,
