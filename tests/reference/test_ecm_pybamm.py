@@ -17,34 +17,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.packs import one_pack
 from tests.reference.pybamm_ref import thevenin_cell_voltage
-from twin.config import FleetModelConfig
 from twin.fleet import layout
 from twin.fleet.chemistry import CHEMISTRIES
 from twin.fleet.circuit import conv_dc_from_ac
 from twin.fleet.fleet import BatteryFleet
-from twin.fleet.inventory import FleetInventory
 
 DT_S = 0.1
 N_STEPS = 36_000  # 1 h
 
 
 def _pack(chem: str, e_kwh: float, n_series: int, soh: float, r_factor: float, soc0: float) -> BatteryFleet:
-    cfg = FleetModelConfig(n_packs=1, soc_start_frac=soc0, soc_min_frac=0.02, soc_max_frac=0.98)
-    inv = FleetInventory(
-        pack_id=np.array([0]),
-        vehicle=np.array(["ref"]),
-        chemistry=np.array([chem]),
-        n_series=np.array([n_series]),
-        e_nom_mwh=np.array([e_kwh / 1000]),
-        soh_frac=np.array([soh]),
-        r_factor=np.array([r_factor]),
-        block=np.array([0]),
-        yard_x_m=np.array([0.0]),
-        yard_y_m=np.array([0.0]),
-        yard_row=np.array([0]),
-    )
-    f = BatteryFleet(cfg, inv, 1, 15.0, temp_start_c=25.0)
+    f = one_pack(chem, soc0, e_kwh, n_series, soh, r_factor, temp_c=25.0, soc_min_frac=0.02, soc_max_frac=0.98)
     f.P[:, layout.P_EA] = 0.0  # isothermal comparison (see the module docstring)
     f._stale = True
     return f

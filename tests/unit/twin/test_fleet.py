@@ -17,11 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.packs import one_pack
 from twin.config import BmsConfig, FleetModelConfig, FleetVehicleModel, ThermalConfig
 from twin.fleet import bms, layout
 from twin.fleet.chemistry import CHEMISTRIES
 from twin.fleet.fleet import BatteryFleet
-from twin.fleet.inventory import FleetInventory, draw_inventory
+from twin.fleet.inventory import draw_inventory
 
 
 def make_fleet(
@@ -29,33 +30,6 @@ def make_fleet(
 ) -> BatteryFleet:
     cfg = FleetModelConfig(n_packs=n_packs, soc_start_frac=soc, **cfg_kw)
     return BatteryFleet(cfg, draw_inventory(cfg, n_blocks, seed), n_blocks, 15.0, temp_start_c=temp_c)
-
-
-def one_pack(
-    chem: str = "NMC",
-    soc: float = 0.5,
-    e_kwh: float = 66.0,
-    n_series: int = 96,
-    soh: float = 0.8,
-    r_factor: float = 1.5,
-    temp_c: float = 25.0,
-    **cfg_kw,
-) -> BatteryFleet:
-    cfg = FleetModelConfig(n_packs=1, soc_start_frac=soc, **cfg_kw)
-    inv = FleetInventory(
-        pack_id=np.array([0]),
-        vehicle=np.array(["test"]),
-        chemistry=np.array([chem]),
-        n_series=np.array([n_series]),
-        e_nom_mwh=np.array([e_kwh / 1000]),
-        soh_frac=np.array([soh]),
-        r_factor=np.array([r_factor]),
-        block=np.array([0]),
-        yard_x_m=np.array([0.0]),
-        yard_y_m=np.array([0.0]),
-        yard_row=np.array([0]),
-    )
-    return BatteryFleet(cfg, inv, 1, 15.0, temp_start_c=temp_c)
 
 
 def test_default_fleet_matches_the_published_site():
@@ -322,3 +296,16 @@ def test_the_compiled_pass_is_cached_on_all_its_sources():
 
     names = {p.name for p in kernel.fleet_pass._sources}
     assert {"kernel.py", "circuit.py", "split.py", "thermal.py", "limits.py", "bms.py", "layout.py"} <= names
+
+
+@pytest.mark.parametrize("group", ["P", "S", "D", "F", "ST", "OUT", "TH"])
+def test_layout_indices_are_contiguous_and_match_the_arrays(group):
+    """twin/fleet/layout.py: each group's indices run 0..N-1 with no gap or repeat, and the fleet's arrays have
+    exactly N columns (a new quantity added without moving N would overwrite another one's column)."""
+    idx = {k: v for k, v in vars(layout).items() if k.startswith(f"{group}_") and isinstance(v, int)}
+    n = getattr(layout, f"N_{group}")
+    assert sorted(idx.values()) == list(range(n)), f"{group}_* indices: {sorted(idx.values())} for N_{group} = {n}"
+    f = one_pack()
+    shapes = {"P": f.P.shape[1], "S": f.S.shape[1], "D": f.D.shape[1], "F": f.F.shape[1]}
+    if group in shapes:
+        assert shapes[group] == n
