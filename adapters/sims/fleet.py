@@ -114,7 +114,8 @@ class FleetSim(ModelSim):
                 site.log(
                     t_s,
                     "pack_thermal_runaway",
-                    f"pack {inv.pack_id[i]} (yard row {inv.yard_row[i]}) at {fleet.temp_c[i]:.0f} degC: runaway onset",
+                    f"pack {inv.pack_id[i]} (yard row {inv.yard_row[i]}) at {fleet.packs.temp_c[i]:.0f} degC: "
+                    "runaway onset",
                 )
         if r.n_new_trips:
             now = packs.bms_state == bms.STATE_FAULT
@@ -174,7 +175,7 @@ class FleetSim(ModelSim):
             "bess_discharge_max_p_mw": dis,
             "soc_frac": tot["soc_frac"],
             "e_stored_mwh": tot["e_stored_mwh"],
-            "pack_soc_frac": fleet.soc_frac,
+            "pack_soc_frac": fleet.packs.soc_frac,  # read-only: a controller cannot write the plant
             "pack_in_service": fleet.active,
         }
         self.out = meas.copy()
