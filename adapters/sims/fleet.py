@@ -6,20 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from adapters.sims.base import EventQueue, ModelSim
+from adapters.sims.base import ModelSim
 from twin.fleet import bms
 
-__all__ = ["PACK_EVENTS", "FleetSim"]
-
-PACK_EVENTS = {
-    "trip_bess_block",
-    "restore_bess_block",
-    "trip_packs",
-    "restore_packs",
-    "weak_cell",
-    "thermal_runaway",
-    "bms_reset",
-}
+__all__ = ["FleetSim"]
 
 
 def _ids(ids: np.ndarray, limit: int = 20) -> str:
@@ -39,10 +29,21 @@ class FleetSim(ModelSim):
     ]
     ATTRS = MEAS + ["fleet_meas"]  # fleet_meas: all of MEAS in one dict (see GridSim)
     INPUTS = ["bess_p_mw", "pack_weights", "temp_amb_c", "ghi_w_m2", "hil_ok"]  # hil_ok: orders HIL before Fleet
-    EVENT_KINDS = frozenset(PACK_EVENTS)  # owned (applied and logged); the grid follows the battery-block trips
+    # owned (applied and logged); the grid follows the battery-block trips, HIL the alarm reset
+    EVENT_KINDS = frozenset(
+        {
+            "trip_bess_block",
+            "restore_bess_block",
+            "trip_packs",
+            "restore_packs",
+            "weak_cell",
+            "thermal_runaway",
+            "bms_reset",
+        }
+    )
 
     def setup(self) -> None:
-        self.events = EventQueue(self.site.scenario.events, PACK_EVENTS)
+        self.events = self.event_queue()
         fleet = self.site.fleet
         self._short = False
         self._fault = fleet.packs.bms_state == bms.STATE_FAULT

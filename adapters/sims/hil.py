@@ -36,9 +36,7 @@ from hil.line import LineSettings
 from hil.link import ReplayLink
 from hil.supervisor import PackReadings, Supervisor
 
-__all__ = ["HIL_EVENTS", "HilOptions", "HilSim"]
-
-HIL_EVENTS = {"bms_reset", "hil_setop"}
+__all__ = ["HilOptions", "HilSim"]
 
 
 @dataclass
@@ -61,7 +59,7 @@ class HilSim(ModelSim):
     ATTRS = ["hil_ok"]
     INPUTS = ["fleet_meas"]
     PER_STEP_RECORD = False
-    EVENT_KINDS = frozenset(HIL_EVENTS - {"bms_reset"})  # owned: hil_setop
+    EVENT_KINDS = frozenset({"hil_setop"})  # owned
     EVENT_KINDS_FOLLOWED = frozenset({"bms_reset"})  # the Fleet's: the alarm reset is also written to the BMSs
 
     def init(self, sid: str, time_resolution: float = 1.0, **sim_params: Any) -> Meta:
