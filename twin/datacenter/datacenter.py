@@ -24,6 +24,10 @@ Per electrical step, for every unit (:meth:`DataCenter.step`):
 
 What was cut is split in two: ``shed`` (the controller's cap) and
 ``thermal_cut`` (throttling and shutdown).
+
+Recorded IT power (:meth:`DataCenter.use_recorded_it`) replaces steps 1 and 2
+for the units it names: their demand is the recorded power, held from sample
+to sample; the caps, shutdown and cooling act on it as on the synthesis.
 """
 
 from __future__ import annotations
@@ -146,6 +150,8 @@ def _combine(parts: list[tuple[float, CoolingStep]]) -> CoolingStep:
 
 
 class DataCenter:
+    """Every Spark unit of the site: GPU power, caps, shutdown and cooling, vectorised over units."""
+
     def __init__(
         self,
         cfg: DataCenterModelConfig,
@@ -181,6 +187,66 @@ class DataCenter:
         self.n_shutdowns = 0
         self.regime_s = np.zeros((len(REGIMES), n_units))
         self.water_l = 0.0
+        self._rec: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # recorded IT: (units, t_s, p_mw)
+
+    # ---- recorded IT power ----------------------------------------------------
+    def use_recorded_it(self, t_s: np.ndarray, p_mw: np.ndarray, units: np.ndarray) -> list[str]:
+        """Drive the IT power of ``units`` by a record (before the first step); returns what was replaced.
+
+        ``t_s`` [s since the run start], shape (m,), strictly increasing; ``p_mw`` [MW], shape
+        (len(units), m): the units' metered IT power. Sample and hold: at every fine sample time
+        ``t + j * fine_step_s`` of a step a unit's demand is the last recorded sample at or before
+        it (before the first sample: the first), so a step's mean demand is the time-weighted mean
+        of the held record over the step (exactly when the record's times lie on the fine grid,
+        else within one fine step per change). The recorded power is the unit's demand as
+        metered: no leakage factor on top (the meter saw it); the shed tier, the thermal cap and
+        shutdown act on it as on the synthesis. The cooling plants start in the steady state of the
+        first recorded value. Job and power-floor events no longer change a recorded unit's power
+        (its jobs still run in the synthesis, unused). Negative samples are set to 0 and counted.
+        """
+        if self._initialised:
+            raise ValueError("recorded IT power must be set before the data center's first step")
+        if self._rec is not None:
+            raise ValueError("the data center already uses recorded IT power: allowed once")
+        t = np.array(t_s, dtype=float)
+        p = np.array(p_mw, dtype=float)
+        u = np.asarray(units)
+        if u.ndim != 1 or u.size == 0 or not np.issubdtype(u.dtype, np.integer):
+            raise ValueError(f"units must be a non-empty 1-D array of unit indices, got {u!r}")
+        if u.min() < 0 or u.max() >= self.n or len(np.unique(u)) != u.size:
+            raise ValueError(f"units {u.tolist()} are invalid: allowed distinct indices in [0, {self.n})")
+        if t.ndim != 1 or t.size == 0 or not np.isfinite(t).all() or (np.diff(t) <= 0).any():
+            raise ValueError(f"recorded IT times t_s (shape {t.shape}) must be finite, 1-D and strictly increasing")
+        if p.shape != (u.size, t.size):
+            raise ValueError(f"recorded IT power p_mw has shape {p.shape}: allowed ({u.size}, {t.size}) (units, times)")
+        if not np.isfinite(p).all():
+            raise ValueError(f"recorded IT power p_mw has {int((~np.isfinite(p)).sum())} values that are not finite")
+        n_neg = int((p < 0).sum())
+        np.maximum(p, 0.0, out=p)
+        self._rec = (u.astype(np.int64), t, p)
+        self._p_init_mw = self._p_init_mw.copy()
+        self._p_init_mw[u] = p[:, 0]
+        names = ", ".join(str(x) for x in u.tolist())
+        out = [
+            f"data center: the IT power of unit(s) {names} is the recorded one ({t.size} samples from "
+            f"{t[0]:g} s to {t[-1]:g} s, held from sample to sample at the {self.fine_step_s:g} s fine step) "
+            "instead of the GPU synthesis; no leakage on top; shed tiers, thermal caps and shutdown still act",
+            f"data center: the cooling plants of unit(s) {names} start in the steady state of the first recorded value",
+            f"data center: job and power-floor events do not change the power of unit(s) {names}",
+        ]
+        if n_neg:
+            out.append(f"data center: {n_neg} negative recorded IT samples set to 0")
+        return out
+
+    def _held(self, fine: np.ndarray, t_s: float) -> None:
+        """The recorded units' fine samples of the step from ``t_s``, held (in place)."""
+        assert self._rec is not None
+        u, t_rec, p = self._rec
+        h = self.fine_step_s
+        k0 = round(t_s / h)
+        # at or before: a sample within 1e-6 of a fine step of a fine time counts as at it (float times)
+        idx = np.searchsorted(t_rec, np.arange(k0, k0 + fine.shape[1]) * h + 1e-6 * h, side="right") - 1
+        fine[u] = p[:, np.maximum(idx, 0)]
 
     # ---- events ---------------------------------------------------------------
     def units_of(self, unit: int | None) -> list[int]:
@@ -205,6 +271,8 @@ class DataCenter:
         g = self.cfg.gpu
         log: list[tuple[int, str, str]] = []
         fine = self.gpu.samples(t_s, dt_s)  # (units, samples), MW
+        if self._rec is not None:
+            self._held(fine, t_s)
         cool = self.cooling
         if not self._initialised:
             cool.steady_state(self._p_init_mw, temp_db_c, temp_wb_c)
@@ -241,6 +309,8 @@ class DataCenter:
             w = (b - a) / ns
             tc0 = cool.temp_coolant_c.copy()
             leak = np.clip(1.0 + g.leakage_per_k * (tc0 - g.leakage_ref_c), 0.8, 1.5)
+            if self._rec is not None:
+                leak[self._rec[0]] = 1.0  # recorded: the metered power, leakage included
             cap_th = peak * np.maximum((g.slowdown_c - tc0) / g.tj_rise_full_k, g.throttle_min_frac)
             srv = served[:, a:b]
             _caps(fine[:, a:b], leak, cap_shed, cap_th, srv, stats)

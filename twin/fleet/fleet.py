@@ -93,6 +93,7 @@ from twin.fleet.layout import (
     P_R0,
     P_R2,
     P_SOC_HI,
+    P_SOC_LO,
     P_VMAX,
     P_VMIN,
     P_WQ,
@@ -125,6 +126,7 @@ from twin.fleet.layout import (
     TH_V_TRIP_MARGIN_V,
 )
 from twin.fleet.params import pack_parameters, set_capacity_and_resistance, step_constants, thresholds
+from twin.fleet.start_state import merge_start_state
 from twin.fleet.view import PackView
 
 __all__ = ["BatteryFleet", "FleetStep", "PackView"]
@@ -183,14 +185,6 @@ class BatteryFleet:
         self._set_capacity_and_resistance(self.q_frac, self.r_factor, book=False)
 
         S = np.zeros((n, N_S))
-        soc0 = min(max(cfg.soc_start_frac, 0.0), 1.0)
-        S[:, S_SOC] = np.minimum(soc0, P[:, P_SOC_HI])
-        S[:, S_SOCW] = S[:, S_SOC]
-        S[:, S_TEMP] = temp_start_c
-        S[:, S_TMAX] = temp_start_c
-        S[:, S_TFA] = np.inf  # Arrhenius factor not evaluated yet
-        S[:, S_R0 : S_R2 + 1] = P[:, P_R0 : P_R2 + 1]  # refreshed to the state below
-        S[:, S_G1], S[:, S_G2] = P[:, P_G1], P[:, P_G2]
         S[:, S_EMAX] = P[:, P_NS] * P[:, P_QAS] * self._f_full
         self.S = S
         F = np.zeros((n, N_F), dtype=np.int64)
@@ -216,7 +210,7 @@ class BatteryFleet:
             if cfg.ageing.enabled
             else None
         )
-        self.stress = StressAccumulator(n, S[:, S_SOC].copy()) if cfg.ageing.enabled else None
+        self.stress: StressAccumulator | None = None  # made by _start_state
         self._t_age_s = 0.0
         self.D = np.zeros((n, N_D))
         self._dt_d = -1.0
@@ -237,16 +231,47 @@ class BatteryFleet:
             self._tmp,
         )
         self._view = PackView(self)
+        self._stepped = False
+        soc0 = min(max(cfg.soc_start_frac, 0.0), 1.0)
+        self._start_state(np.minimum(soc0, P[:, P_SOC_HI]), np.full(n, float(temp_start_c)))
+
+    def _start_state(self, soc_frac: np.ndarray, temp_c: np.ndarray) -> None:
+        """The packs at rest at ``soc_frac`` and ``temp_c`` (per pack) before the first step, and everything
+        derived from them: resistances, cell and terminal voltages at rest (OCV), limits, the ageing
+        stress's start, the energy books and the capacity at start."""
+        S, P = self.S, self.P
+        S[:, S_SOC] = soc_frac
+        S[:, S_SOCW] = soc_frac
+        S[:, S_TEMP] = temp_c
+        S[:, S_TMAX] = temp_c
+        S[:, S_TFA] = np.inf  # Arrhenius factor not evaluated yet
+        S[:, S_R0 : S_R2 + 1] = P[:, P_R0 : P_R2 + 1]  # refreshed to the state below
+        S[:, S_G1], S[:, S_G2] = P[:, P_G1], P[:, P_G2]
+        self.stress = StressAccumulator(len(S), S[:, S_SOC].copy()) if self.cfg.ageing.enabled else None
         self._stale = True
         self._refresh(1.0)
         for k, c in enumerate(CHEMISTRY_NAMES):  # cell voltages at rest
-            m = chem_idx == k
+            m = self.chem_idx == k
             S[m, S_VCMAX] = S[m, S_VCMIN] = ocv_cell_v(c, S[m, S_SOC])
             S[m, S_VT] = P[m, P_NS] * S[m, S_VCMAX]  # the terminal voltage at rest, before any step
         self._stale = True
         self._refresh(1.0)
         self.reset_books()  # the first refresh set the state's resistances: not a change to book
         self._e_max_start_j = S[:, S_EMAX].copy()
+
+    def set_start_state(self, soc_frac: np.ndarray | None = None, temp_c: np.ndarray | None = None) -> list[str]:
+        """Start the packs from a recorded state (before the first step); returns what was set, for the results.
+
+        ``soc_frac`` [0-1] and ``temp_c`` [degC]: per pack, shape (n_packs,), NaN keeps the pack's value.
+        SoC is clipped to each pack's window [P_SOC_LO, P_SOC_HI] (as the constructor caps the scenario's
+        start SoC); the packs are at rest (cell voltages at the OCV) and everything derived from the state
+        is redone (limits, ageing stress start, energy books from here, capacity at start)."""
+        if self._stepped:
+            raise ValueError("the fleet's start state can only be set before its first step")
+        S, P = self.S, self.P
+        soc, temp, out = merge_start_state(S[:, S_SOC], S[:, S_TEMP], P[:, P_SOC_LO], P[:, P_SOC_HI], soc_frac, temp_c)
+        self._start_state(soc, temp)
+        return out
 
     # -- parameters -------------------------------------------------------------------
     def _set_capacity_and_resistance(self, q_frac: np.ndarray, r_factor: np.ndarray, book: bool = True) -> None:
@@ -408,6 +433,7 @@ class BatteryFleet:
         )
         self._dt_s = dt_s  # the kernel left every pack's limits for the next step of this length
         self._stale = False
+        self._stepped = True
         if self.stress is not None:
             self.stress.add(
                 dt_s, np.ascontiguousarray(self.S[:, S_SOC]), np.ascontiguousarray(self.S[:, S_TEMP]), self._act

@@ -28,6 +28,10 @@ Heat wave (``AmbientModelConfig.heatwave``): every day takes ``heatwave_t_max_c`
 ``heatwave_t_min_c`` as its extremes and ``heatwave_dewpoint_c`` as its dew
 point; explicit ``t_max_c`` / ``t_min_c`` / ``dewpoint_c`` still win.
 
+Recorded weather (``Ambient.use_recorded``): a station's dry bulb replaces the
+daily profile and its relative humidity the model's dew point, each held from
+sample to sample (see there); an override event still forces the dry bulb.
+
 Time: ``t_s`` is seconds since ``start``. Clock hours are those of ``start``'s
 UTC offset, held for the whole run (a DST change within a run does not shift
 the profile by an hour).
@@ -35,11 +39,14 @@ the profile by an hour).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import importlib.util
 import math
 import sys
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -207,6 +214,23 @@ def _rh_scalar(temp_c: float, dew_c: float) -> float:
     return float(psychrolib.GetRelHumFromTDewPoint(temp_c, dew_c))
 
 
+def _dew_from_rh_scalar(temp_c: float, rh_frac: float) -> float:
+    return float(psychrolib.GetTDewPointFromRelHum(temp_c, rh_frac))
+
+
+def _map(fn: Callable[..., float], a: float | np.ndarray, b: float | np.ndarray, *args: float) -> float | np.ndarray:
+    """``fn(a, b, *args)`` of scalars, or element by element of same-shape arrays."""
+    if isinstance(a, float):
+        return fn(a, float(b), *args)
+    aa, ba = np.asarray(a), np.asarray(b)
+    out = np.fromiter((fn(x, y, *args) for x, y in zip(aa.ravel().tolist(), ba.ravel().tolist())), np.float64, aa.size)
+    return out.reshape(aa.shape)
+
+
+# A recorded sample counts as "at or before" a time within this much after it (float times).
+_HOLD_EPS_S = 1e-6
+
+
 class Ambient:
     """Ambient air at ``t_s`` seconds since ``start``: dry bulb ``temp_c``, dew point ``dewpoint_c``,
     wet bulb ``wetbulb_c`` and relative humidity ``rh_frac``."""
@@ -246,6 +270,13 @@ class Ambient:
         # standard-atmosphere station pressure (ASHRAE Fundamentals ch. 1 eq. 3): 86.1 kPa at 1,350 m
         self._pressure_pa = float(psychrolib.GetStandardAtmPressure(self.altitude_m))
         self._override_c: float | None = None
+        # recorded weather (use_recorded): sample times, dry bulb and RH (arrays and lists for scalars)
+        self._rec_t: np.ndarray | None = None
+        self._rec_t_list: list[float] = []
+        self._rec_temp: np.ndarray | None = None
+        self._rec_temp_list: list[float] = []
+        self._rec_rh: np.ndarray | None = None
+        self._rec_rh_list: list[float] = []
         # slow random variation: OU knots generated in fixed chunks (deterministic)
         self._rng = np.random.default_rng(seed)
         self._noise_knots: np.ndarray = np.empty(0)
@@ -317,6 +348,61 @@ class Ambient:
             raise ValueError(f"temp_c={temp_c!r} is invalid: allowed None or a number in [{lo}, {hi}] degC")
         self._override_c = float(temp_c)
 
+    def use_recorded(self, t_s: np.ndarray, temp_c: np.ndarray | None, rh_frac: np.ndarray | None) -> list[str]:
+        """Drive the air by a weather station's record; returns what was replaced, for the results.
+
+        ``t_s`` [s since start], shape (m,), strictly increasing; ``temp_c`` [degC] and ``rh_frac``
+        [0-1], shape (m,) each, or None. Each is held: the value at a time is the last sample at or
+        before it (before the first sample: the first). The recorded dry bulb replaces the daily
+        profile (and its noise); the recorded RH replaces the model's dew point: wet bulb from dry
+        bulb and RH (``GetTWetBulbFromRelHum``), dew point from both (``GetTDewPointFromRelHum``),
+        PsychroLib at the station pressure. With the dry bulb only, the model's dew point (capped at
+        the recorded dry bulb) gives RH and wet bulb; with RH only, the model's dry bulb and the
+        recorded RH. An override (:meth:`set_override`) still forces the dry bulb; the air then keeps
+        the recorded humidity's dew point (from the recorded or model dry bulb and the recorded RH),
+        capped at the forced dry bulb, as the model's dew point is.
+        """
+        if self._rec_t is not None:
+            raise ValueError("the ambient model already uses recorded weather: allowed once")
+        if temp_c is None and rh_frac is None:
+            raise ValueError("recorded weather: give temp_c, rh_frac or both (got neither)")
+        t = np.array(t_s, dtype=float)
+        if t.ndim != 1 or t.size == 0 or not np.isfinite(t).all() or (np.diff(t) <= 0).any():
+            raise ValueError(
+                f"recorded weather times t_s (shape {t.shape}) must be finite, 1-D and strictly increasing"
+            )
+        lo, hi = _TEMP_LIMITS_C
+        out = []
+        held = f"{t.size} samples from {t[0]:g} s to {t[-1]:g} s, held from sample to sample"
+        if temp_c is not None:
+            x = np.array(temp_c, dtype=float)
+            if x.shape != t.shape or not np.isfinite(x).all() or (x < lo).any() or (x > hi).any():
+                raise ValueError(
+                    f"recorded temp_c (shape {x.shape}) must have shape {t.shape} and finite values in "
+                    f"[{lo:g}, {hi:g}] degC"
+                )
+            self._rec_temp, self._rec_temp_list = x, x.tolist()
+            out.append(f"ambient: the dry bulb is the recorded one ({held}) instead of the daily profile")
+        if rh_frac is not None:
+            x = np.array(rh_frac, dtype=float)
+            if x.shape != t.shape or not np.isfinite(x).all() or (x <= 0.0).any() or (x > 1.0).any():
+                raise ValueError(
+                    f"recorded rh_frac (shape {x.shape}) must have shape {t.shape} and finite values in (0, 1] "
+                    "(a fraction, not percent)"
+                )
+            self._rec_rh, self._rec_rh_list = x, x.tolist()
+            src = "recorded" if temp_c is not None else "model's"
+            out.append(
+                f"ambient: the relative humidity is the recorded one ({held}) instead of the model's dew point; "
+                f"wet bulb and dew point from the {src} dry bulb and the recorded RH (PsychroLib, "
+                f"{self._pressure_pa / 1000:.1f} kPa)"
+            )
+        else:
+            out.append("ambient: RH and wet bulb from the recorded dry bulb and the model's dew point (capped at it)")
+        self._rec_t, self._rec_t_list = t, t.tolist()
+        out.append("ambient: an 'ambient' override event still forces the dry bulb")
+        return out
+
     @property
     def override_c(self) -> float | None:
         """The forced temperature, or None when the profile applies."""
@@ -334,6 +420,8 @@ class Ambient:
                 raise ValueError(f"t_s={t_s!r} is invalid: allowed a time >= 0 s since start")
             if self._override_c is not None:
                 return self._override_c
+            if self._rec_temp is not None:
+                return self._rec_temp_list[self._held_i(float(t_s))]
             return self._temp_scalar(float(t_s))
         arr = np.asarray(t_s, dtype=float)
         if arr.ndim == 0:
@@ -342,10 +430,13 @@ class Ambient:
             raise ValueError("t_s is invalid: allowed times >= 0 s since start (got a negative or NaN time)")
         if self._override_c is not None:
             return np.full(arr.shape, self._override_c)
+        if self._rec_temp is not None:
+            return self._rec_temp[self._held_idx(arr)]
         return self._temp_array(arr)
 
     def dewpoint_c(self, t_s: float | npt.ArrayLike) -> float | np.ndarray:
-        """Dew point [degC] at ``t_s`` (scalar or array): the seasonal/constant dew point capped at the dry bulb."""
+        """Dew point [degC] at ``t_s`` (scalar or array): the seasonal/constant dew point (or the recorded
+        humidity's) capped at the dry bulb."""
         return self._air(t_s)[1]
 
     def wetbulb_c(self, t_s: float | npt.ArrayLike) -> float | np.ndarray:
@@ -357,41 +448,51 @@ class Ambient:
         2-CPU development machine (Python 3.12, psychrolib 2.5.0, numba 0.68). One call
         per 60 s co-simulation step costs nothing noticeable.
         """
-        temp, dew = self._air(t_s)
+        temp, dew, rh = self._air(t_s)
         _check_si()
-        p = self._pressure_pa
-        if isinstance(temp, float):
-            return _wetbulb_scalar(temp, float(dew), p)
-        ta, da = np.asarray(temp), np.asarray(dew)
-        out = np.fromiter(
-            (_wetbulb_scalar(a, b, p) for a, b in zip(ta.ravel().tolist(), da.ravel().tolist())),
-            dtype=np.float64,
-            count=ta.size,
-        )
-        return out.reshape(ta.shape)
+        if rh is not None:  # recorded RH: straight from dry bulb and RH
+            return _map(psychrolib.GetTWetBulbFromRelHum, temp, rh, self._pressure_pa)
+        return _map(_wetbulb_scalar, temp, dew, self._pressure_pa)
 
     def rh_frac(self, t_s: float | npt.ArrayLike) -> float | np.ndarray:
         """Relative humidity [0-1] at ``t_s`` (scalar or array), PsychroLib (over ice below 0 degC)."""
-        temp, dew = self._air(t_s)
+        temp, dew, rh = self._air(t_s)
         _check_si()
-        if isinstance(temp, float):
-            return _rh_scalar(temp, float(dew))
-        ta, da = np.asarray(temp), np.asarray(dew)
-        out = np.fromiter(
-            (_rh_scalar(a, b) for a, b in zip(ta.ravel().tolist(), da.ravel().tolist())),
-            dtype=np.float64,
-            count=ta.size,
-        )
-        return out.reshape(ta.shape)
+        return rh if rh is not None else _map(_rh_scalar, temp, dew)
 
     # ------------------------------------------------------------------ kernels
-    def _air(self, t_s: float | npt.ArrayLike) -> tuple[float, float] | tuple[np.ndarray, np.ndarray]:
-        """(dry bulb, dew point capped at the dry bulb); floats for a scalar ``t_s``, arrays otherwise."""
+    def _held_i(self, t_s: float) -> int:
+        """Index of the recorded sample held at ``t_s`` (the last at or before it, else the first)."""
+        return max(bisect.bisect_right(self._rec_t_list, t_s + _HOLD_EPS_S) - 1, 0)
+
+    def _held_idx(self, t_s: np.ndarray) -> np.ndarray:
+        assert self._rec_t is not None
+        return np.maximum(np.searchsorted(self._rec_t, t_s + _HOLD_EPS_S, side="right") - 1, 0)
+
+    def _air(self, t_s: float | npt.ArrayLike) -> tuple[Any, Any, Any]:
+        """(dry bulb, dew point capped at the dry bulb, the recorded RH where it holds as it is, else None);
+        floats for a scalar ``t_s``, arrays otherwise."""
         temp = self.temp_c(t_s)  # validates t_s and tabulates the days
         if isinstance(temp, float):
-            return temp, min(self._dew_scalar(float(t_s)), temp)  # type: ignore[arg-type]
+            t = float(t_s)  # type: ignore[arg-type]
+            if self._rec_rh is None:
+                return temp, min(self._dew_scalar(t), temp), None
+            i = self._held_i(t)
+            rh = self._rec_rh_list[i]
+            if self._override_c is None:
+                return temp, _dew_from_rh_scalar(temp, rh), rh
+            # forced dry bulb: the recorded humidity's dew point (at the unforced dry bulb), capped at it
+            base = self._rec_temp_list[i] if self._rec_temp is not None else self._temp_scalar(t)
+            return temp, min(_dew_from_rh_scalar(base, rh), temp), None
         arr = np.asarray(t_s, dtype=float)
-        return temp, np.minimum(self._dew_array(arr), temp)
+        if self._rec_rh is None:
+            return temp, np.minimum(self._dew_array(arr), temp), None
+        idx = self._held_idx(arr)
+        rh_a = self._rec_rh[idx]
+        if self._override_c is None:
+            return temp, _map(_dew_from_rh_scalar, temp, rh_a), rh_a
+        base_a = self._rec_temp[idx] if self._rec_temp is not None else self._temp_array(arr)
+        return temp, np.minimum(_map(_dew_from_rh_scalar, base_a, rh_a), temp), None
 
     def _dew_scalar(self, t_s: float) -> float:
         h = self._hour0 + t_s / 3600.0
