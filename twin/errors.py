@@ -36,6 +36,7 @@ __all__ = [
     "ScenarioFileError",
     "SessionError",
     "SimulationAborted",
+    "TelemetryError",
     "TwinError",
 ]
 
@@ -70,6 +71,10 @@ class DeviceFileError(InputError):
 
 class SessionError(InputError):
     """A recorded HIL session that cannot be replayed (missing, malformed, of another version)."""
+
+
+class TelemetryError(InputError):
+    """A telemetry file or mapping file that cannot be used (the message names the file, row or key and why)."""
 
 
 class EmulatorConfigError(InputError):

@@ -16,6 +16,8 @@ class ControllerSim(ModelSim):
     MODEL = "Controller"
     ATTRS = ["pv_p_limit_mw", "shed_tier", "pack_weights"]
     INPUTS = ["grid_meas", "fleet_meas"]
+    # recorded alarms (field data) reach the controller's side of the site: logged at their own time
+    EVENT_KINDS = frozenset({"alarm"})
     FIELDS = [
         "soc_frac",
         "e_stored_mwh",
@@ -41,6 +43,7 @@ class ControllerSim(ModelSim):
         self._no_shed = np.zeros(info.n_spark_units, dtype=np.int64)
         self._no_weights = np.empty(0)
         self._tier = 0
+        self.events = self.event_queue()
 
     def _log_tier_change(self, t_s: float, tiers: np.ndarray) -> None:
         """Record changes of the shed tier (curtailment comes and goes with every
@@ -56,6 +59,8 @@ class ControllerSim(ModelSim):
         except KeyError:
             missing = [k for k in self.INPUTS if k not in inputs]
             raise RuntimeError(f"controller inputs not connected: {missing}") from None
+        for ev in self.events.due(t_s):
+            self.site.log(ev.at_s, "alarm", ev.text or "recorded alarm")
         m = Measurements(t_s, self.dt_s, *[g[k] if k in g else f[k] for k in self.FIELDS])
         sp = self.site.controller.step(m)
         if not isinstance(sp, Setpoints):

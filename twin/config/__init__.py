@@ -38,6 +38,7 @@ from twin.config.datacenter import (
 )
 from twin.config.events import (
     EVENT_KINDS,
+    Alarm,
     AmbientOverride,
     BmsReset,
     ChillerRestore,
@@ -72,6 +73,19 @@ from twin.config.fleet import (
 )
 from twin.config.generation import CLOUD_MODES, SKY_MODELS, CloudMode, PVModelConfig, SkyModel
 from twin.config.grid import GridModelConfig
+from twin.config.recorded import (
+    RESAMPLE_MODES,
+    ROLES,
+    SOURCE_FORMATS,
+    CsvColumns,
+    EventSpec,
+    MappingConfig,
+    QualityConfig,
+    RecordedConfig,
+    ScoringConfig,
+    SourceConfig,
+    TagConfig,
+)
 from twin.config.scenario import ControllerConfig, HilConfig, ModelsConfig, RunConfig, Scenario
 from twin.config.site import (
     AuxSiteConfig,
@@ -93,6 +107,18 @@ __all__ = [
     "EVENT_KINDS",
     "JOB_KINDS",
     "SKY_MODELS",
+    "RESAMPLE_MODES",
+    "ROLES",
+    "SOURCE_FORMATS",
+    "Alarm",
+    "CsvColumns",
+    "EventSpec",
+    "MappingConfig",
+    "QualityConfig",
+    "RecordedConfig",
+    "ScoringConfig",
+    "SourceConfig",
+    "TagConfig",
     "AgeingConfig",
     "AmbientModelConfig",
     "AmbientOverride",

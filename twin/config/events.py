@@ -16,6 +16,7 @@ from twin.config.weather import AMBIENT_TEMP_RANGE_C
 __all__ = [
     "EVENT_KINDS",
     "Event",
+    "Alarm",
     "AmbientOverride",
     "BmsReset",
     "ChillerRestore",
@@ -187,6 +188,14 @@ class AmbientOverride(_Event):
     )  # omitted: the override ends
 
 
+class Alarm(_Event):
+    """An alarm or operation recorded on site that the twin has no model for: logged with its text (a replay's
+    event windows and its report use it)."""
+
+    kind: Literal["alarm"]
+    text: str = ""
+
+
 Event = Annotated[
     TripBessBlock
     | RestoreBessBlock
@@ -208,7 +217,8 @@ Event = Annotated[
     | JobStop
     | JobCrash
     | PowerFloor
-    | AmbientOverride,
+    | AmbientOverride
+    | Alarm,
     Field(discriminator="kind"),
 ]
 

@@ -16,6 +16,7 @@ from twin.config.events import Event
 from twin.config.fleet import FleetModelConfig
 from twin.config.generation import PVModelConfig
 from twin.config.grid import GridModelConfig
+from twin.config.recorded import RecordedConfig
 from twin.config.site import SiteConfig
 from twin.config.weather import AmbientModelConfig
 
@@ -90,6 +91,7 @@ class Scenario(StrictModel):
     models: ModelsConfig = ModelsConfig()
     controller: ControllerConfig = ControllerConfig()
     hil: HilConfig = HilConfig()
+    recorded: RecordedConfig = RecordedConfig()
     events: tuple[Event, ...] = ()
 
     @property
