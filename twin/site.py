@@ -23,9 +23,10 @@ from twin.fleet.inventory import FleetInventory, draw_inventory
 from twin.generation.pv import PVPlant
 from twin.grid.grid import Grid
 from twin.grid.network import SiteIndex, build_network
+from twin.replay.inputs import RecordedInputs
 from twin.weather.ambient import Ambient
 
-__all__ = ["Site", "build_site", "start_timestamp"]
+__all__ = ["Site", "apply_recorded", "build_site", "start_timestamp"]
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Site:
     info: SiteInfo
     start: pd.Timestamp
     events: list[dict[str, Any]] = field(default_factory=list)
+    recorded: list[str] = field(default_factory=list)  # what recorded field data replaced (statements)
 
     def log(self, t_s: float, kind: str, detail: str | dict[str, Any]) -> None:
         """Record something that happened, with its simulated time."""
@@ -53,8 +55,14 @@ def start_timestamp(sc: Scenario) -> pd.Timestamp:
     return ts.tz_localize(sc.site.timezone) if ts.tzinfo is None else ts.tz_convert(sc.site.timezone)
 
 
-def build_site(sc: Scenario, solver: str | None = None, inventory: FleetInventory | None = None) -> Site:
-    """``inventory``: the fleet's packs (from an inventory CSV); None draws them from the scenario's mix."""
+def build_site(
+    sc: Scenario,
+    solver: str | None = None,
+    inventory: FleetInventory | None = None,
+    recorded: RecordedInputs | None = None,
+) -> Site:
+    """``inventory``: the fleet's packs (from an inventory CSV); None draws them from the scenario's mix.
+    ``recorded``: field data that replaces models' own inputs and sets the start state (:func:`apply_recorded`)."""
     site, run, models = sc.site, sc.run, sc.models
     net, index = build_network(site)
     grid = Grid(net, index, models.grid, solver=solver)
@@ -91,7 +99,7 @@ def build_site(sc: Scenario, solver: str | None = None, inventory: FleetInventor
     )
     ctrl_cls = load_controller_class(sc.controller.class_path)
     controller = ctrl_cls(info, sc.controller.params)
-    return Site(
+    out = Site(
         scenario=sc,
         net=net,
         index=index,
@@ -104,3 +112,52 @@ def build_site(sc: Scenario, solver: str | None = None, inventory: FleetInventor
         info=info,
         start=start,
     )
+    if recorded is not None:
+        out.recorded = apply_recorded(out, recorded)
+    return out
+
+
+def apply_recorded(site: Site, rec: RecordedInputs) -> list[str]:
+    """Hand each model its recorded inputs and the fleet its start state; returns what was done, in words.
+    Raises ValueError for a pack id the fleet does not have."""
+    said = list(rec.statements)
+    if rec.pv_poa_w_m2 is not None or rec.pv_ghi_w_m2 is not None or rec.pv_avail_p_mw is not None:
+        said += site.pv.use_recorded(poa_w_m2=rec.pv_poa_w_m2, ghi_w_m2=rec.pv_ghi_w_m2, p_avail_mw=rec.pv_avail_p_mw)
+    if rec.it_units and rec.it_t_s is not None and rec.it_p_mw is not None:
+        said += site.datacenter.use_recorded_it(rec.it_t_s, rec.it_p_mw, np.asarray(rec.it_units, dtype=np.int64))
+    if rec.ambient_t_s is not None:
+        said += site.ambient.use_recorded(rec.ambient_t_s, rec.ambient_temp_c, rec.ambient_rh_frac)
+    if not rec.has_start_state:
+        return said
+    fleet = site.fleet
+    inv = fleet.inv
+    n = inv.n_packs
+
+    def positions(ids: Any, what: str) -> np.ndarray:
+        ids = np.asarray(sorted(ids), dtype=np.int64)
+        missing = np.setdiff1d(ids, inv.pack_id)
+        if len(missing):
+            raise ValueError(
+                f"{what}: pack id(s) {', '.join(str(i) for i in missing[:10])} are not in the fleet "
+                f"(pack ids {int(inv.pack_id.min())}-{int(inv.pack_id.max())})"
+            )
+        return np.asarray(inv.index_of(ids), dtype=np.int64)
+
+    soc = np.full(n, np.nan)
+    for b, v in rec.start_soc_block.items():
+        soc[inv.block == b] = v
+    if rec.start_soc_pack:
+        soc[positions(rec.start_soc_pack, "start SoC")] = list(dict(sorted(rec.start_soc_pack.items())).values())
+    temp = np.full(n, np.nan if rec.start_temp_all_c is None else rec.start_temp_all_c)
+    if rec.start_temp_pack:
+        idx = positions(rec.start_temp_pack, "start temperature")
+        temp[idx] = list(dict(sorted(rec.start_temp_pack.items())).values())
+    if not np.isnan(soc).all() or not np.isnan(temp).all():
+        said += fleet.set_start_state(
+            soc_frac=None if np.isnan(soc).all() else soc, temp_c=None if np.isnan(temp).all() else temp
+        )
+    if rec.out_of_service_packs:
+        idx = positions(rec.out_of_service_packs, "packs out of service")
+        fleet.set_packs(idx, False)
+        said.append(f"{len(idx)} pack(s) out of service at the start, as recorded")
+    return said

@@ -49,6 +49,7 @@ TWIN_MAY_IMPORT = {
     "twin.generation": {"twin.generation", "twin.config", *_LEAVES},
     "twin.weather": {"twin.weather", "twin.config", *_LEAVES},
     "twin.controller": {"twin.config", *_LEAVES},
+    "twin.replay": {"twin.replay", "twin.config", *_LEAVES},
     "twin.errors": set(),
     "twin.validation": {"twin.errors"},
     "twin.sunspec802": set(),

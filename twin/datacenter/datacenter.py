@@ -42,7 +42,10 @@ from twin.config import ConstantJobConfig, DataCenterModelConfig, InferenceJobCo
 from twin.datacenter.cooling import REGIMES, Cooling, CoolingStep
 from twin.datacenter.gpu_load import ConstantLoad, GpuLoad, InferenceService, TrainingJob, UnitWorkload
 
-__all__ = ["DataCenter", "DataCenterStep", "default_fine_step_s", "unit_workloads"]
+__all__ = ["INIT_WINDOW_S", "DataCenter", "DataCenterStep", "default_fine_step_s", "unit_workloads"]
+
+# Recorded IT power: the cooling plants start in the steady state of its mean over this first window (s).
+INIT_WINDOW_S = 120.0
 
 
 @dataclass
@@ -201,8 +204,8 @@ class DataCenter:
         else within one fine step per change). The recorded power is the unit's demand as
         metered: no leakage factor on top (the meter saw it); the shed tier, the thermal cap and
         shutdown act on it as on the synthesis. The cooling plants start in the steady state of the
-        first recorded value. Job and power-floor events no longer change a recorded unit's power
-        (its jobs still run in the synthesis, unused). Negative samples are set to 0 and counted.
+        record's mean over its first ``INIT_WINDOW_S``. Job and power-floor events no longer change a
+        recorded unit's power (its jobs still run in the synthesis, unused). Negative samples are set to 0 and counted.
         """
         if self._initialised:
             raise ValueError("recorded IT power must be set before the data center's first step")
@@ -225,13 +228,20 @@ class DataCenter:
         np.maximum(p, 0.0, out=p)
         self._rec = (u.astype(np.int64), t, p)
         self._p_init_mw = self._p_init_mw.copy()
-        self._p_init_mw[u] = p[:, 0]
+        # the plants start in the steady state of the record's mean over its first INIT_WINDOW_S (the coolant
+        # and facility loops settle in about a minute: 5 MJ/K over 24 kg/s x 3.8 kJ/kg/K; one sample may be a
+        # transient, as a job warming up at the start)
+        edges = np.clip(np.r_[t, INIT_WINDOW_S], 0.0, INIT_WINDOW_S)
+        edges[0] = 0.0  # before the first sample the first value holds
+        w = np.diff(np.maximum.accumulate(edges))
+        self._p_init_mw[u] = (p * w).sum(axis=1) / w.sum()
         names = ", ".join(str(x) for x in u.tolist())
         out = [
             f"data center: the IT power of unit(s) {names} is the recorded one ({t.size} samples from "
             f"{t[0]:g} s to {t[-1]:g} s, held from sample to sample at the {self.fine_step_s:g} s fine step) "
             "instead of the GPU synthesis; no leakage on top; shed tiers, thermal caps and shutdown still act",
-            f"data center: the cooling plants of unit(s) {names} start in the steady state of the first recorded value",
+            f"data center: the cooling plants of unit(s) {names} start in the steady state of the recorded power's "
+            f"mean over its first {INIT_WINDOW_S:g} s",
             f"data center: job and power-floor events do not change the power of unit(s) {names}",
         ]
         if n_neg:
