@@ -50,6 +50,7 @@ from adapters.io.results import ResultsWriter
 from adapters.io.rows import Accumulator, RowSink
 from adapters.sims.base import SimulationAborted
 from twin.config import Scenario
+from twin.errors import TelemetryError
 from twin.grid.powerflow import apply_injections
 from twin.site import Site, build_site
 
@@ -197,23 +198,41 @@ def _resolved_toml(sc: Scenario) -> str:
 
 
 def build(
-    sc: Scenario, out_dir: Path | str, *, scenario_name: str = "", solver: str | None = None, hil: Any = None
+    sc: Scenario,
+    out_dir: Path | str,
+    *,
+    scenario_name: str = "",
+    solver: str | None = None,
+    hil: Any = None,
+    recorded: Any = None,
 ) -> Twin:
     """The site's models, the results writer (``scenario.toml`` and a first ``summary.json`` written),
-    the row sink and an empty world."""
+    the row sink and an empty world. ``recorded``: the scenario's field data
+    (:class:`adapters.io.telemetry.load.Recorded`; its scenario, with the events it fires, is the one run)."""
     from adapters.io.scenario_file import load_inventory
 
     t0 = time.perf_counter()
-    site = build_site(sc, solver=solver, inventory=load_inventory(sc))
+    if recorded is not None:
+        sc = recorded.scenario
+    try:
+        site = build_site(
+            sc, solver=solver, inventory=load_inventory(sc), recorded=recorded.inputs if recorded else None
+        )
+    except ValueError as exc:
+        if recorded is None:
+            raise
+        raise TelemetryError(f"{recorded.telemetry.mapping.path}: {exc}") from exc
     t_build = time.perf_counter() - t0
     run_cfg = sc.run
-    meta = {
+    meta: dict[str, Any] = {
         "step_s": run_cfg.step_s,
         "n_packs": site.fleet.inv.n_packs,
         "n_buses": len(site.net.bus),
         "fleet_e_max_mwh": round(float(site.fleet.e_max_mwh.sum()), 3),
         "extra": {"solver": site.grid.solver.name, "controller": sc.controller.class_path},
     }
+    if recorded is not None:
+        meta["extra"]["recorded"] = {**recorded.summary(), "statements": site.recorded}
     tot0 = site.fleet.totals()
     acc = Accumulator(run_cfg.step_s, sc.models.grid.v_band_pu)
     writer = ResultsWriter(
@@ -338,9 +357,10 @@ def run_scenario(
     progress: bool = True,
     solver: str | None = None,
     hil: Any = None,
+    recorded: Any = None,
 ) -> RunResult:
     """Build the site, run the co-simulation and write the results folder. With ``hil``
     (:class:`adapters.sims.hil.HilOptions`) packs of the fleet are handed to BMSs on a serial line and the
     run is paced by the wall clock unless the options say lockstep."""
-    tw = build(sc, out_dir, scenario_name=scenario_name, solver=solver, hil=hil)
+    tw = build(sc, out_dir, scenario_name=scenario_name, solver=solver, hil=hil, recorded=recorded)
     return finish(tw, run(tw, progress=progress))

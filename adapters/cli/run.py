@@ -26,11 +26,13 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from adapters.io.telemetry.load import load_recorded
     from adapters.world import run_scenario  # the heavy imports (mosaik, the models) once the input is good
 
     sc = load_scenario(args.scenario)
+    rec = load_recorded(sc)  # the scenario's field data ([recorded] mapping), read and checked before the run
     out = out_dir(args)  # precedence: flag, then environment, then the default
-    res = run_scenario(sc, out, scenario_name=sc.name, progress=progress_wanted(args), solver=args.solver)
+    res = run_scenario(sc, out, scenario_name=sc.name, progress=progress_wanted(args), solver=args.solver, recorded=rec)
     s = res.summary
     e = s["energy_mwh"]
     print(

@@ -6,9 +6,12 @@
   ``Accumulator`` (energies, extremes and balances from every step);
 - :mod:`adapters.io.results`: ``ResultsWriter``, which owns the results folder (time series, pack
   snapshots, fine IT trace, network, summary), and ``PackRecorder``;
-- :mod:`adapters.io.plots`: ``plot_overview``, the run's ``overview.png``.
+- :mod:`adapters.io.plots`: ``plot_overview``, the run's ``overview.png``;
+- :mod:`adapters.io.telemetry`: field data in (readers of historian CSV, Parquet, COMTRADE and InfluxDB CSV,
+  the mapping file, data-quality checks, recorded inputs, the replay's scoring);
+- :mod:`adapters.io.replay_report`: ``replay.json`` and ``replay.html`` of ``twin replay``.
 
 The folder's layout and every summary key: docs/results.md.
 """
 
-__all__ = ["inventory_csv", "plots", "results", "rows", "scenario_file"]
+__all__ = ["inventory_csv", "plots", "replay_report", "results", "rows", "scenario_file", "telemetry"]

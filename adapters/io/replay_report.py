@@ -50,9 +50,10 @@ import pandas as pd
 
 from twin.replay.scores import jsonable
 
-__all__ = ["MAX_PLOT_POINTS", "render_html", "write_replay"]
+__all__ = ["MAX_EVENT_LINES_PER_KIND", "MAX_PLOT_POINTS", "render_html", "write_replay"]
 
 MAX_PLOT_POINTS = 20_000  # rows drawn per plot; longer series are drawn every n-th row (the page says so)
+MAX_EVENT_LINES_PER_KIND = 10  # twin event kinds drawn as lines on the plots (more: the events table only)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:1.5em auto;max-width:1200px;
@@ -189,8 +190,19 @@ def _plot_png(
             lw=0, label="divergence",
         )  # fmt: skip
     styles: tuple[tuple[str, str, Literal["--", ":"]], ...] = (("field", "tab:red", "--"), ("twin", "grey", ":"))
+    # a twin event kind that comes and goes all the time (PV frequency-watt cuts) would hide the plot: such
+    # kinds are in the events table only
+    n_kind: dict[str, int] = {}
+    for e in events:
+        n_kind[str(e.get("kind"))] = n_kind.get(str(e.get("kind")), 0) + 1
     for source, color, style in styles:
-        te = [float(e["time_s"]) / 60.0 for e in events if e.get("source") == source and e.get("time_s") is not None]
+        te = [
+            float(e["time_s"]) / 60.0
+            for e in events
+            if e.get("source") == source
+            and e.get("time_s") is not None
+            and (source == "field" or n_kind[str(e.get("kind"))] <= MAX_EVENT_LINES_PER_KIND)
+        ]
         if te:
             ax.vlines(te, 0, 1, transform=ax.get_xaxis_transform(), colors=color, linestyles=style, lw=0.7,
                       label=f"{source} events")  # fmt: skip
@@ -342,7 +354,8 @@ def _signal_section(
     out.append(
         f'<img alt="{_e(name)}: field and twin" src="data:image/png;base64,{png}">'
         f"<p class='muted'>Field (black) and twin (blue) with the tolerance band; divergences shaded red; field"
-        f" events dashed red, twin events dotted grey. A field value the twin reaches within {_e(time_tol)} s is"
+        f" events dashed red, twin events dotted grey (kinds with more than {MAX_EVENT_LINES_PER_KIND} events in the"
+        f" run only in the events table). A field value the twin reaches within {_e(time_tol)} s is"
         f" no error.{_e(note)}</p>"
     )
     out.append("<h3>Event windows</h3>" + _windows_table(sig, clock))

@@ -63,8 +63,18 @@ def load_scenario(path: str | Path) -> Scenario:
     if sc.models.fleet.inventory_csv:
         inv_msgs, sc = _check_inventory(p, text, sc)
         msgs += inv_msgs
+    if sc.recorded.mapping:
+        mp = p.parent / sc.recorded.mapping
+        if not mp.is_file():
+            msgs.append(_at(p, text, ("recorded", "mapping"), f"{sc.recorded.mapping!r}: no such mapping file"))
+        else:
+            sc = sc.model_copy(update={"recorded": sc.recorded.model_copy(update={"mapping": str(mp.resolve())})})
     if msgs:
         raise ScenarioFileError(format_problems(str(p), msgs))
+    if sc.recorded.mapping:
+        from adapters.io.telemetry.mapping_file import load_mapping
+
+        load_mapping(sc.recorded.mapping, sc.site)  # the mapping's own problems, with its lines (TelemetryError)
     if not sc.name:
         sc = sc.model_copy(update={"name": p.stem})
     _check_controller(p, text, sc)

@@ -52,6 +52,11 @@ class FleetSim(ModelSim):
         cfg = self.site.scenario.models.fleet
         every = cfg.record_packs_every_s
         self.pack_every = self.ticks(every) if every else 0  # in electrical steps
+        nb = fleet.n_blocks
+        self._block_names = {
+            k: [f"bess_b{b:02d}_{k}" for b in range(nb)] for k in ("soc_frac", "charge_max_p_mw", "discharge_max_p_mw")
+        }
+        self._block_of_pack = np.asarray(fleet.inv.block, dtype=np.int64)
         self.apply_events(0.0)
 
     # -- events -----------------------------------------------------------------------
@@ -171,6 +176,15 @@ class FleetSim(ModelSim):
         rec["bess_dispatch_gap_p_mw"] = float(np.sum(inputs["bess_p_mw"]) - r.block_p_mw.sum() - r.shortfall_mw.sum())
         rec["bess_charge_max_p_mw"] = float(ch.sum())
         rec["bess_discharge_max_p_mw"] = float(dis.sum())
+        # per block: SoC (packs weighted by their usable energy, as the block's EMS reports it) and limits
+        e_max = fleet.e_max_mwh
+        nb = fleet.n_blocks
+        blk = self._block_of_pack
+        soc_b = np.bincount(blk, e_max * fleet.packs.soc_frac, nb) / np.maximum(np.bincount(blk, e_max, nb), 1e-12)
+        names = self._block_names
+        rec.update(zip(names["soc_frac"], soc_b.tolist()))
+        rec.update(zip(names["charge_max_p_mw"], ch.tolist()))
+        rec.update(zip(names["discharge_max_p_mw"], dis.tolist()))
         meas = {
             "bess_charge_max_p_mw": ch,
             "bess_discharge_max_p_mw": dis,

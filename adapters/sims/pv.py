@@ -31,6 +31,7 @@ class PVSim(ModelSim):
         self.events = self.event_queue()
         self.on = np.ones(self.site.pv.n_blocks, dtype=bool)
         self.dt_elec = self.time_resolution
+        self._poa_names = [f"pv_b{b:02d}_poa_w_m2" for b in range(self.site.pv.n_blocks)]
 
     def advance(self, t_s: float, inputs: dict[str, Any]) -> None:
         pv = self.site.pv
@@ -38,7 +39,7 @@ class PVSim(ModelSim):
         n = self.n_sub
         k0 = int(round(t_s / self.dt_elec))
         avail = np.zeros((n, pv.n_blocks))
-        poa = np.zeros(n)
+        poa_b = np.zeros((n, pv.n_blocks))
         tcell = np.zeros(n)
         ghi = 0.0
         on = self.on
@@ -51,10 +52,11 @@ class PVSim(ModelSim):
             k = min(k0 + j, pv.n_steps - 1)
             r = pv.step(k, temp, None)
             avail[j] = np.where(on, r.p_avail_mw, 0.0)
-            poa[j] = r.poa_w_m2.mean()
+            poa_b[j] = r.poa_w_m2
             tcell[j] = r.temp_cell_c.max()
             ghi += pv.ghi_w_m2(k)
         self.on = on
         # GHI for the battery enclosures' solar gain: the period's mean (a slow input)
         self.out = {"pv_avail_p_mw": Trajectory(t0_s=t_s, dt_s=self.dt_elec, values=avail), "ghi_w_m2": ghi / n}
-        self.record = {"pv_poa_w_m2": poa, "pv_temp_cell_c": tcell}
+        self.record = {"pv_poa_w_m2": poa_b.mean(axis=1), "pv_temp_cell_c": tcell}
+        self.record.update(zip(self._poa_names, poa_b.T))  # per block: each inverter block's pyranometer

@@ -20,8 +20,8 @@ kind                      what                                                  
 ``out_of_bounds``         values outside the signal's physical bounds                     dropped
 ``stuck``                 one value unchanged for ``stuck_s`` in a signal that varies     kept (listed)
                           (not for states, not at exactly 0)
-``gap``                   spacing above ``max_gap_s`` (None: 5 x the median spacing);     inputs held, not
-                          never below 2 x the median spacing                              scored
+``gap``                   spacing above ``max_gap_s`` (None: 5 x the median spacing);     inputs filled (load.py),
+                          never below 2 x the median spacing                              not scored
 ========================  ==============================================================  =====================
 
 Rows are the reader's rows (a CSV's line numbers, a Parquet record number, a
@@ -290,7 +290,9 @@ def _unit_and_bounds(
             if fits:
                 u = min(fits)[1]
                 unit_msg += f': the column looks like {u}, the mapping says {unit} (set unit = "{u}")'
-                sev: Severity = "error"
+                # too large stops the run (a kW column read as MW is 1000 x the plant); too small may be a quiet
+                # signal (an idle block, reactive power near 0), so it is listed, not fatal
+                sev: Severity = "error" if high else "warning"
             else:
                 unit_msg += f": {'far above' if high else 'far below'} it; check the tag's unit ({unit}) and scale"
                 sev = "warning"
@@ -354,8 +356,9 @@ def _gaps(rep: _Report, row: np.ndarray, t: np.ndarray, max_gap_s: float | None)
         "gap",
         f"{len(at)} gap{'s' if len(at) > 1 else ''} longer than {_dur(limit / _NS)} (median spacing "
         f"{_dur(med / _NS)}): {said}",
-        "inputs: held across the gap; comparisons: not scored",
+        "inputs: states held across the gap, quantities filled with the mean of the window before it; "
+        "comparisons: not scored",
         "warning",
-        row[at + 1],
+        np.sort(np.concatenate([row[at], row[at + 1]])),  # the rows either side of each gap
     )
     return tuple((int(t[i]), int(t[i + 1])) for i in at)

@@ -1,0 +1,194 @@
+"""Read a telemetry mapping file (TOML) into a validated :class:`twin.config.MappingConfig`, every tag resolved.
+
+Every problem is reported at once with the file, the line, the key, what was
+received, what is allowed and a close match (as for scenario files); the
+error is a :class:`twin.errors.TelemetryError` (exit 2). Checked here: the
+schema, each tag's source, signal (for its role, against the site), unit
+and event specs, tolerances of compare tags, inputs given twice, and the
+files the sources name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from twin.config import Event, MappingConfig, SiteConfig, SourceConfig, TagConfig
+from twin.errors import TelemetryError
+from twin.replay.signals import Signal, resolve_signal
+from twin.replay.units import conversion
+from twin.validation import close_match, did_you_mean, find_line, format_problems, format_validation_error, key_path
+
+__all__ = ["Mapping", "ResolvedTag", "load_mapping", "source_name"]
+
+_EVENT: TypeAdapter[Any] = TypeAdapter(Event)  # type: ignore[arg-type]  # an Annotated union
+
+
+@dataclass(frozen=True)
+class ResolvedTag:
+    """One ``[[tags]]`` entry with its source, signal and conversion to the signal's unit."""
+
+    i: int  # position in the file's [[tags]]
+    cfg: TagConfig
+    source: SourceConfig
+    signal: Signal
+    initial: Signal | None  # the start-state signal a compare tag with ``initial = true`` also sets
+    factor: float  # value_in_file * factor + offset = value in the signal's unit
+    offset: float
+
+    @property
+    def label(self) -> str:
+        return f"tags[{self.i}] ({self.cfg.tag})"
+
+
+@dataclass(frozen=True)
+class Mapping:
+    path: Path
+    config: MappingConfig
+    tags: tuple[ResolvedTag, ...]
+    timezone: str  # stamps without an offset: the mapping's zone, else the site's
+
+    def of_role(self, role: str) -> list[ResolvedTag]:
+        return [t for t in self.tags if t.cfg.role == role]
+
+
+def source_name(src: SourceConfig) -> str:
+    return src.name or Path(src.file).stem
+
+
+def _read(p: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        near = close_match(p.name, [q.name for q in p.parent.glob("*.toml")]) if p.parent.is_dir() else None
+        hint = f"; did you mean '{p.parent / near}'?" if near else ""
+        raise TelemetryError(f"{p}: no such mapping file{hint}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TelemetryError(f"{p}: cannot read the mapping file: {exc}") from exc
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TelemetryError(f"{p}: not valid TOML: {exc}") from exc
+
+
+def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
+    """Parse, validate and resolve a mapping file for ``site``; :class:`TelemetryError` with every problem."""
+    p = Path(path)
+    text, data = _read(p)
+    try:
+        cfg = MappingConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = format_validation_error(exc, model=MappingConfig, source=str(p), text=text, data=data)
+        raise TelemetryError(format_problems(str(p), problems)) from exc
+    msgs: list[str] = []
+
+    def at(loc: tuple[str | int, ...], msg: str) -> None:
+        line = find_line(text, loc)
+        msgs.append(f"{p}:{line}: {key_path(loc)}: {msg}" if line else f"{p}: {key_path(loc)}: {msg}")
+
+    sources = {source_name(s): s for s in cfg.sources}
+    for i, s in enumerate(cfg.sources):
+        f = p.parent / s.file
+        if not f.is_file():
+            near = close_match(f.name, [q.name for q in f.parent.iterdir()]) if f.parent.is_dir() else None
+            at(
+                ("sources", i, "file"),
+                f"{s.file!r}: no such file next to the mapping{did_you_mean(f.name, [near or ''])}",
+            )
+    timezone = cfg.timezone or site.timezone
+    resolved: list[ResolvedTag] = []
+    inputs_seen: dict[str, int] = {}
+    for i, t in enumerate(cfg.tags):
+        loc: tuple[str | int, ...] = ("tags", i)
+        if t.source:
+            src = sources.get(t.source)
+            if src is None:
+                at((*loc, "source"), f"{t.source!r} is not a source of this file ({', '.join(sources)})"
+                   f"{did_you_mean(t.source, sources)}")  # fmt: skip
+                continue
+        elif len(sources) == 1:
+            src = next(iter(sources.values()))
+        else:
+            at(loc, f"tag {t.tag!r}: name its source (the file has {len(sources)}: {', '.join(sources)})")
+            continue
+        try:
+            sig = resolve_signal(t.signal, site, "initial" if t.role == "initial" else t.role)
+        except ValueError as exc:
+            at((*loc, "signal"), str(exc))
+            continue
+        init = None
+        if t.initial:
+            try:
+                init = resolve_signal(t.signal, site, "initial")
+            except ValueError as exc:
+                at((*loc, "initial"), f"{t.signal!r} sets no start state: {exc}")
+                continue
+        if t.role == "event":
+            factor, offset = t.scale, t.offset
+        else:
+            try:
+                f_u, off_u = conversion(t.unit, sig.unit)
+            except ValueError as exc:
+                at((*loc, "unit"), str(exc))
+                continue
+            factor, offset = t.scale * f_u, t.offset * f_u + off_u
+        if t.role == "compare" and t.tolerance is None and cfg.scoring.default_tolerance is None:
+            at((*loc, "tolerance"), f"compare tag {t.tag!r} needs a tolerance (in {sig.unit}), or set "
+               "[scoring] default_tolerance")  # fmt: skip
+        for which in ("rise", "fall"):
+            spec = getattr(t, which)
+            if spec is None:
+                continue
+            try:
+                _EVENT.validate_python(t.event_dict(which, 0.0))
+            except ValidationError as exc:
+                for e in exc.errors():
+                    key = ".".join(str(x) for x in e["loc"][1:]) or "kind"
+                    at((*loc, which), f"{key}: {e['msg']} (got {e.get('input')!r})")
+        if t.role == "input":
+            if sig.name in inputs_seen:
+                at((*loc, "signal"), f"{sig.name!r} is already driven by tags[{inputs_seen[sig.name]}]")
+            inputs_seen[sig.name] = i
+        resolved.append(ResolvedTag(i, t, src, sig, init, factor, offset))
+    _check_inputs(cfg, site, resolved, at)
+    if msgs:
+        raise TelemetryError(format_problems(str(p), msgs))
+    return Mapping(path=p, config=cfg, tags=tuple(resolved), timezone=timezone)
+
+
+def _check_inputs(cfg: MappingConfig, site: SiteConfig, tags: list[ResolvedTag], at: Any) -> None:
+    """Inputs that make a whole: a per-block PV input for every block (or the plant's), one PV path,
+    IT shares for every unit."""
+    by_target: dict[str, list[ResolvedTag]] = {}
+    for t in tags:
+        if t.cfg.role == "input":
+            by_target.setdefault(t.signal.target, []).append(t)
+    nb = site.pv.n_blocks
+    for target in ("pv_poa", "pv_avail"):
+        ts = by_target.get(target, [])
+        per_block = sorted(t.signal.index for t in ts if t.signal.index is not None)
+        plant = [t for t in ts if t.signal.index is None]
+        if per_block and plant:
+            at(
+                ("tags", plant[0].i, "signal"),
+                f"{plant[0].signal.name!r}: give the plant's value or every block's, not both",
+            )
+        elif per_block and per_block != list(range(nb)):
+            missing = sorted(set(range(nb)) - set(per_block))
+            at(("tags", ts[0].i, "signal"), f"{target.replace('pv_', 'PV ')} is recorded for blocks "
+               f"{', '.join(map(str, per_block))} but not {', '.join(map(str, missing))}: give every block "
+               "(or the plant's value)")  # fmt: skip
+    paths = [k for k in ("pv_poa", "pv_ghi", "pv_avail") if k in by_target]
+    if len(paths) > 1:
+        t = by_target[paths[-1]][0]
+        at(("tags", t.i, "signal"), f"PV is driven by {' and by '.join(paths)}: choose one")
+    it = by_target.get("it", [])
+    if any(t.signal.index is None for t in it) and any(t.signal.index is not None for t in it):
+        at(("tags", it[0].i, "signal"), "IT power is given for the site and per unit: choose one")
+    w = cfg.it_share_weights
+    if w is not None and len(w) != site.spark.n_units:
+        at(("it_share_weights",), f"{len(w)} weights for {site.spark.n_units} Spark units")
