@@ -26,4 +26,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{sc.run.duration_s:g} s at {sc.run.step_s:g} s steps ({sc.n_steps} steps), {len(sc.events)} events; "
         f"controller {sc.controller.class_path}"
     )
+    if sc.recorded.mapping:  # the mapping was checked by load_scenario; its files are read by run and replay
+        from adapters.io.telemetry.mapping_file import load_mapping
+
+        m = load_mapping(sc.recorded.mapping, s)
+        roles = ", ".join(f"{len(m.of_role(r))} {r}" for r in ("input", "initial", "compare", "event"))
+        print(f"recorded: {m.path}: {len(m.config.sources)} source(s), {len(m.tags)} tags ({roles})")
     return EXIT_OK

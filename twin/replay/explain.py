@@ -46,7 +46,14 @@ import pandas as pd
 
 from twin.replay.scores import Divergence, jsonable
 
-__all__ = ["DISCRETE_PATTERNS", "STATE_COLUMNS", "STATE_PATTERNS", "divergence_context", "state_columns"]
+__all__ = [
+    "DISCRETE_PATTERNS",
+    "STATE_COLUMNS",
+    "STATE_PATTERNS",
+    "divergence_context",
+    "state_columns",
+    "CEILING_SHARE",
+]
 
 # site columns, in the order of the states table
 STATE_COLUMNS: tuple[str, ...] = (
@@ -87,6 +94,7 @@ _CUTS = ("shed_p_mw", "ufls_p_mw", "pv_fast_curtail_p_mw", "bess_shortfall_p_mw"
 _CUT_MW = 1e-3  # a cut or a curtailment counts above 1 kW
 _LIMIT_MOVE_FRAC = 0.05  # the site limits: a move of more than 5 % of their largest value
 _W_FIELD, _W_STATE, _W_TWIN = 3.0, 2.5, 2.0
+CEILING_SHARE = 0.8  # a twin value at its maximum this share of a divergence is read as a ceiling
 _STEADY = 0.0  # the relevance of a state on throughout the window (every change or event ranks above: >= 1)
 _MAX_READING = 10
 
@@ -125,6 +133,11 @@ def _relevance(weight: float, t: float, start_s: float, context_s: float) -> flo
     dt = t - start_s
     d = abs(dt) * (1.5 if dt > 0 else 1.0)
     return weight - min(d / context_s, 1.0)
+
+
+def _start_report(e: dict[str, Any]) -> bool:
+    """The twin logs every unit's cooling regime at the first step: a report of the start, not a change."""
+    return e.get("source") == "twin" and e.get("kind") == "cooling_regime" and float(e["time_s"]) == 0.0
 
 
 def _event_text(e: dict[str, Any]) -> str:
@@ -301,6 +314,35 @@ def _states(df: pd.DataFrame, cols: list[str], start_s: float) -> list[dict[str,
     return out
 
 
+def _ceiling_reading(
+    df: pd.DataFrame, col: str, d: Divergence, context_s: float, unit: str
+) -> tuple[float, str] | None:
+    """The field above a twin value that sits, through the divergence, at the highest value it takes in the
+    whole run while it varies elsewhere: a rating or limit of the model below the plant's (the PV inverters'
+    AC rating, a block's limit). ``df`` is the whole time series."""
+    if col not in df.columns or d.mean_error <= 0 or not col.endswith("_p_mw"):  # ratings and limits are powers
+        return None
+    t = df["time_s"].to_numpy(dtype=np.float64)
+    v = df[col].to_numpy(dtype=np.float64)[(t >= d.start_s) & (t < d.end_s)]
+    v = v[np.isfinite(v)]
+    if len(v) < 3:
+        return None
+    top = float(v.max())
+    tol = max(1e-6, 1e-3 * abs(top))
+    at_top = float(np.mean(v >= top - tol))
+    whole = df[col].to_numpy(dtype=np.float64)
+    whole = whole[np.isfinite(whole)]
+    if top <= 0 or at_top < CEILING_SHARE or whole.max() > top + tol or whole.min() > top - 0.01 * top:
+        return None  # not at a ceiling: above it elsewhere, or never below it (a constant says nothing)
+    u = f" {unit}" if unit else ""
+    text = (
+        f"the twin's {col} sits at {_num(top)}{u} for {at_top:.0%} of the divergence while the field is "
+        f"{d.mean_error:+.4g}{u} above the twin on average: a rating or limit in the model (an inverter's AC "
+        "rating, a block's limit) below the plant's"
+    )
+    return _relevance(_W_STATE, d.start_s, d.start_s, context_s), text
+
+
 def divergence_context(
     twin: pd.DataFrame,
     events: list[dict[str, Any]],
@@ -324,7 +366,11 @@ def divergence_context(
     start_s = divergence.start_s
     w0, w1 = start_s - context_s, divergence.end_s + context_s
     near = sorted(
-        ({**e, "offset_s": float(e["time_s"]) - start_s} for e in events if w0 <= float(e["time_s"]) <= w1),
+        (
+            {**e, "offset_s": float(e["time_s"]) - start_s}
+            for e in events
+            if w0 <= float(e["time_s"]) <= w1 and not _start_report(e)
+        ),
         key=lambda e: (float(e["time_s"]), str(e.get("source", ""))),
     )
     time = twin["time_s"].to_numpy(dtype=np.float64)
@@ -351,6 +397,11 @@ def divergence_context(
         curtail = _curtail_reading(rows, start_s, context_s)
         if curtail is not None:
             scored.append(curtail)
+        for col in (signal, "pv_avail_p_mw") if signal.startswith("pv_") else (signal,):
+            r = _ceiling_reading(twin, col, divergence, context_s, unit)
+            if r is not None:
+                scored.append(r)
+                break
     scored.sort(key=lambda x: -x[0])  # stable: equal relevance keeps the order found
     reading = [text for _, text in scored[:_MAX_READING]]
     if all(rel <= _STEADY for rel, _ in scored):  # no event and no change: only states on throughout, or nothing

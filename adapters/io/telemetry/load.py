@@ -59,9 +59,14 @@ class FieldEvent:
     at_start: bool  # fired at t = 0 for a state at the start that is not the tag's normal one
 
     @property
-    def text(self) -> str:
+    def detail(self) -> str:
+        """The event's keys and the tag that fired it: ``(block 3) [BESS03.52A]``."""
         args = ", ".join(f"{k} {v}" for k, v in self.event.items() if k not in ("kind", "at_s"))
-        return f"{self.event['kind']}{' (' + args + ')' if args else ''} [{self.tag.cfg.tag}]"
+        return f"{'(' + args + ') ' if args else ''}[{self.tag.cfg.tag}]"
+
+    @property
+    def text(self) -> str:
+        return f"{self.event['kind']} {self.detail}"
 
 
 @dataclass(frozen=True)

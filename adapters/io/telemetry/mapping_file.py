@@ -83,7 +83,7 @@ def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
         cfg = MappingConfig.model_validate(data)
     except ValidationError as exc:
         problems = format_validation_error(exc, model=MappingConfig, source=str(p), text=text, data=data)
-        raise TelemetryError(format_problems(str(p), problems)) from exc
+        raise TelemetryError(format_problems(str(p), problems, "the mapping file")) from exc
     msgs: list[str] = []
 
     def at(loc: tuple[str | int, ...], msg: str) -> None:
@@ -156,7 +156,7 @@ def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
         resolved.append(ResolvedTag(i, t, src, sig, init, factor, offset))
     _check_inputs(cfg, site, resolved, at)
     if msgs:
-        raise TelemetryError(format_problems(str(p), msgs))
+        raise TelemetryError(format_problems(str(p), msgs, "the mapping file"))
     return Mapping(path=p, config=cfg, tags=tuple(resolved), timezone=timezone)
 
 

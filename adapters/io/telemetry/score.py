@@ -53,7 +53,7 @@ def score_replay(
     field = compare_frame(tel, t_rows, step)
     twin_events = [{**e, "source": "twin"} for e in summary.get("events", []) if isinstance(e, dict)]
     f_events = [
-        {"time_s": e.time_s, "kind": e.event["kind"], "detail": e.text, "source": "field", "clear_s": e.clear_s}
+        {"time_s": e.time_s, "kind": e.event["kind"], "detail": e.detail, "source": "field", "clear_s": e.clear_s}
         for e in rec.events
     ]
     all_events = sorted(f_events + twin_events, key=lambda e: float(e["time_s"]))
@@ -90,7 +90,7 @@ def score_replay(
         d["source"] = t.source.file
         worst = sorted(s.divergences, key=lambda v: -abs(v.peak_error))[:MAX_CONTEXTS]
         d["context"] = [
-            divergence_context(twin, all_events, v, context_s=cfg.context_s, signal=t.signal.name)
+            divergence_context(twin, all_events, v, context_s=cfg.context_s, signal=t.signal.name, unit=t.signal.unit)
             for v in sorted(worst, key=lambda v: v.start_s)
         ]
         signals.append(d)

@@ -303,3 +303,15 @@ def test_a_cut_on_throughout_the_window_still_reads_as_a_steady_error_first() ->
     assert ctx["reading"][1] == (
         "in the twin, pv_fast_curtail_p_mw was above 0 throughout from the window's start (up to 0.4 MW)"
     )
+
+
+def test_a_twin_held_at_its_run_maximum_below_the_field_is_read_as_a_ceiling() -> None:
+    """PV clipped at the model's AC rating (12.5 MW) while the field delivers more: named as a rating or limit."""
+    df = _twin_frame()
+    df["pv_p_mw"] = np.where(df.time_s < 90, 9.0 + df.time_s / 100, 12.5)
+    d = Divergence(start_s=100.0, end_s=150.0, duration_s=50.0, peak_s=120.0, peak_error=2.4, mean_error=2.1)
+    r = divergence_context(df, [], d, context_s=30.0, signal="pv_p_mw", unit="MW")["reading"]
+    assert r[0].startswith("the twin's pv_p_mw sits at 12.5 MW for 100% of the divergence") and "rating" in r[0]
+    d_low = Divergence(start_s=100.0, end_s=150.0, duration_s=50.0, peak_s=120.0, peak_error=-2.4, mean_error=-2.1)
+    r = divergence_context(df, [], d_low, context_s=30.0, signal="pv_p_mw", unit="MW")["reading"]
+    assert not any("rating" in x for x in r)  # the field below the twin: no ceiling of the model

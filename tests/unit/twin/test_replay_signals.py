@@ -82,3 +82,32 @@ def test_gap_mask() -> None:
     grid = np.arange(14.0)
     m = gap_mask(t, grid, 1.0, [(3.0, 10.0)], hold_s=1.0)
     assert np.flatnonzero(m).tolist() == [4, 5, 6, 7, 8, 9, 13]
+
+
+def test_build_site_applies_a_recorded_start_state_by_block_and_pack_id() -> None:
+    """``build_site(recorded=...)``: block SoC to every pack of the block (clipped to the window), pack SoC and
+    temperature by pack id, packs out of service; an unknown pack id names the fleet's ids."""
+    from twin.config import Scenario
+    from twin.replay.inputs import RecordedInputs
+    from twin.site import build_site
+
+    sc = Scenario.model_validate({"run": {"duration_s": 60, "step_s": 1.0}})
+    rec = RecordedInputs(
+        start_soc_block={2: 0.8, 3: 0.99},
+        start_soc_pack={5: 0.3},
+        start_temp_pack={5: 41.0},
+        out_of_service_packs=(7,),
+        statements=("given",),
+    )
+    site = build_site(sc, recorded=rec)
+    f, inv = site.fleet, site.fleet.inv
+    soc = f.packs.soc_frac
+    i5, i7 = (int(x) for x in inv.index_of([5, 7]))
+    assert soc[i5] == pytest.approx(0.3) and f.packs.temp_c[i5] == pytest.approx(41.0)
+    assert np.allclose(soc[inv.block == 2], 0.8)
+    hi = sc.models.fleet.soc_max_frac
+    assert (soc[inv.block == 3] <= hi + 1e-12).all() and soc[inv.block == 3].max() == pytest.approx(hi, abs=0.05)
+    assert not f.packs.in_service[i7] and f.packs.in_service[i5]
+    assert site.recorded[0] == "given" and any("clipped" in s for s in site.recorded)
+    with pytest.raises(ValueError, match=r"pack id\(s\) 99999 are not in the fleet"):
+        build_site(sc, recorded=RecordedInputs(start_soc_pack={99999: 0.5}))
