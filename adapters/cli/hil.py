@@ -101,8 +101,11 @@ def cmd_hil(args: argparse.Namespace) -> int:
         raise InputError("\n".join(f"{args.scenario}: {source}: {m}" for m in problems))
     if args.port:
         _check_port(args.port)
+    from adapters.io.telemetry.load import load_recorded
     from adapters.sims.hil import HilOptions  # the heavy imports (mosaik, the models) once the input is good
     from adapters.world import run_scenario
+
+    rec = load_recorded(sc)  # field data ([recorded]): a recorded incident replayed with the BMS on the line
 
     opts = HilOptions(
         packs=packs,
@@ -116,7 +119,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
         max_overruns=args.max_overruns if args.max_overruns is not None else hc.max_overruns,
     )
     out = out_dir(args)
-    res = run_scenario(sc, out, scenario_name=sc.name, progress=progress_wanted(args), hil=opts)
+    res = run_scenario(sc, out, scenario_name=sc.name, progress=progress_wanted(args), hil=opts, recorded=rec)
     s = res.summary
     h = s.get("hil", {})
     late = h.get("lateness_ms")

@@ -50,9 +50,18 @@ import pandas as pd
 
 from twin.replay.scores import jsonable
 
-__all__ = ["MAX_EVENT_LINES_PER_KIND", "MAX_PLOT_POINTS", "render_html", "write_replay"]
+__all__ = [
+    "BAND_ALPHA",
+    "MAX_EVENT_LINES_PER_KIND",
+    "MAX_PLOT_POINTS",
+    "TWIN_COLOUR",
+    "render_html",
+    "write_replay",
+]
 
 MAX_PLOT_POINTS = 20_000  # rows drawn per plot; longer series are drawn every n-th row (the page says so)
+TWIN_COLOUR = "#1f77b4"  # matplotlib's tab:blue: the twin's line and its tolerance band
+BAND_ALPHA = 0.18  # the band's opacity (tests/integration/test_replay.py finds the band by its colour on white)
 MAX_EVENT_LINES_PER_KIND = 10  # twin event kinds drawn as lines on the plots (more: the events table only)
 
 _CSS = """
@@ -181,9 +190,11 @@ def _plot_png(
     ax = fig.add_subplot()
     unit = str(sig.get("unit") or "")
     tv_s, band_s = tv[::stride], band[::stride]
-    ax.fill_between(x, tv_s - band_s, tv_s + band_s, color="tab:blue", alpha=0.18, lw=0, label="twin ± tolerance")
+    ax.fill_between(
+        x, tv_s - band_s, tv_s + band_s, color=TWIN_COLOUR, alpha=BAND_ALPHA, lw=0, label="twin ± tolerance"
+    )
     ax.plot(x, fv[::stride], color="black", lw=0.9, label="field")
-    ax.plot(x, tv_s, color="tab:blue", lw=0.9, alpha=0.85, label="twin")
+    ax.plot(x, tv_s, color=TWIN_COLOUR, lw=0.9, alpha=0.85, label="twin")
     if diverging.any():
         ax.fill_between(
             x, 0, 1, where=diverging[::stride], transform=ax.get_xaxis_transform(), color="tab:red", alpha=0.15,

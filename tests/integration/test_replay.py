@@ -162,3 +162,32 @@ def test_the_tool_writes_the_defects_where_it_says(tmp_path: Path) -> None:
     bad = d["historian.csv"]["bad_quality"]["line"]
     assert hist[bad - 1].startswith("BESS05.SOC,2025-07-15T12:22:00") and hist[bad - 1].endswith(",bad")
     assert str(ROOT) not in (tmp_path / "mapping.toml").read_text()
+
+
+def test_the_report_renders_in_headless_chromium(good: dict[str, Any], tmp_path: Path) -> None:
+    """Open replay.html in Debian's chromium (headless, offline: the page must need no network), take a
+    screenshot and check that the plots were drawn: the twin's tolerance band (its colour at its opacity on
+    white) covers a good part of the first screen, and the page is not blank. ``.ci/run`` installs chromium."""
+    import os
+    import subprocess
+
+    import matplotlib.colors
+    import matplotlib.image
+
+    from adapters.io.replay_report import BAND_ALPHA, TWIN_COLOUR
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium")
+        pytest.skip("chromium is not installed here (.ci/run installs it)")
+    shot = tmp_path / "replay.png"
+    cmd = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1400,3000",
+           f"--screenshot={shot}", "--virtual-time-budget=5000", (good["out"] / "replay.html").as_uri()]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)})
+    assert shot.is_file(), p.stderr[-2000:]
+    img = (matplotlib.image.imread(shot)[..., :3] * 255).round().astype(int)
+    assert img.shape[:2] == (3000, 1400) and img.std() > 20  # not a blank page
+    band = 255 * (1 - BAND_ALPHA) + BAND_ALPHA * 255 * np.array(matplotlib.colors.to_rgb(TWIN_COLOUR))
+    n_band = int((np.abs(img - band).sum(axis=2) <= 6).sum())
+    assert n_band > 10_000, n_band  # about 37,000 px of band on the first screen (two plots) at 1400 x 3000

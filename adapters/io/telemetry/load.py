@@ -43,7 +43,7 @@ __all__ = [
     "recorded_inputs",
 ]
 
-_EVENT: TypeAdapter[Any] = TypeAdapter(Event)  # type: ignore[arg-type]  # an Annotated union
+_EVENT: TypeAdapter[Any] = TypeAdapter(Event)
 MARGIN_S = 3600.0  # samples this far before the run's start are read (the state at the start is held from them)
 
 

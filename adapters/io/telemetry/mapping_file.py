@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from twin.config import Event, MappingConfig, SiteConfig, SourceConfig, TagConfig
+from twin.config import Event, MappingConfig, Scenario, SiteConfig, SourceConfig, TagConfig, cross_check
 from twin.errors import TelemetryError
 from twin.replay.signals import Signal, resolve_signal
 from twin.replay.units import conversion
@@ -25,7 +25,7 @@ from twin.validation import close_match, did_you_mean, find_line, format_problem
 
 __all__ = ["Mapping", "ResolvedTag", "load_mapping", "source_name"]
 
-_EVENT: TypeAdapter[Any] = TypeAdapter(Event)  # type: ignore[arg-type]  # an Annotated union
+_EVENT: TypeAdapter[Any] = TypeAdapter(Event)
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,16 @@ def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
             if spec is None:
                 continue
             try:
-                _EVENT.validate_python(t.event_dict(which, 0.0))
+                ev = _EVENT.validate_python(t.event_dict(which, 0.0))
             except ValidationError as exc:
                 for e in exc.errors():
                     key = ".".join(str(x) for x in e["loc"][1:]) or "kind"
                     at((*loc, which), f"{key}: {e['msg']} (got {e.get('input')!r})")
+                continue
+            # the checks a scenario's own events get (a block or unit the site has), on the site alone
+            for ploc, msg in cross_check(Scenario(site=site, events=(ev,))):
+                if ploc[:1] == ("events",):
+                    at((*loc, which), msg)
         if t.role == "input":
             if sig.name in inputs_seen:
                 at((*loc, "signal"), f"{sig.name!r} is already driven by tags[{inputs_seen[sig.name]}]")

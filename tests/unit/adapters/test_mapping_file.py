@@ -34,7 +34,8 @@ def test_every_problem_with_its_line_and_a_close_match(tmp_path: Path) -> None:
         + '[[tags]]\ntag = "B"\nsource = "histrian"\nsignal = "bess_p_mw"\ntolerance = 0.1\n'
         + '[[tags]]\ntag = "C"\nsignal = "bess_p_mw"\n'
         + '[[tags]]\ntag = "D"\nsignal = "bess_p_mw"\nunit = "kw"\ntolerance = 0.1\n'
-        + '[[tags]]\ntag = "E"\nsignal = "x"\nrole = "event"\nfall = { kind = "trip_bess_block", blok = 3 }\n',
+        + '[[tags]]\ntag = "E"\nsignal = "x"\nrole = "event"\nfall = { kind = "trip_bess_block", blok = 3 }\n'
+        + '[[tags]]\ntag = "F"\nsignal = "x"\nrole = "event"\nfall = { kind = "trip_bess_block", block = 12 }\n',
         "tag,timestamp,value\n",
     )
     with pytest.raises(TelemetryError) as e:
@@ -49,6 +50,7 @@ def test_every_problem_with_its_line_and_a_close_match(tmp_path: Path) -> None:
     assert "tags[2].tolerance: compare tag 'C' needs a tolerance" in msg
     assert "tags[3].unit: unit 'kw'" in msg and "did you mean 'kW'" in msg
     assert "tags[4].fall: blok" in msg  # the event is checked as a scenario event
+    assert "tags[5].fall: trip_bess_block: block 12 does not exist (blocks are 0..11)" in msg
 
 
 def test_missing_file_and_schema_errors(tmp_path: Path) -> None:
