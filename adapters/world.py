@@ -221,7 +221,9 @@ def build(
     except ValueError as exc:
         if recorded is None:
             raise
-        raise TelemetryError(f"{recorded.telemetry.mapping.path}: {exc}") from exc
+        raise TelemetryError(
+            f"building the site with the field data of {recorded.telemetry.mapping.path}: {exc}"
+        ) from exc
     t_build = time.perf_counter() - t0
     run_cfg = sc.run
     meta: dict[str, Any] = {
@@ -245,7 +247,8 @@ def build(
         e_start_mwh=tot0["e_stored_mwh"],
         soc_start=tot0["soc_frac"],
     )
-    writer.write_scenario(_resolved_toml(sc))
+    # with field data: the scenario as given, not with the events its tags fired (they fire again on a re-run)
+    writer.write_scenario(_resolved_toml(recorded.base if recorded is not None else sc))
     writer.write_summary(status="running")
     if sc.models.fleet.record_packs_every_s:
         writer.record_packs(site.fleet.inv.pack_id, site.fleet.inv.block)

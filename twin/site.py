@@ -127,7 +127,17 @@ def apply_recorded(site: Site, rec: RecordedInputs) -> list[str]:
         said += site.datacenter.use_recorded_it(rec.it_t_s, rec.it_p_mw, np.asarray(rec.it_units, dtype=np.int64))
     if rec.ambient_t_s is not None:
         said += site.ambient.use_recorded(rec.ambient_t_s, rec.ambient_temp_c, rec.ambient_rh_frac)
-    if not rec.has_start_state:
+    # packs that start at the ambient (no [models.fleet.thermal] temp_start_c) start at the recorded one
+    amb_start = (
+        float(site.ambient.temp_c(0.0))
+        if rec.ambient_temp_c is not None
+        and site.scenario.models.fleet.thermal.temp_start_c is None
+        and rec.start_temp_all_c is None
+        else None
+    )
+    if amb_start is not None:
+        said.append(f"fleet: the packs start at the recorded ambient, {amb_start:.2f} degC")
+    if not rec.has_start_state and amb_start is None:
         return said
     fleet = site.fleet
     inv = fleet.inv
@@ -148,7 +158,8 @@ def apply_recorded(site: Site, rec: RecordedInputs) -> list[str]:
         soc[inv.block == b] = v
     if rec.start_soc_pack:
         soc[positions(rec.start_soc_pack, "start SoC")] = list(dict(sorted(rec.start_soc_pack.items())).values())
-    temp = np.full(n, np.nan if rec.start_temp_all_c is None else rec.start_temp_all_c)
+    t_all = rec.start_temp_all_c if rec.start_temp_all_c is not None else amb_start
+    temp = np.full(n, np.nan if t_all is None else t_all)
     if rec.start_temp_pack:
         idx = positions(rec.start_temp_pack, "start temperature")
         temp[idx] = list(dict(sorted(rec.start_temp_pack.items())).values())

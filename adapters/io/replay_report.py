@@ -22,7 +22,8 @@ key                value
                    ``kind``, ``severity``, ``row``, ``rows``, ``n_rows``, ``message``, ``action``)
 ``signals``        list of :meth:`twin.replay.scores.SignalScore.as_dict`, each with an optional
                    ``context``: a list of :func:`twin.replay.explain.divergence_context` dicts, one per
-                   divergence explained (at most the worst 5)
+                   divergence explained (at most the worst 5), ``twin_signal`` (the twin's column when
+                   ``signal`` is a field column ``signal@tag``) and ``source`` (the file)
 ``events``         list of ``{"time_s", "kind", "detail", "source"}``; ``source`` is ``"field"`` or ``"twin"``
 ``initial_state``  list of str: what set the twin's state at the start
 =================  ====================================================================================
@@ -350,14 +351,15 @@ def _signal_section(
     sig: dict[str, Any], twin_t: np.ndarray, field: pd.DataFrame, twin: pd.DataFrame, events: list[dict[str, Any]],
     clock: _Clock,
 ) -> str:  # fmt: skip
-    name = str(sig.get("signal", ""))
+    name = str(sig.get("signal", ""))  # the field frame's column (``signal@tag`` when two tags share a signal)
+    twin_name = str(sig.get("twin_signal") or name)  # the twin's column
     unit = str(sig.get("unit") or "")
     fv = _field_on(twin_t, field, name)
-    tv = _column(twin, name, len(twin_t))
+    tv = _column(twin, twin_name, len(twin_t))
     png, stride = _plot_png(sig, twin_t, fv, tv, events)
     out = [f'<h2 id="sig-{_e(name)}">{_e(name)} <span class="muted">({_e(sig.get("tag"))})</span> '
            f"{_verdict(bool(sig.get('passed')))}</h2>"]  # fmt: skip
-    notes = [] if name in twin.columns else [f"the twin has no column {name!r}"]
+    notes = [] if twin_name in twin.columns else [f"the twin has no column {twin_name!r}"]
     if stride > 1:
         notes.append(f"every {stride}th row drawn")
     note = f" ({'; '.join(notes)})" if notes else ""

@@ -191,3 +191,40 @@ def test_the_report_renders_in_headless_chromium(good: dict[str, Any], tmp_path:
     band = 255 * (1 - BAND_ALPHA) + BAND_ALPHA * 255 * np.array(matplotlib.colors.to_rgb(TWIN_COLOUR))
     n_band = int((np.abs(img - band).sum(axis=2) <= 6).sum())
     assert n_band > 10_000, n_band  # about 37,000 px of band on the first screen (two plots) at 1400 x 3000
+
+
+def test_the_column_catalogue_is_what_a_run_writes(good: dict[str, Any], tmp_path: Path) -> None:
+    """adapters/io/telemetry/columns.py lists the columns a mapping may compare: equal to what runs write, on the
+    pilot site and on a small one (3 battery blocks, 2 PV blocks, 1 Spark unit)."""
+    from adapters.io.scenario_file import load_scenario
+    from adapters.io.telemetry.columns import OPEN_PREFIXES, timeseries_columns
+
+    def written(out: Path) -> set[str]:
+        cols = pd.read_parquet(out / "timeseries.parquet").columns
+        return {str(c) for c in cols if not str(c).startswith(OPEN_PREFIXES)}
+
+    assert written(good["out"]) == set(timeseries_columns(load_scenario(REPLAY).site))
+    small = tmp_path / "small.toml"
+    small.write_text(
+        "[run]\nduration_s = 3\n[site.bess]\nn_blocks = 3\n[site.pv]\nn_blocks = 2\n[site.spark]\nn_units = 1\n"
+        "[models.fleet]\nn_packs = 60\n"
+    )
+    p = run_cli(["run", str(small), "--out", str(tmp_path / "o"), "--no-progress"])
+    assert p.returncode == 0, p.stderr
+    assert written(tmp_path / "o") == set(timeseries_columns(load_scenario(small).site))
+
+
+def test_the_results_scenario_runs_again_without_firing_the_events_twice(good: dict[str, Any]) -> None:
+    """The results' scenario.toml is the scenario as given (with its mapping): loading it again fires the
+    breaker's two events once each, not four times."""
+    from adapters.io.scenario_file import load_scenario
+    from adapters.io.telemetry.load import load_recorded
+
+    sc = load_scenario(good["out"] / "scenario.toml")
+    assert not sc.events and sc.recorded.mapping == str((DATA / "mapping.toml").resolve())
+    rec = load_recorded(sc)
+    assert rec is not None
+    assert [(e.kind, e.at_s) for e in rec.scenario.events] == [
+        ("trip_bess_block", 1200.0),
+        ("restore_bess_block", 1800.0),
+    ]

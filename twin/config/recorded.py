@@ -66,8 +66,9 @@ class SourceConfig(StrictModel):
     timezone: str | None = None
     time_format: str | None = None  # strptime format of the time column; None: ISO 8601 (pandas)
     # historian quality codes taken as good (compared as text); a sample with another code is dropped
-    # and reported. OPC DA's 192 is "good"; PI and Ignition export words.
-    good_quality: tuple[str, ...] = ("good", "Good", "GOOD", "192", "0")
+    # and reported. OPC DA's 192 is "good" (its 0 is "bad": OPC UA's 0 is good, add it for such exports);
+    # PI and Ignition export words.
+    good_quality: tuple[str, ...] = ("good", "Good", "GOOD", "192")
     delimiter: str = Field(",", min_length=1, max_length=1)  # csv_long, csv_wide
 
 
@@ -130,7 +131,7 @@ class QualityConfig(StrictModel):
     max_gap_s: float | None = Field(None, gt=0)
     # a stuck value: unchanged for at least this long in a signal that varies elsewhere in the file
     stuck_s: float = Field(600.0, gt=0)
-    # a clock step: the spacing jumps by at least this (forward or back) against the tag's median spacing
+    # a clock step: the time goes back by at least this (a clock reset, a naive DST fall-back)
     clock_step_s: float = Field(60.0, gt=0)
 
 
@@ -166,6 +167,9 @@ class MappingConfig(StrictModel):
 
     @model_validator(mode="after")
     def _names(self) -> MappingConfig:
+        w = self.it_share_weights
+        if w is not None and (min(w) < 0 or sum(w) <= 0):
+            raise ValueError(f"it_share_weights must be >= 0 with a positive sum, got {list(w)}")
         names = [s.name for s in self.sources]
         dup = sorted({n for n in names if n and names.count(n) > 1})
         if dup:

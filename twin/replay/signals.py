@@ -24,7 +24,7 @@ from twin.config import AMBIENT_TEMP_RANGE_C, SiteConfig
 from twin.replay.units import dimension_of
 from twin.validation import did_you_mean
 
-__all__ = ["INPUT_SIGNALS", "INITIAL_SIGNALS", "Signal", "resolve_signal"]
+__all__ = ["INITIAL_SIGNALS", "INPUT_SIGNALS", "RH_MIN_FRAC", "Signal", "resolve_signal"]
 
 Target = Literal[
     "pv_poa", "pv_ghi", "pv_avail", "it", "temp_amb", "rh", "soc_block", "soc_pack", "temp_pack", "temp_all",
@@ -94,6 +94,7 @@ _INDEXED = (  # indexed column families: regex -> the site's count they index
 _IRRADIANCE_BOUNDS = (-20.0, 1800.0)  # pyranometers read a few W/m2 below 0 at night; cloud enhancement ~1,600
 _TEMP_BOUNDS = (-60.0, 200.0)  # equipment temperatures (coolant, packs, GPU junctions) with margin
 _IRRADIANCE_RATING = 1000.0  # W/m2, standard test conditions
+RH_MIN_FRAC = 0.001  # relative humidity bound: a recorded 0 is a broken sensor (no dew point exists at 0)
 
 
 def _unit_of(name: str) -> str | None:
@@ -170,8 +171,8 @@ def resolve_signal(name: str, site: SiteConfig, role: str) -> Signal:
                 if idx is not None and fam is not None:
                     _check_index(name, fam, idx, site)
                 bounds, rating = _scale(name, unit, site)
-                if target == "temp_amb":
-                    bounds = AMBIENT_TEMP_RANGE_C
+                if target == "rh":  # PsychroLib has no dew point at 0 % RH; the driest air on record is above 1 %
+                    bounds = (RH_MIN_FRAC, 1.0)
                 return Signal(name, unit, bounds, rating, unit == "1", target, idx)
         examples = [re.sub(r"\(\\d\+\)", "00", p) for p in table]
         raise ValueError(

@@ -16,17 +16,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import TypeAdapter
 
-from adapters.io.telemetry.mapping_file import Mapping, ResolvedTag
+from adapters.io.telemetry.mapping_file import EVENT, Mapping, ResolvedTag
 from adapters.io.telemetry.quality import check_tag
 from adapters.io.telemetry.readers import read_source
 from adapters.io.telemetry.series import CleanSeries, Finding
-from twin.config import Event, Scenario
+from twin.config import Scenario
 from twin.errors import TelemetryError
 from twin.replay.inputs import RecordedInputs
 from twin.replay.resample import gap_mask, resample_hold, resample_mean
-from twin.replay.units import alternatives
+from twin.replay.units import alternatives, canonical_unit
 from twin.site import start_timestamp
 
 __all__ = [
@@ -40,10 +39,11 @@ __all__ = [
     "Recorded",
     "load_recorded",
     "load_telemetry",
+    "on_grid",
+    "resample_mode",
     "recorded_inputs",
 ]
 
-_EVENT: TypeAdapter[Any] = TypeAdapter(Event)
 MARGIN_S = 3600.0  # samples this far before the run's start are read (the state at the start is held from them)
 
 
@@ -114,7 +114,7 @@ def load_telemetry(mapping: Mapping, sc: Scenario) -> Telemetry:
                 raw[t.cfg.tag],
                 to_signal=t.factor,
                 offset=t.offset,
-                unit=t.cfg.unit or sig.unit,
+                unit=canonical_unit(t.cfg.unit) or sig.unit,
                 signal=sig.name,
                 signal_unit=sig.unit,
                 alternatives=alternatives(sig.unit) if t.cfg.role != "event" else {},
@@ -124,6 +124,7 @@ def load_telemetry(mapping: Mapping, sc: Scenario) -> Telemetry:
                 qcfg=qcfg,
                 t0_ns=t0_ns,
                 t1_ns=t1_ns,
+                keep_state=sig.is_state or t.cfg.role in ("event", "initial") or t.cfg.initial,
             )
             findings += f_tag
             series[t.i] = clean
@@ -131,23 +132,39 @@ def load_telemetry(mapping: Mapping, sc: Scenario) -> Telemetry:
     for t in mapping.tags:
         c = series.get(t.i)
         if c is not None and len(c.time_ns) == 0:
+            why = [
+                f.message for f in findings if f.tag == t.cfg.tag and f.file == t.source.file and f.kind != "timezone"
+            ]
+            because = f": {'; '.join(why)}" if why else ""
             errors.append(
                 Finding(t.source.file, t.cfg.tag, "empty", f"tag {t.cfg.tag!r} has no usable sample within an hour "
-                        f"of the run ({start.isoformat()}, {sc.run.duration_s:g} s)", "cannot be used", "error")
+                        f"of the run ({start.isoformat()}, {sc.run.duration_s:g} s){because}", "cannot be used",
+                        "error")
             )  # fmt: skip
     if errors:
         lines = [
             f"{f.file}{':' + str(f.row) if f.row is not None else ''}: {f.tag + ': ' if f.tag else ''}{f.message}"
             for f in errors
         ]
-        raise TelemetryError(
-            f"{mapping.path}: the telemetry cannot be used:\n  " + "\n  ".join(lines) if len(lines) > 1 else lines[0]
-        )
+        sep = "\n  " if len(lines) > 1 else " "
+        raise TelemetryError(f"{mapping.path}: the telemetry cannot be used:{sep}" + sep.join(lines))
     return Telemetry(mapping, start, sc.run.duration_s, series, tuple(findings))
 
 
 # --------------------------------------------------------------------------- inputs
 FILL_WINDOW_MIN_S = 60.0  # a gap in a power or weather input is filled with the mean of at least this long before it
+
+
+def resample_mode(t: ResolvedTag) -> str:
+    """The tag's ``resample`` (mean or hold), else its signal's: hold for states, mean for quantities."""
+    return t.cfg.resample or t.signal.resample
+
+
+def on_grid(tel: Telemetry, t: ResolvedTag, grid_t_s: np.ndarray, dt_s: float) -> np.ndarray:
+    """An input on a step grid: the mean over each step of the held (and gap-filled) samples, or the value held
+    at each step's start (``resample = "hold"``)."""
+    ts, v = filled(tel, t)
+    return resample_hold(ts, v, grid_t_s) if resample_mode(t) == "hold" else resample_mean(ts, v, grid_t_s, dt_s)
 
 
 def filled(tel: Telemetry, t: ResolvedTag) -> tuple[np.ndarray, np.ndarray]:
@@ -204,9 +221,13 @@ def recorded_inputs(tel: Telemetry, sc: Scenario) -> tuple[RecordedInputs, tuple
     by = {k: [t for t in inputs if t.signal.target == k] for k in ("pv_poa", "pv_ghi", "pv_avail", "it")}
 
     def mean_on_rows(t: ResolvedTag) -> np.ndarray:
-        return resample_mean(*filled(tel, t), rows, step)
+        return on_grid(tel, t, rows, step)
 
-    mean_how = f"mean over each {step:g} s step of the held samples"
+    def how(t: ResolvedTag, dt: float) -> str:
+        if resample_mode(t) == "hold":
+            return f'the value held at the start of each {dt:g} s step (resample = "hold")'
+        return f"mean over each {dt:g} s step of the held samples"
+
     for key, target in (("pv_poa_w_m2", "pv_poa"), ("pv_avail_p_mw", "pv_avail")):
         ts = sorted(by[target], key=lambda t: -1 if t.signal.index is None else t.signal.index)
         if not ts:
@@ -215,17 +236,19 @@ def recorded_inputs(tel: Telemetry, sc: Scenario) -> tuple[RecordedInputs, tuple
             v = mean_on_rows(ts[0])
             if target == "pv_avail":  # the plant's available power, shared equally among identical blocks
                 v = np.repeat((v / site.pv.n_blocks)[:, None], site.pv.n_blocks, axis=1)
-                said.append(_say_input(tel, ts[0], mean_how + f", shared equally by the {site.pv.n_blocks} blocks"))
+                said.append(
+                    _say_input(tel, ts[0], how(ts[0], step) + f", shared equally by the {site.pv.n_blocks} blocks")
+                )
             else:
-                said.append(_say_input(tel, ts[0], mean_how + ", the same on every block"))
+                said.append(_say_input(tel, ts[0], how(ts[0], step) + ", the same on every block"))
             kw[key] = v
         else:
             kw[key] = np.stack([mean_on_rows(t) for t in ts], axis=1)
-            said += [_say_input(tel, t, mean_how) for t in ts]
+            said += [_say_input(tel, t, how(t, step)) for t in ts]
     if by["pv_ghi"]:
         t = by["pv_ghi"][0]
         kw["pv_ghi_w_m2"] = mean_on_rows(t)
-        said.append(_say_input(tel, t, mean_how + "; turned into POA on the trackers with pvlib (Erbs)"))
+        said.append(_say_input(tel, t, how(t, step) + "; turned into POA on the trackers with pvlib (Erbs)"))
     it = by["it"]
     if it:
         union = np.unique(np.concatenate([filled(tel, t)[0] for t in it]))
@@ -251,11 +274,11 @@ def recorded_inputs(tel: Telemetry, sc: Scenario) -> tuple[RecordedInputs, tuple
         for target, key in (("temp_amb", "ambient_temp_c"), ("rh", "ambient_rh_frac")):
             if target in amb:
                 t = amb[target]
-                kw[key] = resample_mean(*filled(tel, t), grid, period)
-                said.append(_say_input(tel, t, f"mean over each {period:g} s step of the ambient model"))
+                kw[key] = on_grid(tel, t, grid, period)
+                said.append(_say_input(tel, t, how(t, period) + " of the ambient model"))
     kw.update(_start_state(tel, said))
     evs = field_events(tel)
-    scenario_events = tuple(_EVENT.validate_python(e.event) for e in evs)
+    scenario_events = tuple(EVENT.validate_python(e.event) for e in evs)
     for e in evs:
         said.append(
             f"event {e.text} at {e.time_s:g} s"
@@ -317,9 +340,9 @@ def field_events(tel: Telemetry) -> list[FieldEvent]:
         for j, (at, which, at_start) in enumerate(fired):
             if getattr(t.cfg, which) is None:
                 continue
+            # the fault window ends at the tag's next opposite change, whether or not that change fires an event
             nxt = [f for f in fired[j + 1 :] if f[1] != which]
-            other = "fall" if which == "rise" else "rise"
-            clear = nxt[0][0] if nxt and getattr(t.cfg, other) is not None else None
+            clear = nxt[0][0] if nxt else None
             out.append(FieldEvent(at, t, which, t.cfg.event_dict(which, at), clear, at_start))  # type: ignore[arg-type]
     return sorted(out, key=lambda e: e.time_s)
 
@@ -333,9 +356,12 @@ def compare_frame(tel: Telemetry, time_s: np.ndarray, step_s: float) -> pd.DataF
         ts = tel.t_s(t)
         v = tel.series[t.i].value
         g = cols["time_s"]
-        x = resample_hold(ts, v, g) if t.signal.is_state else resample_mean(ts, v, g, step_s)
-        hold = max(tel.spacing_s(t), step_s)
-        x[gap_mask(ts, g, step_s, tel.gaps_s(t), hold)] = np.nan
+        x = resample_hold(ts, v, g) if resample_mode(t) == "hold" else resample_mean(ts, v, g, step_s)
+        if t.signal.is_state:  # a state holds until its next change (logged on change): only before the first
+            x[g + step_s <= ts[0]] = np.nan
+        else:
+            hold = max(tel.spacing_s(t), step_s)
+            x[gap_mask(ts, g, step_s, tel.gaps_s(t), hold)] = np.nan
         cols[column_name(tel.mapping, t)] = x
     return pd.DataFrame(cols)
 
@@ -356,6 +382,7 @@ class Recorded:
     inputs: RecordedInputs
     telemetry: Telemetry
     events: tuple[FieldEvent, ...]
+    base: Scenario  # as given (its [recorded] mapping the one used): the results' scenario.toml, which runs again
 
     def summary(self) -> dict[str, Any]:
         """The results' account of the field data (``summary.json`` ``recorded``)."""
@@ -391,5 +418,28 @@ def load_recorded(sc: Scenario, mapping: Mapping | None = None) -> Recorded | No
                 f"{mapping.path}: [recorded] require_all_inputs is set but the mapping records no "
                 f"{' and no '.join(missing)} input"
             )
+    _check_pack_ids(mapping, sc)
     merged = tuple(sorted((*sc.events, *events), key=lambda e: e.at_s))
-    return Recorded(sc.model_copy(update={"events": merged}), inputs, tel, tuple(fired))
+    base = sc.model_copy(update={"recorded": sc.recorded.model_copy(update={"mapping": str(mapping.path.resolve())})})
+    return Recorded(sc.model_copy(update={"events": merged}), inputs, tel, tuple(fired), base)
+
+
+def _check_pack_ids(mapping: Mapping, sc: Scenario) -> None:
+    """Start-state tags of packs (``pack_<id>_*``) name packs of the fleet: its inventory's ids, else 0..n-1."""
+    tags = [t for t in mapping.tags if (t.initial or t.signal).target in ("soc_pack", "temp_pack", "service_pack")]
+    if not tags:
+        return
+    from adapters.io.scenario_file import load_inventory
+
+    inv = load_inventory(sc)
+    known = set(int(i) for i in inv.pack_id) if inv is not None else set(range(sc.models.fleet.n_packs))
+    bad = [t for t in tags if (t.initial or t.signal).index not in known]
+    if bad:
+        lo, hi = min(known), max(known)
+        raise TelemetryError(
+            "\n".join(
+                f"{mapping.path}: {t.label}: signal {t.signal.name!r}: pack {(t.initial or t.signal).index} is not "
+                f"in the fleet (pack ids {lo}..{hi})"
+                for t in bad
+            )
+        )

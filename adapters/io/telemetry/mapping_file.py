@@ -17,15 +17,17 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from adapters.io.telemetry.columns import OPEN_PREFIXES, timeseries_columns
+from adapters.io.telemetry.series import source_name
 from twin.config import Event, MappingConfig, Scenario, SiteConfig, SourceConfig, TagConfig, cross_check
 from twin.errors import TelemetryError
 from twin.replay.signals import Signal, resolve_signal
 from twin.replay.units import conversion
 from twin.validation import close_match, did_you_mean, find_line, format_problems, format_validation_error, key_path
 
-__all__ = ["Mapping", "ResolvedTag", "load_mapping", "source_name"]
+__all__ = ["EVENT", "Mapping", "ResolvedTag", "load_mapping"]
 
-_EVENT: TypeAdapter[Any] = TypeAdapter(Event)
+EVENT: TypeAdapter[Any] = TypeAdapter(Event)  # a scenario event from a dict (the mapping's rise/fall tables)
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,6 @@ class Mapping:
 
     def of_role(self, role: str) -> list[ResolvedTag]:
         return [t for t in self.tags if t.cfg.role == role]
-
-
-def source_name(src: SourceConfig) -> str:
-    return src.name or Path(src.file).stem
 
 
 def _read(p: Path) -> tuple[str, dict[str, Any]]:
@@ -102,6 +100,7 @@ def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
     timezone = cfg.timezone or site.timezone
     resolved: list[ResolvedTag] = []
     inputs_seen: dict[str, int] = {}
+    columns: list[str] | None = None  # the site's time-series columns, built once when a compare tag needs them
     for i, t in enumerate(cfg.tags):
         loc: tuple[str | int, ...] = ("tags", i)
         if t.source:
@@ -120,6 +119,13 @@ def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
         except ValueError as exc:
             at((*loc, "signal"), str(exc))
             continue
+        if t.role == "compare" and not sig.name.startswith(OPEN_PREFIXES):
+            if columns is None:
+                columns = timeseries_columns(site)
+            if sig.name not in columns:
+                at((*loc, "signal"), f"{sig.name!r} is not a column of this site's time series "
+                   f"(docs/results.md){did_you_mean(sig.name, columns)}")  # fmt: skip
+                continue
         init = None
         if t.initial:
             try:
@@ -144,7 +150,7 @@ def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
             if spec is None:
                 continue
             try:
-                ev = _EVENT.validate_python(t.event_dict(which, 0.0))
+                ev = EVENT.validate_python(t.event_dict(which, 0.0))
             except ValidationError as exc:
                 for e in exc.errors():
                     key = ".".join(str(x) for x in e["loc"][1:]) or "kind"
@@ -154,10 +160,12 @@ def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
             for ploc, msg in cross_check(Scenario(site=site, events=(ev,))):
                 if ploc[:1] == ("events",):
                     at((*loc, which), msg)
-        if t.role == "input":
-            if sig.name in inputs_seen:
-                at((*loc, "signal"), f"{sig.name!r} is already driven by tags[{inputs_seen[sig.name]}]")
-            inputs_seen[sig.name] = i
+        if t.role == "input" or init is not None or t.role == "initial":
+            key = ("input " if t.role == "input" else "start ") + sig.name
+            if key in inputs_seen:
+                what = "driven" if t.role == "input" else "set at the start"
+                at((*loc, "signal"), f"{sig.name!r} is already {what} by tags[{inputs_seen[key]}]")
+            inputs_seen[key] = i
         resolved.append(ResolvedTag(i, t, src, sig, init, factor, offset))
     _check_inputs(cfg, site, resolved, at)
     if msgs:

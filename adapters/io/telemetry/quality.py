@@ -37,20 +37,18 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from adapters.io.telemetry.series import CleanSeries, Finding, Severity, TagSeries
+from adapters.io.telemetry.series import CleanSeries, Finding, Severity, TagSeries, finding, rows_text
 from twin.config.recorded import QualityConfig
 
 __all__ = [
     "GAP_FLOOR_MEDIANS",
     "GAP_MEDIANS",
-    "MAX_ROWS",
     "UNIT_FIT",
     "UNIT_HIGH",
     "UNIT_LOW",
     "check_tag",
 ]
 
-MAX_ROWS = 50  # rows listed in one finding (n_rows says how many in all)
 GAP_MEDIANS = 5.0  # default gap: 5 x the median spacing (a missed sample or two is no gap; a stopped logger is)
 GAP_FLOOR_MEDIANS = 2.0  # a gap threshold below 2 x the median spacing would call every other sample a gap
 # the unit check: a 99th percentile of |value| above 50 x the rating is beyond any overload (a unit 1000 x off,
@@ -79,9 +77,7 @@ def _num(x: float) -> str:
 
 
 def _rows(rows: np.ndarray) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:5])  # five: enough to find them in the file
-    more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
-    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+    return rows_text(rows)
 
 
 class _Report:
@@ -90,8 +86,7 @@ class _Report:
         self.findings: list[Finding] = []
 
     def add(self, kind: str, message: str, action: str, severity: Severity, rows: np.ndarray) -> None:
-        r = tuple(int(x) for x in rows[:MAX_ROWS])
-        self.findings.append(Finding(self.file, self.tag, kind, message, action, severity, r, len(rows)))
+        self.findings.append(finding(self.file, self.tag, kind, message, action, severity, rows))
 
 
 def _keep(keep: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -113,12 +108,15 @@ def check_tag(
     qcfg: QualityConfig,
     t0_ns: int,
     t1_ns: int,
+    keep_state: bool = False,
 ) -> tuple[CleanSeries, list[Finding]]:
     """Check one tag and convert it to the signal's unit (``value * to_signal + offset``).
 
     ``unit`` is the file's unit as the mapping names it, ``alternatives`` the units of the signal's
     dimension with their factor to ``signal_unit``, ``rating`` a typical full-scale magnitude of the
     signal (None: no unit check), ``[t0_ns, t1_ns]`` the run's span with the caller's margin.
+    ``keep_state``: keep the last sample before the span and the first after it (a state or a start value
+    logged on change: the value in force may have been logged long before).
     Returns the clean series (strictly increasing times, finite values) and the findings.
     """
     rep = _Report(series)
@@ -129,15 +127,28 @@ def check_tag(
 
     inside = (t >= t0_ns) & (t <= t1_ns)
     if not inside.all():
-        n_before, n_after = int(np.count_nonzero(t < t0_ns)), int(np.count_nonzero(t > t1_ns))
-        rep.add(
-            "outside_run",
-            f"{n_before} samples before and {n_after} after the run's span ({_stamp(t0_ns)} to "
-            f"{_stamp(t1_ns)}) ignored",
-            f"ignored {n_before + n_after} samples",
-            "info",
-            row[~inside],
-        )
+        # the last usable sample before the span and the first after it are kept: a historian that logs on
+        # change holds a breaker's or a SoC's state from long before (the value in force at the start)
+        usable = good & np.isfinite(v)
+        before = np.flatnonzero(usable & (t < t0_ns)) if keep_state else np.zeros(0, np.int64)
+        after = np.flatnonzero(usable & (t > t1_ns)) if keep_state else np.zeros(0, np.int64)
+        kept = len(before) + len(after) > 0
+        if len(before):
+            inside[before[np.argmax(t[before])]] = True
+        if len(after):
+            inside[after[np.argmin(t[after])]] = True
+        drop = ~inside
+        n_before, n_after = int(np.count_nonzero(drop & (t < t0_ns))), int(np.count_nonzero(drop & (t > t1_ns)))
+        if drop.any():
+            held = "; kept the last before it and the first after it (the state in force)" if kept else ""
+            rep.add(
+                "outside_run",
+                f"{n_before} samples before and {n_after} after the run's span ({_stamp(t0_ns)} to "
+                f"{_stamp(t1_ns)}) ignored{held}",
+                f"ignored {n_before + n_after} samples",
+                "info",
+                row[drop],
+            )
         row, t, good, v = _keep(inside, row, t, good, v)
 
     if not good.all():
@@ -168,7 +179,8 @@ def check_tag(
     row, t, v = _unit_and_bounds(rep, row, t, v, unit, signal, signal_unit, alternatives, bounds, rating)
     if not is_state:
         _stuck(rep, row, t, v, qcfg.stuck_s, signal_unit)
-    gaps = _gaps(rep, row, t, qcfg.max_gap_s)
+    # states (breakers, counts) are commonly logged on change: a long spacing is no gap, the value holds
+    gaps = () if is_state else _gaps(rep, row, t, qcfg.max_gap_s)
     return CleanSeries(series.tag, t, v, gaps), rep.findings
 
 

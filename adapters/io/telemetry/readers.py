@@ -47,14 +47,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from adapters.io.telemetry.series import Finding, Severity, TagSeries
+from adapters.io.telemetry.series import Finding, Severity, TagSeries, finding, rows_text, source_name
 from twin.config.recorded import SourceConfig
 from twin.errors import TelemetryError
 from twin.validation import close_match, did_you_mean
 
-__all__ = ["BOOL_WORDS", "MAX_ROWS", "read_source"]
+__all__ = ["BOOL_WORDS", "read_source"]
 
-MAX_ROWS = 50  # rows listed in one finding (the count says how many in all)
 _NAT = np.iinfo(np.int64).min  # numpy's NaT as int64
 # text booleans of status tags; "closed" = 1 as a breaker's 52a contact reads
 BOOL_WORDS: dict[str, float] = {"true": 1.0, "false": 0.0, "on": 1.0, "off": 0.0, "closed": 1.0, "open": 0.0}
@@ -87,9 +86,7 @@ class _Ctx:
         return TelemetryError(f"{self.file}{f' {self.word} {row}' if row is not None else ''}: {msg}")
 
     def note(self, kind: str, msg: str, action: str, sev: Severity = "info", rows: _Rows = None, tag: str = "") -> None:
-        r = () if rows is None else tuple(int(x) for x in rows[:MAX_ROWS])
-        n = 0 if rows is None else len(rows)
-        self.findings.append(Finding(self.file, tag, kind, msg, action, sev, r, n))
+        self.findings.append(finding(self.file, tag, kind, msg, action, sev, rows))
 
 
 def _listing(names: Collection[str], limit: int = 20) -> str:
@@ -100,9 +97,7 @@ def _listing(names: Collection[str], limit: int = 20) -> str:
 
 
 def _rows_text(rows: np.ndarray, word: str) -> str:
-    shown = ", ".join(str(int(r)) for r in rows[:5])  # five rows: enough to find them in the file
-    more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
-    return f"{word}{'s' if len(rows) > 1 else ''} {shown}{more}"
+    return rows_text(rows, word)
 
 
 # --------------------------------------------------------------------------- times
@@ -578,7 +573,7 @@ def read_source(
     requested tag it does not hold.
     """
     path = Path(base_dir) / src.file
-    ctx = _Ctx(src, path, src.name or Path(src.file).stem, src.timezone or default_tz)
+    ctx = _Ctx(src, path, source_name(src), src.timezone or default_tz)
     if not path.is_file():
         folder = path.parent
         near = close_match(path.name, [p.name for p in folder.iterdir()]) if folder.is_dir() else None

@@ -48,6 +48,7 @@ def score_replay(
     m = tel.mapping
     cfg = m.config.scoring
     step = sc.run.step_s
+    row_dt = sc.run.record_every_s or step  # a row is the mean over its electrical step, rows this far apart
     twin = _read_timeseries(out_dir)
     t_rows = twin["time_s"].to_numpy(dtype=float)
     field = compare_frame(tel, t_rows, step)
@@ -83,17 +84,20 @@ def score_replay(
             twin[t.signal.name].to_numpy(dtype=float),
             tolerance=tol,
             cfg=cfg,
-            step_s=step,
+            step_s=row_dt,  # the rows' spacing: the time tolerance in rows and a divergence's span
             windows=windows,
         )
         d = s.as_dict()
         d["source"] = t.source.file
+        d["twin_signal"] = t.signal.name
         worst = sorted(s.divergences, key=lambda v: -abs(v.peak_error))[:MAX_CONTEXTS]
         d["context"] = [
             divergence_context(twin, all_events, v, context_s=cfg.context_s, signal=t.signal.name, unit=t.signal.unit)
             for v in sorted(worst, key=lambda v: v.start_s)
         ]
         signals.append(d)
+    # what the loader and the models said they did with the data (summary.json recorded.statements)
+    said = list((summary.get("recorded") or {}).get("statements") or rec.inputs.statements)
     passed = bool(signals) and all(d["passed"] for d in signals) and not missing and summary["status"] == "completed"
     doc: dict[str, Any] = {
         "title": m.config.name or sc.name,
@@ -106,8 +110,8 @@ def score_replay(
         "step_s": step,
         "duration_s": sc.run.duration_s,
         "scoring": cfg.model_dump(),
-        "statements": list(rec.inputs.statements),
-        "initial_state": [s for s in rec.inputs.statements if s.startswith("start state")],
+        "statements": said,
+        "initial_state": [s for s in said if s.startswith(("start state", "fleet:"))],
         "findings": [f.as_dict() for f in tel.findings],
         "signals": signals,
         "missing_signals": missing,

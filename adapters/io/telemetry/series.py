@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-__all__ = ["SEVERITIES", "CleanSeries", "Finding", "TagSeries"]
+if TYPE_CHECKING:
+    from twin.config import SourceConfig
+
+__all__ = ["MAX_ROWS", "SEVERITIES", "CleanSeries", "Finding", "TagSeries", "finding", "rows_text", "source_name"]
+
+MAX_ROWS = 50  # rows listed in one finding (``n_rows`` says how many in all)
 
 Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
@@ -66,3 +72,21 @@ class Finding:
             "message": self.message,
             "action": self.action,
         }
+
+
+def finding(file: str, tag: str, kind: str, message: str, action: str, severity: Severity, rows: Any = None) -> Finding:
+    """A finding with the first ``MAX_ROWS`` of ``rows`` listed and their number counted."""
+    r = () if rows is None else tuple(int(x) for x in rows[:MAX_ROWS])
+    return Finding(file, tag, kind, message, action, severity, r, 0 if rows is None else len(rows))
+
+
+def rows_text(rows: Any, word: str = "row") -> str:
+    """``rows 3, 7, 9 (and 2 more)``: five rows are enough to find them in the file."""
+    shown = ", ".join(str(int(r)) for r in rows[:5])
+    more = f" (and {len(rows) - 5} more)" if len(rows) > 5 else ""
+    return f"{word}{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def source_name(src: SourceConfig) -> str:
+    """How tags refer to a source: its ``name``, else its file's stem."""
+    return src.name or Path(src.file).stem

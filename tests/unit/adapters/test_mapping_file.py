@@ -113,3 +113,52 @@ def test_no_sample_in_the_run_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(TelemetryError, match="no usable sample within an hour of the run"):
         load_telemetry(load_mapping(m, SITE), SC)
+
+
+def test_states_logged_on_change_long_before_the_run_hold(tmp_path: Path) -> None:
+    """A historian that logs on change: block 5's breaker opened at 09:00 and closes at 12:05; block 2's SoC was
+    logged at 80 % at 10:30 and next at 40 % at 12:30. The run from 12:00 starts with the breaker open and
+    the SoC at 0.8 (the values in force), not with what comes after."""
+    csv = (
+        "tag,timestamp,value\n"
+        "CB5,2025-07-15T09:00:00,0\nCB5,2025-07-15T12:05:00,1\n"
+        "SOC02,2025-07-15T10:30:00,80\nSOC02,2025-07-15T12:30:00,40\n"
+    )
+    m = _files(
+        tmp_path,
+        HEAD
+        + '[[tags]]\ntag = "CB5"\nsignal = "cb5"\nrole = "event"\nnormal = true\n'
+        + 'fall = { kind = "trip_bess_block", block = 5 }\nrise = { kind = "restore_bess_block", block = 5 }\n'
+        + '[[tags]]\ntag = "SOC02"\nsignal = "bess_b02_soc_frac"\nunit = "%"\nrole = "initial"\n',
+        csv,
+    )
+    tel = load_telemetry(load_mapping(m, SITE), SC)
+    rec, events, fired = recorded_inputs(tel, SC)
+    assert [(e.kind, e.at_s) for e in events] == [("trip_bess_block", 0.0), ("restore_bess_block", 300.0)]
+    assert fired[0].at_start and fired[0].clear_s == 300.0
+    assert rec.start_soc_block == {2: pytest.approx(0.8)}
+
+
+def test_it_share_weights_must_be_positive(tmp_path: Path) -> None:
+    for w in ("[0, 0, 0, 0]", "[1, -1, 1, 1]"):
+        m = _files(
+            tmp_path,
+            f"it_share_weights = {w}\n" + HEAD + '[[tags]]\ntag = "A"\nsignal = "it_p_mw"\nrole = "input"\n',
+            "",
+        )
+        with pytest.raises(TelemetryError, match="it_share_weights must be >= 0 with a positive sum"):
+            load_mapping(m, SITE)
+
+
+def test_a_pack_the_fleet_does_not_have_is_refused_before_the_run(tmp_path: Path) -> None:
+    from adapters.io.telemetry.load import load_recorded
+
+    m = _files(
+        tmp_path,
+        HEAD + '[[tags]]\ntag = "P"\nsignal = "pack_9999_soc_frac"\nrole = "initial"\n',
+        "tag,timestamp,value\nP,2025-07-15T12:00:00,0.5\n",
+    )
+    with pytest.raises(
+        TelemetryError, match=r"tags\[0\] \(P\): signal 'pack_9999_soc_frac': pack 9999 is not in the fleet"
+    ):
+        load_recorded(SC, load_mapping(m, SITE))

@@ -56,7 +56,8 @@ def test_long_csv_with_quality_codes(tmp_path: Path) -> None:
     np.testing.assert_array_equal(pv.value, [812.5, np.nan, 815.0])
     assert pv.good.tolist() == [True, True, False]
     b = series["BESS03.P"]
-    assert b.row.tolist() == [3, 8] and b.value.tolist() == [-1.25, -1.5] and b.good.tolist() == [True, True]
+    # OPC DA's 192 is good, its 0 bad (not among the default good codes)
+    assert b.row.tolist() == [3, 8] and b.value.tolist() == [-1.25, -1.5] and b.good.tolist() == [True, False]
     tz = [f for f in findings if f.kind == "timezone"]
     assert len(tz) == 1 and tz[0].tag == "" and "(-07:00)" in tz[0].message and tz[0].severity == "info"
 
