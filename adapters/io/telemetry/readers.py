@@ -477,7 +477,10 @@ def _read_comtrade(ctx: _Ctx, tags: Collection[str]) -> dict[str, TagSeries]:
         rec = comtrade.Comtrade(ignore_warnings=True, use_numpy_arrays=True, use_double_precision=True)
         rec.load(str(ctx.path), str(dat))
     except (comtrade.ComtradeError, ValueError, TypeError, IndexError, KeyError, OSError) as exc:
-        raise ctx.fail(f"cannot be read as an IEEE C37.111 record (cfg and {dat.name}): {exc}") from exc
+        raise ctx.fail(
+            f"cannot be read as an IEEE C37.111 record (cfg and {dat.name}): {exc}; check the cfg's channel counts "
+            "and lines, and its two stamps (dd/mm/yyyy,hh:mm:ss.ssssss: the comtrade reader needs the fraction)"
+        ) from exc
     cfg = rec.cfg
     names = [str(n) for n in (*rec.analog_channel_ids, *rec.status_channel_ids)]
     for t in tags:
