@@ -116,6 +116,9 @@ def test_a_wrong_dc_ac_ratio_fails_and_names_the_signal_and_time(tmp_path: Path)
     first = pv["first_divergence"]["start_s"]
     assert abs(first - over) <= 3.0, (first, over)
     assert "pv_p_mw" in so and "FAIL" in so
+    # the report explains it: the field goes above anything the twin's PV reaches (its 12.5 MW AC rating)
+    reading = pv["context"][0]["reading"][0]
+    assert "above anything the twin's pv_p_mw reaches in the whole run (12.5 MW)" in reading and "rating" in reading
     html = (out / "replay.html").read_text()
     assert "pv_p_mw" in html and f"{first:g}" in html
 

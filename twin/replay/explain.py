@@ -47,12 +47,13 @@ import pandas as pd
 from twin.replay.scores import Divergence, jsonable
 
 __all__ = [
+    "CEILING_MARGIN",
+    "CEILING_SHARE",
     "DISCRETE_PATTERNS",
     "STATE_COLUMNS",
     "STATE_PATTERNS",
     "divergence_context",
     "state_columns",
-    "CEILING_SHARE",
 ]
 
 # site columns, in the order of the states table
@@ -95,6 +96,7 @@ _CUT_MW = 1e-3  # a cut or a curtailment counts above 1 kW
 _LIMIT_MOVE_FRAC = 0.05  # the site limits: a move of more than 5 % of their largest value
 _W_FIELD, _W_STATE, _W_TWIN = 3.0, 2.5, 2.0
 CEILING_SHARE = 0.8  # a twin value at its maximum this share of a divergence is read as a ceiling
+CEILING_MARGIN = 0.01  # a field peak this far above the twin's highest value in the run is above its ceiling
 _STEADY = 0.0  # the relevance of a state on throughout the window (every change or event ranks above: >= 1)
 _MAX_READING = 10
 
@@ -315,7 +317,7 @@ def _states(df: pd.DataFrame, cols: list[str], start_s: float) -> list[dict[str,
 
 
 def _ceiling_reading(
-    df: pd.DataFrame, col: str, d: Divergence, context_s: float, unit: str
+    df: pd.DataFrame, col: str, d: Divergence, context_s: float, unit: str, signal: str
 ) -> tuple[float, str] | None:
     """The field above a twin value that sits, through the divergence, at the highest value it takes in the
     whole run while it varies elsewhere: a rating or limit of the model below the plant's (the PV inverters'
@@ -332,15 +334,26 @@ def _ceiling_reading(
     at_top = float(np.mean(v >= top - tol))
     whole = df[col].to_numpy(dtype=np.float64)
     whole = whole[np.isfinite(whole)]
-    if top <= 0 or at_top < CEILING_SHARE or whole.max() > top + tol or whole.min() > top - 0.01 * top:
-        return None  # not at a ceiling: above it elsewhere, or never below it (a constant says nothing)
     u = f" {unit}" if unit else ""
-    text = (
-        f"the twin's {col} sits at {_num(top)}{u} for {at_top:.0%} of the divergence while the field is "
-        f"{d.mean_error:+.4g}{u} above the twin on average: a rating or limit in the model (an inverter's AC "
-        "rating, a block's limit) below the plant's"
-    )
-    return _relevance(_W_STATE, d.start_s, d.start_s, context_s), text
+    varies = whole.min() <= top - 0.01 * top  # a constant says nothing about a ceiling
+    if top > 0 and varies and at_top >= CEILING_SHARE and whole.max() <= top + tol:
+        text = (
+            f"the twin's {col} sits at {_num(top)}{u} for {at_top:.0%} of the divergence while the field is "
+            f"{d.mean_error:+.4g}{u} above the twin on average: a rating or limit in the model (an inverter's AC "
+            "rating, a block's limit) below the plant's"
+        )
+        return _relevance(_W_STATE, d.start_s, d.start_s, context_s), text
+    # the field's peak above anything the twin reaches in the whole run: the same cause, seen at the peak
+    tv = df[col].to_numpy(dtype=np.float64)
+    at_peak = tv[np.argmin(np.abs(t - d.peak_s))]
+    field_peak = float(at_peak) + d.peak_error if col == signal else math.nan
+    if varies and math.isfinite(field_peak) and field_peak > whole.max() * (1 + CEILING_MARGIN) and whole.max() > 0:
+        text = (
+            f"the field reaches {_num(field_peak)}{u} at {_sec(d.peak_s)} s, above anything the twin's {col} reaches "
+            f"in the whole run ({_num(float(whole.max()))}{u}): a rating or limit in the model below the plant's"
+        )
+        return _relevance(_W_STATE, d.start_s, d.start_s, context_s), text
+    return None
 
 
 def divergence_context(
@@ -398,7 +411,7 @@ def divergence_context(
         if curtail is not None:
             scored.append(curtail)
         for col in (signal, "pv_avail_p_mw") if signal.startswith("pv_") else (signal,):
-            r = _ceiling_reading(twin, col, divergence, context_s, unit)
+            r = _ceiling_reading(twin, col, divergence, context_s, unit, signal)
             if r is not None:
                 scored.append(r)
                 break

@@ -315,3 +315,16 @@ def test_a_twin_held_at_its_run_maximum_below_the_field_is_read_as_a_ceiling() -
     d_low = Divergence(start_s=100.0, end_s=150.0, duration_s=50.0, peak_s=120.0, peak_error=-2.4, mean_error=-2.1)
     r = divergence_context(df, [], d_low, context_s=30.0, signal="pv_p_mw", unit="MW")["reading"]
     assert not any("rating" in x for x in r)  # the field below the twin: no ceiling of the model
+
+
+def test_a_field_peak_above_anything_the_twin_reaches_is_read_as_a_ceiling() -> None:
+    """Clouds keep the twin's PV below its 12.5 MW rating part of the time, so it does not sit at it; the field's
+    peak (12 + 3.1 = 15.1 MW) is above the twin's highest value of the run: still a rating or limit."""
+    df = _twin_frame()
+    df["pv_p_mw"] = 10.0 + 2.5 * np.abs(np.sin(df.time_s / 7.0))
+    d = Divergence(start_s=100.0, end_s=150.0, duration_s=50.0, peak_s=120.0, peak_error=3.1, mean_error=2.0)
+    at_peak = float(df.loc[df.time_s == 120.0, "pv_p_mw"].iloc[0])
+    r = divergence_context(df, [], d, context_s=30.0, signal="pv_p_mw", unit="MW")["reading"]
+    top = float(df["pv_p_mw"].max())
+    assert any(x.startswith(f"the field reaches {at_peak + 3.1:.4g} MW at 120 s, above anything") for x in r), r
+    assert any(f"({top:.4g} MW)" in x for x in r)
