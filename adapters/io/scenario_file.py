@@ -18,11 +18,11 @@ from pydantic import ValidationError
 
 from adapters.io.inventory_csv import read_inventory_csv
 from twin.config import Scenario, check_hil_packs, cross_check, id_list
-from twin.errors import InventoryError, ScenarioFileError
+from twin.errors import InputError, InventoryError, ScenarioFileError
 from twin.fleet.inventory import FleetInventory
 from twin.validation import close_match, find_line, format_problems, format_validation_error, key_path
 
-__all__ = ["check_hil_packs", "format_errors", "load_inventory", "load_scenario"]
+__all__ = ["check_hil_packs", "format_errors", "load_inventory", "load_scenario", "read_toml"]
 
 Loc = tuple[str | int, ...]
 
@@ -40,21 +40,27 @@ def _at(p: Path, text: str, loc: Loc, msg: str) -> str:
     return f"{p}:{line}: {key_path(loc)}: {msg}" if line else f"{p}: {key_path(loc)}: {msg}"
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Parse and validate a scenario file; raise :class:`ScenarioFileError` with every problem."""
-    p = Path(path)
+def read_toml(p: Path, what: str, error: type[InputError]) -> tuple[str, dict[str, Any]]:
+    """The text and the parsed tables of a TOML input file (``what``: "scenario", "mapping"); ``error`` with the
+    file, a close match of a missing file's name, or the TOML parser's message."""
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         near = close_match(p.name, [q.name for q in p.parent.glob("*.toml")]) if p.parent.is_dir() else None
         hint = f"; did you mean '{p.parent / near}'?" if near else ""
-        raise ScenarioFileError(f"{p}: no such scenario file{hint}") from exc
+        raise error(f"{p}: no such {what} file{hint}") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioFileError(f"{p}: cannot read the file: {exc}") from exc
+        raise error(f"{p}: cannot read the {what} file: {exc}") from exc
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioFileError(f"{p}: not valid TOML: {exc}") from exc
+        raise error(f"{p}: not valid TOML: {exc}") from exc
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Parse and validate a scenario file; raise :class:`ScenarioFileError` with every problem."""
+    p = Path(path)
+    text, data = read_toml(p, "scenario", ScenarioFileError)
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:

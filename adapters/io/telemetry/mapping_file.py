@@ -10,13 +10,13 @@ files the sources name.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from adapters.io.scenario_file import read_toml
 from adapters.io.telemetry.columns import OPEN_PREFIXES, timeseries_columns
 from adapters.io.telemetry.series import source_name
 from twin.config import Event, MappingConfig, Scenario, SiteConfig, SourceConfig, TagConfig, cross_check
@@ -58,25 +58,10 @@ class Mapping:
         return [t for t in self.tags if t.cfg.role == role]
 
 
-def _read(p: Path) -> tuple[str, dict[str, Any]]:
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        near = close_match(p.name, [q.name for q in p.parent.glob("*.toml")]) if p.parent.is_dir() else None
-        hint = f"; did you mean '{p.parent / near}'?" if near else ""
-        raise TelemetryError(f"{p}: no such mapping file{hint}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TelemetryError(f"{p}: cannot read the mapping file: {exc}") from exc
-    try:
-        return text, tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TelemetryError(f"{p}: not valid TOML: {exc}") from exc
-
-
 def load_mapping(path: str | Path, site: SiteConfig) -> Mapping:
     """Parse, validate and resolve a mapping file for ``site``; :class:`TelemetryError` with every problem."""
     p = Path(path)
-    text, data = _read(p)
+    text, data = read_toml(p, "mapping", TelemetryError)
     try:
         cfg = MappingConfig.model_validate(data)
     except ValidationError as exc:
