@@ -4,9 +4,11 @@
   finding with its file and rows), shared by the readers, the checks and the report;
 - :mod:`~adapters.io.telemetry.readers`: one reader per format, ``read_source``;
 - :mod:`~adapters.io.telemetry.quality`: the data-quality checks, ``check_tag``;
+- :mod:`~adapters.io.telemetry.columns`: the columns of a site's time series (what a compare tag may name);
 - :mod:`~adapters.io.telemetry.mapping_file`: the mapping TOML read and validated;
 - :mod:`~adapters.io.telemetry.load`: a mapping's files to the twin's recorded inputs, initial state, events and
-  comparison series.
+  comparison series;
+- :mod:`~adapters.io.telemetry.score`: a replay's scores and the document of ``replay.json``.
 """
 
-__all__ = ["load", "mapping_file", "quality", "readers", "series"]
+__all__ = ["columns", "load", "mapping_file", "quality", "readers", "score", "series"]

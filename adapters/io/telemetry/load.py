@@ -44,7 +44,9 @@ __all__ = [
     "recorded_inputs",
 ]
 
-MARGIN_S = 3600.0  # samples this far before the run's start are read (the state at the start is held from them)
+# samples this far before the start and after the end are read (the value held at the start comes from them);
+# a state, an event or a start value also keeps its last sample from before that (logged on change)
+MARGIN_S = 3600.0
 
 
 @dataclass(frozen=True)
