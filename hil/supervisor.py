@@ -52,10 +52,20 @@ from twin.sunspec802 import (
     evt1_names,
 )
 
-__all__ = ["FleetInputs", "LogFn", "PackReadings", "Supervisor", "percentile"]
+__all__ = [
+    "CONNECT_RETRY_S",
+    "CONNECT_TIMEOUT_S",
+    "FleetInputs",
+    "LogFn",
+    "PackReadings",
+    "Supervisor",
+    "percentile",
+]
 
 LogFn = Callable[[float, str, str], None]  # (t_s, kind, detail): the site's event log
 
+CONNECT_RETRY_S = 0.2  # a silent BMS is asked again this often before the start (a few frames' worth)
+CONNECT_TIMEOUT_S = 10.0  # how long the start waits for every BMS (one booting takes seconds)
 SIGN_MISMATCH_STEPS = 3  # steps of opposite current signs before the device-file setting is named
 SIGN_MIN_A = 1.0  # currents below this are not compared (noise, a pack at rest)
 HB_WRAP_HI, HB_WRAP_LO = 65000, 500  # a heartbeat from above HB_WRAP_HI to below HB_WRAP_LO wrapped, not rebooted
@@ -139,6 +149,32 @@ class Supervisor:
         self.n_lost = 0
         self.t0_wall: float | None = None
         self.k = 0  # steps begun
+
+    # -- before the clock runs ---------------------------------------------------------
+    def connect(self, timeout_s: float) -> list[int]:
+        """Discover every bound pack's BMS before real time starts (the walk of the SunSpec chain reads models
+        1, 802 and 64950: the first exchange), retrying each silent one every ``CONNECT_RETRY_S`` for up to
+        ``timeout_s``. Recorded as step -1 of the session. Returns the pack ids still silent: the run then
+        starts without them and finds them as the steps go, as before."""
+        t0 = self.clock()
+        pending = list(range(len(self.ports)))
+        while True:
+            try:
+                pending = [j for j in pending if not self.ports[j].discover(-1, 0.0)]
+            except MapError as exc:
+                raise SimulationAborted(f"HIL: a BMS answered with a map that breaks the contract: {exc}") from exc
+            if not pending or self.clock() - t0 >= timeout_s:
+                break
+            self.sleep(CONNECT_RETRY_S)
+        ms = (self.clock() - t0) * 1e3
+        n_up = len(self.ports) - len(pending)
+        self.log(
+            0.0, "hil_connected", f"{n_up} of {len(self.ports)} BMS(s) discovered in {ms:.0f} ms, before the clock"
+        )
+        silent = [self.ports[j].pack_id for j in pending]
+        if silent:
+            self.log(0.0, "hil_not_connected", f"packs {silent} did not answer within {timeout_s:g} s before the start")
+        return silent
 
     # -- pacing ------------------------------------------------------------------------
     def pace(self, t_s: float) -> float:

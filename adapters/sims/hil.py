@@ -34,7 +34,7 @@ from hil.bms_port import BmsPort, PackMeas
 from hil.device import DeviceConfig
 from hil.line import LineSettings
 from hil.link import ReplayLink
-from hil.supervisor import PackReadings, Supervisor
+from hil.supervisor import CONNECT_TIMEOUT_S, PackReadings, Supervisor
 
 __all__ = ["HilOptions", "HilSim"]
 
@@ -121,6 +121,10 @@ class HilSim(ModelSim):
             max_overruns=o.max_overruns,
             recorder=self.recorder,
         )
+        # real time starts only once every BMS is discovered (a replayed session from before this was recorded
+        # discovers in its first step, as it did then)
+        if self.session is None or any(k == -1 for k, _ in self.session.by_step_unit):
+            self.sup.connect(CONNECT_TIMEOUT_S)
         self.out = {"hil_ok": True}
 
     def close(self) -> None:
