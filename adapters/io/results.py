@@ -29,6 +29,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,12 @@ class ResultsWriter:
         self.soc_start = soc_start
         self.packs: PackRecorder | None = None
         self._series_closed = False
+        # chunks are written by one background thread (pyarrow releases the GIL while it compresses and
+        # writes), so a real-time step does not wait for the disk: at 0.1 s steps the first chunk of a
+        # `twin hil` run made its step begin 56 ms late. Two buffers: rows fill one while the other is written.
+        self._io: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+        self._spare: np.ndarray | None = None
 
     # -- files at the start ----------------------------------------------------------
     def write_scenario(self, toml_text: str) -> None:
@@ -155,16 +162,30 @@ class ResultsWriter:
         self.n_buf += 1
         self.n_rows += 1
         if self.n_buf == self.chunk_rows:
-            self.flush()
-            self.write_summary(status="running")
+            # the part, then the running summary that counts it, both written by the writer thread in that order
+            self.flush(then=self.summary(status="running"))
 
-    def flush(self) -> None:
+    def flush(self, then: dict[str, Any] | None = None) -> None:
+        """Hand the buffered rows to the writer thread as the next part (after the part before it is on disk);
+        ``then``: a summary to write once the part is written."""
         if not self.n_buf or self.columns is None or self.buf is None:
             return
+        self.wait_written()
         data = self.buf[: self.n_buf]
-        write_part(self.parts, self.n_parts, pa.table({c: data[:, j] for j, c in enumerate(self.columns)}))
+        table = pa.table({c: data[:, j] for j, c in enumerate(self.columns)})
+        if self._io is None:
+            self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="results-writer")
+        self._pending = self._io.submit(self._write_part_then, self.n_parts, table, then)
+        # the next rows go to the other buffer; this one is free again once its part is written
+        self.buf, self._spare = (self._spare if self._spare is not None else np.empty_like(self.buf)), self.buf
         self.n_parts += 1
         self.n_buf = 0
+
+    def wait_written(self) -> None:
+        """Block until the part being written is on disk (re-raising the writer's error, if any)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
     # -- summary ---------------------------------------------------------------------
     def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
@@ -246,10 +267,19 @@ class ResultsWriter:
 
     def write_summary(self, status: str, error: str | None = None) -> dict[str, Any]:
         s = self.summary(status, error)
+        self.wait_written()  # a running summary still queued must not land after this one
+        self._write_summary_file(s)
+        return s
+
+    def _write_summary_file(self, s: dict[str, Any]) -> None:
         tmp = self.out / ".summary.json.tmp"
         tmp.write_text(json.dumps(s, indent=2, allow_nan=False) + "\n")
         os.replace(tmp, self.out / "summary.json")
-        return s
+
+    def _write_part_then(self, n: int, table: pa.Table, then: dict[str, Any] | None) -> None:
+        write_part(self.parts, n, table)
+        if then is not None:
+            self._write_summary_file(then)
 
     # -- end of run ------------------------------------------------------------------
     def join_parts(self) -> Path:
@@ -262,6 +292,10 @@ class ResultsWriter:
         ts = self.out / "timeseries.parquet"
         if not self._series_closed:
             self.flush()
+            self.wait_written()
+            if self._io is not None:
+                self._io.shutdown(wait=True)
+                self._io = None
             self.join_parts()
             if self.packs is not None:
                 self.packs.join()

@@ -121,7 +121,8 @@ def test_rows_in_files_out(tmp_path):
     w = _writer(tmp_path, chunk_rows=3)
     w.write_scenario('name = "hand-made"\n')
     pk = w.record_packs(np.array([7, 8, 9]), np.array([0, 0, 1]))
-    _feed(w, 3)  # one full chunk: a part file and a running summary
+    _feed(w, 3)  # one full chunk: a part file and a running summary, written by the writer thread
+    w.wait_written()
     parts = sorted((tmp_path / "timeseries.parts").glob("part-*.parquet"))
     assert [p.name for p in parts] == ["part-00000.parquet"] and pq.read_table(parts[0]).num_rows == 3
     running = json.loads((tmp_path / "summary.json").read_text())
@@ -230,3 +231,36 @@ def test_accumulator_without_optional_columns():
     assert acc.steps == 1 and acc.t_end_s == 1.0 and acc.v_out_of_band_steps == 0
     assert acc.ext["temp_amb_max_c"] == -math.inf and acc.ext["headroom_min_mw"] == math.inf
     assert acc.e["pv_delivered"] == pytest.approx(4.0 / 3600.0)
+
+
+def test_a_slow_disk_does_not_hold_up_the_step(tmp_path, monkeypatch):
+    """A chunk is written by the writer thread: with a disk taking 0.5 s per part (write_part slowed down, the
+    real one called after the wait), the row that fills a chunk returns at once; the part and then the running
+    summary that counts it land later, in that order, and the end of the run waits for them."""
+    import time
+
+    import adapters.io.results as results
+
+    real = results.write_part
+    landed: list[tuple[str, float]] = []
+
+    def slow(parts, n, table):
+        time.sleep(0.5)
+        real(parts, n, table)
+        landed.append(("part", time.perf_counter()))
+
+    monkeypatch.setattr(results, "write_part", slow)
+    w = _writer(tmp_path, chunk_rows=2)
+    t0 = time.perf_counter()
+    _feed(w, 2)
+    assert time.perf_counter() - t0 < 0.25  # the step did not wait for the disk
+    assert not (tmp_path / "timeseries.parts" / "part-00000.parquet").exists()
+    w.wait_written()
+    assert landed and json.loads((tmp_path / "summary.json").read_text())["n_rows"] == 2  # after the part
+    for i in (2, 3):
+        row = _row(i)
+        assert w.acc is not None
+        w.acc.add(row["time_s"], DT, row)
+        w.add_row(row)
+    s = w.finish("completed")
+    assert s["n_rows"] == 4 and pq.read_table(tmp_path / "timeseries.parquet").num_rows == 4
