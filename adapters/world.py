@@ -11,7 +11,7 @@ Data flow inside one electrical step ``t`` (see docs/architecture.md)::
     Ambient ──temp_amb_c──► Fleet, PV ──ghi_w_m2──► Fleet      (slow: held between steps)
     Grid, Fleet ──measurements──► Controller
     Controller ══PV limits══► Grid                              (time-shifted: used at t+1)
-    Controller ══shed tiers══► DataCenter                       (time-shifted)
+    Controller ══shed tiers, IT caps══► DataCenter              (time-shifted)
     Controller ══pack weights══► Fleet                          (time-shifted)
     Fleet ══block power limits══► Grid                          (time-shifted)
     HIL ──hil_ok──► Fleet, Fleet ══fleet_meas══► HIL            (``twin hil`` only)
@@ -100,6 +100,7 @@ class Twin:
     sink: RowSink
     world: mosaik.World
     hil: Any = None  # adapters.sims.hil.HilOptions: the HIL simulator is started too
+    plant: Any = None  # hil.plant.link.ControllerLink: an external controller on the plant's Modbus devices
     registry: dict[str, Any] = field(default_factory=dict)  # simulator objects by model name
     t_build_s: float = 0.0
 
@@ -139,6 +140,7 @@ def initial_data(site: Site, step_s: float) -> dict[str, Any]:
         "bess_discharge_max_p_mw": dis0,
         "pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),  # no limit
         "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64),
+        "it_p_cap_mw": np.full(site.info.n_spark_units, np.inf),  # no cap
         "pack_weights": np.empty(0),  # the fleet's reference split
     }
 
@@ -168,7 +170,7 @@ def wire(world: mosaik.World, e: dict[str, Any], initial: dict[str, Any]) -> Non
     shifted = [
         ("Fleet", "Grid", ("bess_charge_max_p_mw", "bess_discharge_max_p_mw")),
         ("Controller", "Grid", ("pv_p_limit_mw",)),
-        ("Controller", "DataCenter", ("shed_tier",)),
+        ("Controller", "DataCenter", ("shed_tier", "it_p_cap_mw")),
         ("Controller", "Fleet", ("pack_weights",)),
     ]
     for src, dst, attrs in shifted:
@@ -181,7 +183,8 @@ def start_simulators(tw: Twin) -> dict[str, Any]:
     common: dict[str, Any] = {"site": site, "registry": tw.registry, "sink": tw.sink}
     e = {}
     for name, period in simulator_periods(tw.sc).items():
-        f = world.start(name, period_s=period, **common)
+        extra = {"plant": tw.plant} if name == "Controller" and tw.plant is not None else {}
+        f = world.start(name, period_s=period, **common, **extra)
         e[name] = getattr(f, name)()
     if tw.hil is not None:
         e["HIL"] = world.start("HIL", period_s=step, hil=tw.hil, **common).HIL()
@@ -205,10 +208,15 @@ def build(
     solver: str | None = None,
     hil: Any = None,
     recorded: Any = None,
+    controller_replay: Path | None = None,
+    controller_port: int | None = None,
 ) -> Twin:
     """The site's models, the results writer (``scenario.toml`` and a first ``summary.json`` written),
     the row sink and an empty world. ``recorded``: the scenario's field data
-    (:class:`adapters.io.telemetry.load.Recorded`; its scenario, with the events it fires, is the one run)."""
+    (:class:`adapters.io.telemetry.load.Recorded`; its scenario, with the events it fires, is the one run).
+    ``[controller.external] owns`` (or ``controller_replay``, a recorded controller session): the plant's
+    devices on a Modbus TCP server for a controller outside the process (``controller_port`` overrides the
+    scenario's port)."""
     from adapters.io.scenario_file import load_inventory
 
     t0 = time.perf_counter()
@@ -255,7 +263,10 @@ def build(
     every = run_cfg.record_every_s or run_cfg.step_s  # a whole multiple of step_s (twin.config.cross_check)
     sink = RowSink(writer, acc, run_cfg.step_s, sc.n_steps, int(round(every / run_cfg.step_s)))
     world = mosaik.World(SIM_CONFIG, time_resolution=run_cfg.step_s, skip_greetings=True, configure_logging=False)
-    return Twin(sc=sc, site=site, writer=writer, sink=sink, world=world, hil=hil, t_build_s=t_build)
+    from adapters.sims.controller import open_controller_link
+
+    plant = open_controller_link(sc, site, writer.out, replay=controller_replay, port=controller_port)
+    return Twin(sc=sc, site=site, writer=writer, sink=sink, world=world, hil=hil, plant=plant, t_build_s=t_build)
 
 
 def run(tw: Twin, *, progress: bool = True) -> Outcome:
@@ -289,6 +300,10 @@ def run(tw: Twin, *, progress: bool = True) -> Outcome:
     signal.signal(signal.SIGTERM, _on_signal)
     t_loop: float | None = None
     try:
+        if tw.plant is not None and not tw.plant.replay:
+            tw.plant.server.start()
+            if tw.plant.server.port != sc.controller.external.port:
+                print(f"twin: the plant's Modbus TCP server listens on {tw.plant.server.host}:{tw.plant.server.port}")
         start_simulators(tw)
         t_loop = time.perf_counter()
         tw.world.run(until=sc.n_steps, print_progress=False)
@@ -315,6 +330,8 @@ def run(tw: Twin, *, progress: bool = True) -> Outcome:
             pass
         if "HIL" in tw.registry:
             tw.registry["HIL"].close()  # the port and the session file, whatever happened
+        if tw.plant is not None:
+            tw.plant.close()  # St FINISHED, the session file, the server
     loop_s = time.perf_counter() - t_loop if t_loop is not None else 0.0
     return Outcome(status=status, error=error, loop_s=loop_s)
 
@@ -330,6 +347,8 @@ def finish(tw: Twin, outcome: Outcome) -> RunResult:
     extra: dict[str, Any] = {"fleet": site.fleet.summary(), "datacenter": dcs, "gpu_temp_c_max": dcs["gpu_temp_c_max"]}
     if "HIL" in registry:
         extra["hil"] = registry["HIL"].summary()
+    if tw.plant is not None:
+        extra["controller_link"] = tw.plant.summary()
     dc_sim = registry.get("DataCenter")
     last = site.grid.last_injections
     if last.gen_in_service.any():  # the net with the injections of the last solved step
@@ -361,9 +380,20 @@ def run_scenario(
     solver: str | None = None,
     hil: Any = None,
     recorded: Any = None,
+    controller_replay: Path | None = None,
+    controller_port: int | None = None,
 ) -> RunResult:
     """Build the site, run the co-simulation and write the results folder. With ``hil``
     (:class:`adapters.sims.hil.HilOptions`) packs of the fleet are handed to BMSs on a serial line and the
     run is paced by the wall clock unless the options say lockstep."""
-    tw = build(sc, out_dir, scenario_name=scenario_name, solver=solver, hil=hil, recorded=recorded)
+    tw = build(
+        sc,
+        out_dir,
+        scenario_name=scenario_name,
+        solver=solver,
+        hil=hil,
+        recorded=recorded,
+        controller_replay=controller_replay,
+        controller_port=controller_port,
+    )
     return finish(tw, run(tw, progress=progress))

@@ -89,6 +89,7 @@ class Setpoints:
 
     pv_p_limit_mw: np.ndarray | None = None  # per PV block; None: no curtailment
     shed_tier: np.ndarray | None = None  # per Spark unit, 0 = none
+    it_p_cap_mw: np.ndarray | None = None  # per Spark unit, cap on IT power; None / inf: none
     pack_weights: np.ndarray | None = None  # per pack split weights; None: fleet's reference split
     notes: dict[str, float] = field(default_factory=dict)  # recorded as ctrl_<name>
 

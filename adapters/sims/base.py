@@ -104,6 +104,8 @@ class ModelSim(mosaik_api_v3.Simulator):
         if site is None:
             raise TypeError(f"{self.MODEL} simulator: init() needs site=<twin.site.Site>")
         self.sid = sid
+        self.registry = registry if registry is not None else {}
+        self._queues: list[EventQueue] = []
         if registry is not None:
             registry[self.MODEL] = self
         self.sink = sink
@@ -129,7 +131,15 @@ class ModelSim(mosaik_api_v3.Simulator):
         want = mine if kinds is None else frozenset(kinds)
         if not want <= mine:
             raise ValueError(f"{self.MODEL} does not declare the event kinds {sorted(want - mine)}")
-        return EventQueue(self.site.scenario.events, want)
+        q = EventQueue(self.site.scenario.events, want)
+        self._queues.append(q)
+        return q
+
+    def inject(self, ev: Any) -> None:
+        """An event raised during the run (a breaker a controller operated) into this simulator's queues of its
+        kind; it is applied where the simulator applies that kind's events."""
+        for q in self._queues:
+            q.push(ev)
 
     def create(self, num: int, model: str, **_: Any) -> list[CreateResult]:
         if num != 1 or model != self.MODEL:
@@ -169,8 +179,18 @@ class EventQueue:
 
     def __init__(self, events: Any, kinds: Iterable[str]) -> None:
         wanted = frozenset(kinds)
+        self.kinds = wanted
         self._evs = sorted((e for e in events if e.kind in wanted), key=lambda e: e.at_s)
         self._i = 0
+
+    def push(self, ev: Any) -> None:
+        """Add an event of this queue's kinds (others are ignored) among those not handed out yet, in time order."""
+        if ev.kind not in self.kinds:
+            return
+        j = self._i
+        while j < len(self._evs) and self._evs[j].at_s <= ev.at_s:
+            j += 1
+        self._evs.insert(j, ev)
 
     def due(self, t_s: float) -> list[Any]:
         """Events with ``at_s <= t_s`` not handed out yet."""

@@ -54,7 +54,7 @@ class DataCenterSim(ModelSim):
         "cooling_p_mw",
     ]
     ATTRS = MEAS + ["dc_meas"]
-    INPUTS = ["temp_amb_c", "temp_wb_c", "shed_tier"]
+    INPUTS = ["temp_amb_c", "temp_wb_c", "shed_tier", "it_p_cap_mw"]
     EVENT_KINDS = COOLING_EVENTS | JOB_EVENTS
 
     def setup(self) -> None:
@@ -112,7 +112,7 @@ class DataCenterSim(ModelSim):
             self.site.log(t_ev, ev.kind, self._job_event(t_ev, ev))
         temp = float(inputs["temp_amb_c"])
         wb = float(inputs.get("temp_wb_c", temp))
-        st, changes = dc.step(t_s, dt, inputs.get("shed_tier"), temp, wb)
+        st, changes = dc.step(t_s, dt, inputs.get("shed_tier"), temp, wb, it_p_cap_mw=inputs.get("it_p_cap_mw"))
         for _u, kind, msg in changes:
             self.site.log(t_s, kind, msg)
         cs = st.cooling

@@ -60,6 +60,12 @@ class FleetSim(ModelSim):
         self.apply_events(0.0)
 
     # -- events -----------------------------------------------------------------------
+    def inject(self, ev: Any) -> None:
+        """An event for the next step, raised after this simulator's step (by the controller link): applied now,
+        as the fleet applies the next step's events at the end of its step."""
+        super().inject(ev)
+        self.apply_events(ev.at_s)
+
     def apply_events(self, t_s: float) -> None:
         """Apply events due by ``t_s`` (the fleet applies the next step's events at the end of this
         one, so the limits it publishes already account for them)."""

@@ -24,13 +24,17 @@ from twin.errors import MapError
 
 __all__ = [
     "CHAINS",
+    "MODEL_BATTERY",
     "MODEL_DER_CAPACITY",
     "MODEL_DER_CONTROL",
     "MODEL_DER_MEASURE",
+    "MODEL_PV_AVAIL",
+    "MODEL_SITE_LOADS",
     "MODEL_SIM_CONTROL",
     "MODEL_SPARK",
     "MODEL_STORAGE",
     "MODEL_SWITCH",
+    "NOT_TAKEN",
     "RANGES",
     "REVERSIONS",
     "UID_METER",
@@ -48,14 +52,14 @@ __all__ = [
     "plant_devices",
 ]
 
-MODEL_DER_MEASURE, MODEL_DER_CAPACITY, MODEL_DER_CONTROL, MODEL_STORAGE = 701, 702, 704, 713
-MODEL_SPARK, MODEL_SWITCH, MODEL_SIM_CONTROL = 64951, 64952, 64953
+MODEL_DER_MEASURE, MODEL_DER_CAPACITY, MODEL_DER_CONTROL, MODEL_STORAGE, MODEL_BATTERY = 701, 702, 704, 713, 802
+MODEL_SPARK, MODEL_SWITCH, MODEL_SIM_CONTROL, MODEL_PV_AVAIL, MODEL_SITE_LOADS = 64951, 64952, 64953, 64954, 64955
 UID_METER, UID_SIMCTL, UID_PCS0, UID_PV0, UID_SPARK0, UID_SWITCH0, UID_MAX = 1, 2, 10, 40, 70, 100, 247
 
 CHAINS: dict[str, tuple[int, ...]] = {
     "pcs": (1, 701, 702, 704, 713, 802),
-    "pv": (1, 701, 702, 704),
-    "meter": (1, 701),
+    "pv": (1, 701, 702, 704, MODEL_PV_AVAIL),
+    "meter": (1, 701, MODEL_SITE_LOADS),
     "spark": (1, MODEL_SPARK),
     "switch": (1, MODEL_SWITCH),
     "simctl": (1, MODEL_SIM_CONTROL),
@@ -78,6 +82,21 @@ RANGES: dict[tuple[int, str], tuple[float, float]] = {
     (704, "VarRmp"): (0.0, 10000.0),
     (802, "SocRsvMax"): (0.0, 100.0),
     (802, "SoCRsvMin"): (0.0, 100.0),
+}
+
+
+# Enables of functions the twin's plant does not have: a write of ENABLED is answered ILLEGAL_DATA_VALUE with
+# this reason (a device without the function refuses it rather than pretend). Keyed (kind, model, point).
+_NO_REACTIVE = "the twin models no reactive power control (the inverters run at unity power factor)"
+_GRID_FORMING = (
+    "the battery blocks form the island's grid together: a block's power is its share of the site's balance "
+    "(802 SetOp and the block's breaker take it out); it takes no active power setpoint or limit"
+)
+NOT_TAKEN: dict[tuple[str, int, str], str] = {
+    **{(kind, 704, p): _NO_REACTIVE for kind in ("pcs", "pv") for p in ("VarSetEna", "PFWInjEna", "PFWAbsEna")},
+    ("pcs", 704, "WSetEna"): _GRID_FORMING,
+    ("pcs", 704, "WMaxLimPctEna"): _GRID_FORMING,
+    ("pv", 704, "WSetEna"): "a PV block is limited by WMaxLimPct, not dispatched by WSet",
 }
 
 
@@ -232,7 +251,9 @@ def plant_devices(site: SiteConfig, n_shed_tiers: int = 3) -> list[DeviceSpec]:
         init = {k: v for k, v in {**_common(name, kind, uid), **init}.items() if k[0] in chain}
         out.append(DeviceSpec(name, kind, uid, idx, chain, init))
 
-    add("meter", "meter", UID_METER, 0, _der(site_w, mv_v, _power_sf(site_w), mv_vsf))
+    meter = _der(site_w, mv_v, _power_sf(site_w), mv_vsf)
+    meter[(MODEL_SITE_LOADS, "W_SF")] = _power_sf(nsp * it_w * 1.3, unsigned=True)
+    add("meter", "meter", UID_METER, 0, meter)
     add(
         "simctl",
         "simctl",
@@ -251,11 +272,13 @@ def plant_devices(site: SiteConfig, n_shed_tiers: int = 3) -> list[DeviceSpec]:
         add(f"bess_b{b:02d}", "pcs", UID_PCS0 + b, b, init)
     sf = _power_sf(pv_w)
     for b in range(npv):
-        add(f"pv_b{b:02d}", "pv", UID_PV0 + b, b, _der(pv_w, lv_v, sf, lv_vsf) | _ratings(pv_w, lv_v))
+        init = _der(pv_w, lv_v, sf, lv_vsf) | _ratings(pv_w, lv_v) | {(MODEL_PV_AVAIL, "W_SF"): sf}
+        add(f"pv_b{b:02d}", "pv", UID_PV0 + b, b, init)
     sf = _power_sf(it_w * 1.3, unsigned=True)
     for u in range(nsp):
         init = {(MODEL_SPARK, "W_SF"): sf, (MODEL_SPARK, "WMaxRtg"): it_w, (MODEL_SPARK, "WCap"): it_w}
         init[(MODEL_SPARK, "WCapRvrt")] = it_w
+        init[(MODEL_SPARK, "NTier")] = n_shed_tiers
         add(f"spark_u{u:02d}", "spark", UID_SPARK0 + u, u, init)
         out[-1].ranges = {(MODEL_SPARK, p): (0.0, float(n_shed_tiers)) for p in ("ShedTier", "ShedTierRvrt")}
         out[-1].ranges |= {(MODEL_SPARK, p): (0.0, it_w) for p in ("WCap", "WCapRvrt")}
@@ -293,6 +316,8 @@ class DeviceImage:
         self.regs[-2:] = [END_ID, END_L]
         self.models: dict[int, Any] = {}
         self.points: dict[tuple[int, str], Any] = {}
+        self._slots: dict[tuple[int, str], tuple[int, int, float, int, int]] = {}
+        self._stale: set[int] = set()  # models whose registers put() changed since pysunspec2 parsed them
         self._owner: dict[int, tuple[int, str]] = {}  # absolute address -> (model, point)
         for loc in self.locs:
             self.regs[loc.addr - self.start : loc.addr - self.start + 2] = [loc.model_id, loc.length]
@@ -309,6 +334,8 @@ class DeviceImage:
             if key not in sfs:
                 self.set(key[0], key[1], v)
         self.ranges = {**RANGES, **spec.ranges}
+        self.not_taken = {(m, p): why for (kind, m, p), why in NOT_TAKEN.items() if kind == spec.kind}
+        self.locked: dict[tuple[int, str], str] = {}  # writable points closed to the client, with the reason
 
     def _bytes(self, loc: ModelLoc) -> bytes:
         a = loc.addr - self.start
@@ -336,8 +363,48 @@ class DeviceImage:
             return int(q.value) if q.value is not None else 0
         return int(p.sf_value or 0)
 
+    def put(self, items: list[tuple[int, str, float]]) -> None:
+        """Set many integer points at once in their units (the per-step measurements): straight into the
+        registers, rounded to the scale factor's resolution and clipped to the type's range (the fast path of
+        :meth:`set`; the scale factors are fixed for the run)."""
+        with self.lock:
+            for mid, name, value in items:
+                slot = self._slots.get((mid, name))
+                if slot is None:
+                    slot = self._slots[(mid, name)] = self._slot(mid, name)
+                a, n, scale, lo, hi = slot
+                raw = round(value * scale)
+                raw = lo if raw < lo else hi if raw > hi else raw
+                if n == 1:
+                    self.regs[a] = raw & 0xFFFF
+                else:
+                    u = raw & ((1 << (16 * n)) - 1)
+                    for k in range(n):
+                        self.regs[a + k] = (u >> (16 * (n - 1 - k))) & 0xFFFF
+                self._stale.add(mid)
+
+    def _slot(self, mid: int, name: str) -> tuple[int, int, float, int, int]:
+        p = self.point(mid, name)
+        typ = str(p.pdef["type"])
+        n = int(p.len)
+        if typ.startswith("int"):
+            lo, hi = -(1 << (16 * n - 1)) + 1, (1 << (16 * n - 1)) - 1  # the most negative is "not implemented"
+        elif typ.startswith(("uint", "enum", "bitfield", "acc")):
+            lo, hi = 0, (1 << (16 * n)) - 2
+        else:
+            raise MapError(f"{self.spec.name}: {mid}.{name} is {typ}: not a point put() writes")
+        scale = 10.0 ** (-self.sf(p)) if p.sf_required else 1.0
+        return self.loc(mid).addr + int(p.offset) - self.start, n, scale, lo, hi
+
+    def _fresh(self, model_id: int) -> None:
+        """Re-read a model the fast path wrote from the registers (pysunspec2 keeps its own values)."""
+        if model_id in self._stale:
+            self._stale.discard(model_id)
+            self.models[model_id].set_mb(self._bytes(self.loc(model_id)), dirty=False)
+
     def get(self, model_id: int, name: str, computed: bool = True) -> Any:
         with self.lock:
+            self._fresh(model_id)
             p = self.point(model_id, name)
             if p.value is None or not computed or not p.sf_required:
                 return p.value
@@ -346,6 +413,7 @@ class DeviceImage:
     def set(self, model_id: int, name: str, value: Any, computed: bool = True) -> None:
         """Set a point (``computed``: in its unit, rounded to the resolution its scale factor gives)."""
         with self.lock:
+            self._fresh(model_id)
             p = self.point(model_id, name)
             if not isinstance(value, str):
                 if computed and p.sf_required:
@@ -379,6 +447,8 @@ class DeviceImage:
                 return WriteCheck("read_only", detail=f"{a} is a SunSpec marker")
             if self.points[key].pdef.get("access", "R") != "RW":
                 return WriteCheck("read_only", detail=f"{key[0]}.{key[1]} is read-only")
+            if key in self.locked:
+                return WriteCheck("read_only", detail=f"{key[0]}.{key[1]}: {self.locked[key]}")
             if key not in touched:
                 touched.append(key)
         with self.lock:
@@ -410,6 +480,9 @@ class DeviceImage:
             return f"{p.value} is none of {syms}"
         if typ.startswith("bitfield") and syms and int(p.value) & ~sum(1 << s for s in syms):
             return f"{p.value:#x} sets undefined bits"
+        why = self.not_taken.get((mid, name))
+        if why and int(p.value) != 0:
+            return f"{p.value} refused: {why}"
         lo_hi = self.ranges.get((mid, name))
         v = p.cvalue if p.sf_required else p.value
         if lo_hi and not lo_hi[0] <= float(v) <= lo_hi[1]:

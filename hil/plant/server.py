@@ -17,7 +17,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -25,7 +25,7 @@ from typing import Any, Self
 from hil.plant.devices import REVERSIONS, DeviceImage, DeviceSpec
 from twin.errors import HilError
 
-__all__ = ["GARBAGE_BYTES", "Rejected", "PlantServer", "Reverted", "Write"]
+__all__ = ["GARBAGE_BYTES", "PlantServer", "Rejected", "Reverted", "Transaction", "Write"]
 
 log = logging.getLogger("hil.plant")
 
@@ -68,6 +68,21 @@ class Reverted:
     t_s: float
 
 
+@dataclass(frozen=True)
+class Transaction:
+    """One request and its answer: ``exception`` 0 when answered normally; ``values`` the registers
+    written (codes 6, 16) or answered (3, 4)."""
+
+    wall_s: float
+    unit_id: int
+    function_code: int
+    addr: int
+    count: int
+    written: tuple[int, ...]
+    exception: int
+    answered: tuple[int, ...]
+
+
 class _Timer:
     def __init__(self) -> None:
         self.armed = False
@@ -100,6 +115,11 @@ class PlantServer:
         self.rejected: list[Rejected] = []
         self._writes: list[Write] = []
         self._lock = threading.RLock()
+        self._written = threading.Condition(self._lock)  # notified on every accepted write
+        # every request and its answer, as it happens: (wall_s, unit, function code, address, count,
+        # values written, exception code or 0, registers answered): the session recorder's hook
+        self.on_transaction: Callable[[Transaction], None] | None = None
+        self._pending: dict[tuple[int, int], tuple[float, int, int, int, tuple[int, ...]]] = {}
         self._timers: dict[tuple[int, int, str], _Timer] = {}
         self._now_s: float | None = None
         self._thread: threading.Thread | None = None
@@ -161,6 +181,11 @@ class PlantServer:
                 self.counters[uid]["reversions"] += 1
         return out
 
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Wait until ``predicate()`` holds (checked at each accepted write) or ``timeout_s`` passes."""
+        with self._written:
+            return self._written.wait_for(predicate, timeout_s)
+
     # -- a write from the wire (on the server's loop) ----------------------------------------------
     def _on_write(self, uid: int, addr: int, values: list[int]) -> int | None:
         img = self.images[uid]
@@ -174,6 +199,7 @@ class PlantServer:
                 log.info("unit %d: write %d = %s refused (%s: %s)", uid, addr, values, chk.error, chk.detail)
                 return exc
             img.write(addr, values)
+            self._written.notify_all()
             self.counters[uid]["writes"] += 1
             for mid, name, val in chk.changes:
                 self._writes.append(Write(uid, mid, name, val, wall))
@@ -245,6 +271,17 @@ class PlantServer:
             )
             for uid, img in self.images.items()
         ]
+
+        async def absent(*_: Any) -> Any:
+            """A unit id no device has: answered as a gateway does for a device that is not there."""
+            from pymodbus.constants import ExcCodes
+
+            return ExcCodes.GATEWAY_NO_RESPONSE
+
+        # pymodbus hands requests for unknown unit ids to device 0
+        devices.append(
+            SimDevice(id=0, simdata=[SimData(0, values=[0] * 65535, datatype=DataType.REGISTERS)], action=absent)
+        )
         server = _make_server(self, devices)
         await server.serve_forever(background=True)
         socks = getattr(server.transport, "sockets", None)
@@ -285,8 +322,11 @@ class PlantServer:
         return action
 
     def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
-        """Count requests per unit; note requests outside a device's chain (pymodbus answers them 0x02)."""
+        """Count requests per unit; note requests outside a device's chain (pymodbus answers them 0x02); hand
+        each request with its answer to :attr:`on_transaction`."""
         if sending:
+            if self.on_transaction is not None:
+                self._answered(pdu)
             return pdu
         img = self.images.get(pdu.dev_id)
         if img is None:
@@ -295,12 +335,27 @@ class PlantServer:
         with self._lock:
             self.counters[pdu.dev_id]["transactions"] += 1
         addr = getattr(pdu, "address", None)
+        if self.on_transaction is not None:
+            written = tuple(int(r) for r in (getattr(pdu, "registers", None) or ()))
+            n = len(written) if pdu.function_code in (6, 16) else int(getattr(pdu, "count", 0) or 0)
+            key = (int(pdu.dev_id), int(getattr(pdu, "transaction_id", 0) or 0))
+            self._pending[key] = (time.time(), int(pdu.function_code), int(addr or 0), n, written)
         if pdu.function_code in (3, 4, 6, 16, 23) and addr is not None:
             regs = tuple(int(r) for r in (getattr(pdu, "registers", None) or ()))
             count = len(regs) if pdu.function_code in (6, 16) else int(getattr(pdu, "count", 1) or 1)
             if not img.contains(int(addr), max(count, 1)):
                 self._note_unknown(pdu.dev_id, int(addr), regs)
         return pdu
+
+    def _answered(self, pdu: Any) -> None:
+        key = (int(pdu.dev_id), int(getattr(pdu, "transaction_id", 0) or 0))
+        req = self._pending.pop(key, None)
+        if req is None or self.on_transaction is None:
+            return
+        wall, fc, addr, n, written = req
+        exc = int(getattr(pdu, "exception_code", 0) or 0) if int(pdu.function_code) & 0x80 else 0
+        answered = tuple(int(r) for r in (getattr(pdu, "registers", None) or ())) if fc in (3, 4) and not exc else ()
+        self.on_transaction(Transaction(wall, key[0], fc, addr, n, written, exc, answered))
 
 
 def _make_server(owner: PlantServer, devices: list[Any]) -> Any:

@@ -86,7 +86,14 @@ from twin.config.recorded import (
     SourceConfig,
     TagConfig,
 )
-from twin.config.scenario import ControllerConfig, HilConfig, ModelsConfig, RunConfig, Scenario
+from twin.config.scenario import (
+    ControllerConfig,
+    ExternalControllerConfig,
+    HilConfig,
+    ModelsConfig,
+    RunConfig,
+    Scenario,
+)
 from twin.config.site import (
     AuxSiteConfig,
     BessSiteConfig,
@@ -133,6 +140,7 @@ __all__ = [
     "CloudMode",
     "ConstantJobConfig",
     "ControllerConfig",
+    "ExternalControllerConfig",
     "CoolingConfig",
     "CoolingPumpRestore",
     "CoolingPumpTrip",

@@ -7,6 +7,7 @@ Checks across tables (:func:`twin.config.checks.cross_check`) run after a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -54,11 +55,32 @@ class ModelsConfig(StrictModel):
 
 
 # --------------------------------------------------------------------- controller
+class ExternalControllerConfig(StrictModel):
+    """A controller outside the process on the plant's SunSpec Modbus TCP devices (docs/controller-interface.md).
+    ``owns`` empty: none (the default); `twin run --external` overrides."""
+
+    owns: tuple[Literal["pv", "spark", "breakers"], ...] = ()  # device groups it commands; the rest stays in-process
+    mode: Literal["lockstep", "realtime"] = "lockstep"
+    host: str = "127.0.0.1"  # the address the plant's server binds to (another: reachable from other machines)
+    port: int = Field(5020, ge=0, le=65535)  # 502 needs root; 0: a free port (printed)
+    allow: tuple[str, ...] = ()  # client addresses allowed (empty: any that reaches the address)
+    max_connections: int = Field(8, ge=1, le=64)
+    # a client sending more requests than this in a second is dropped; a lockstep controller reads ~40 registers
+    # blocks per step at hundreds of steps a second (measured: docs/performance.md)
+    max_requests_per_s: float = Field(20000.0, gt=0)
+    connect_timeout_s: float = Field(30.0, gt=0)  # wait this long for the controller before the clock runs
+    cycle_timeout_s: float = Field(10.0, gt=0)  # lockstep: a controller silent this long is run without
+    overrun_frac: float = Field(0.1, gt=0, le=10)  # real time: a step published later than this share overran
+    max_overruns: int | None = Field(None, ge=0)  # stop the run past this many overruns (None: never)
+    record: bool = True  # controller_session.jsonl.gz in the results folder
+
+
 class ControllerConfig(StrictModel):
     # ``class`` is a Python keyword; the TOML key is ``class``.
     class_path: str = Field("twin.controller:ReferenceController", alias="class")
     step_s: float | None = Field(None, gt=0)  # None: electrical step
     params: dict[str, float | int | bool | str | list[float]] = Field(default_factory=dict)
+    external: ExternalControllerConfig = ExternalControllerConfig()
 
     model_config = ConfigDict(populate_by_name=True)  # merged with StrictModel's
 

@@ -268,9 +268,16 @@ class DataCenter:
 
     # ---- one step ---------------------------------------------------------------
     def step(
-        self, t_s: float, dt_s: float, shed_tier: np.ndarray | None, temp_db_c: float, temp_wb_c: float
+        self,
+        t_s: float,
+        dt_s: float,
+        shed_tier: np.ndarray | None,
+        temp_db_c: float,
+        temp_wb_c: float,
+        it_p_cap_mw: np.ndarray | None = None,
     ) -> tuple[DataCenterStep, list[tuple[int, str, str]]]:
-        """Advance every unit over [t_s, t_s + dt_s). Returns the step and the state changes
+        """Advance every unit over [t_s, t_s + dt_s) under the controller's shed tiers and IT power caps
+        (``it_p_cap_mw`` per unit, MW, inf or None: none; counted as shed). Returns the step and the state changes
         ``(unit, kind, message)`` for the events log.
 
         Steps longer than ``thermal_step_s`` are cut into thermal sub-steps (whole fine samples)
@@ -290,6 +297,8 @@ class DataCenter:
         peak = self.peak
         tier = np.zeros(self.n, dtype=np.int64) if shed_tier is None else np.asarray(shed_tier)
         cap_shed = peak * self.tiers[np.minimum(tier, len(self.tiers) - 1)]
+        if it_p_cap_mw is not None and len(it_p_cap_mw):  # a controller's power cap per unit (inf: none)
+            cap_shed = np.minimum(cap_shed, np.maximum(np.asarray(it_p_cap_mw, float), 0.0))
         ns = fine.shape[1]
         # Sub-steps only when the GPUs' protection may act within the step: a pump off, a unit
         # throttled or shut down, or junctions within 10 K of the slowdown temperature. In quiet

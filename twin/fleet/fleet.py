@@ -344,6 +344,13 @@ class BatteryFleet:
         """Per pack chemical energy between SoC 0 and 1 at its capacity now."""
         return self.S[:, S_EMAX] / 3.6e9
 
+    def block_energy_mwh(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per battery block: stored energy (chemical + polarisation, as the fleet's ``e_stored_mwh``) and
+        the packs' energy between SoC 0 and 1 (as ``e_max_mwh``); their sums give the fleet's ``soc_frac``."""
+        blk = self.inv.block
+        e = np.bincount(blk, self._e_pack_j(), self.n_blocks) / 3.6e9
+        return e, np.bincount(blk, self.S[:, S_EMAX], self.n_blocks) / 3.6e9
+
     def _e_pack_j(self) -> np.ndarray:
         P, S = self.P, self.S
         e = np.empty(self.inv.n_packs)
