@@ -8,7 +8,7 @@ each method (plain ``pandapower.runpp``, ``runpp`` with its recycle options,
 the warm-started lightsim2grid model) and their ratios.
 
     python -m benchmarks.bench [--scenario FILE] [--hours H] [--solves N]
-                               [--only fleet|datacenter|hil|run|floor|solvers]
+                               [--only fleet|datacenter|hil|controller|run|floor|solvers]
 """
 
 from __future__ import annotations
@@ -21,7 +21,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["bench_datacenter", "bench_fleet", "bench_hil", "bench_mosaik_floor", "bench_run", "bench_solvers", "main"]
+__all__ = [
+    "bench_controller",
+    "bench_datacenter",
+    "bench_fleet",
+    "bench_hil",
+    "bench_mosaik_floor",
+    "bench_run",
+    "bench_solvers",
+    "main",
+]
 
 
 def bench_run(path: str, hours: float | None) -> None:
@@ -346,18 +355,73 @@ def bench_hil(steps: int = 120) -> None:
     )
 
 
+def bench_controller(steps: int = 300) -> None:
+    """The reference controller over the wire in lockstep (`twin controller` in its own process) on the pilot
+    site: wall per step split into the twin's simulators, the wait for the controller's cycle, the requests
+    per step; against the same steps with the controller in the process."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from adapters.io.scenario_file import load_scenario
+    from adapters.world import run_scenario
+
+    sc = load_scenario("scenarios/pilot-1h.toml")
+    sc = sc.model_copy(update={"run": sc.run.model_copy(update={"duration_s": float(steps)})})
+    with tempfile.TemporaryDirectory() as tmp:
+        res0 = run_scenario(sc, f"{tmp}/in", scenario_name=sc.name, progress=False)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        ext = sc.controller.external.model_copy(update={"owns": ("pv", "spark"), "mode": "lockstep", "port": port})
+        sc1 = sc.model_copy(update={"controller": sc.controller.model_copy(update={"external": ext})})
+        ctl = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"import time; time.sleep(1.5); from hil.plant.client import run_controller; "
+                f"run_controller('127.0.0.1', {port})",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ},
+        )
+        try:
+            res = run_scenario(sc1, f"{tmp}/wire", scenario_name=sc.name, progress=False)
+        finally:
+            ctl.wait(30)
+    n = res.summary["n_steps"]
+    link = res.summary["controller_link"]
+    loop0, loop1 = res0.summary["timing_s"]["loop"], res.summary["timing_s"]["loop"]
+    wait_ms = link["wait_ms"]
+    twin_ms = sum(v for k, v in res.sim_wall_s.items() if k != "Controller") / n * 1e3
+    print(
+        f"controller over the wire, lockstep, pilot site: {n} steps in {loop1:.2f} s "
+        f"({loop1 / n * 1e3:.1f} ms per step; in process {loop0 / n * 1e3:.2f} ms, {loop1 / loop0:.1f} x)"
+    )
+    print(
+        f"  waiting for the controller's cycle p50 {wait_ms['p50']:.2f} / p99 {wait_ms['p99']:.2f} ms; the twin's "
+        f"simulators {twin_ms:.2f} ms per step; {link['transactions'] / n:.1f} requests per step "
+        f"({link['writes_accepted'] / n:.1f} points written)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench")
     ap.add_argument("--scenario", default="scenarios/pilot-summer-day.toml")
     ap.add_argument("--hours", type=float, default=None, help="simulate only this many hours")
     ap.add_argument("--solves", type=int, default=2000)
     ap.add_argument("--floor-steps", type=int, default=20000)
-    ap.add_argument("--only", choices=["run", "floor", "solvers", "fleet", "datacenter", "hil"], default=None)
+    ap.add_argument(
+        "--only", choices=["run", "floor", "solvers", "fleet", "datacenter", "hil", "controller"], default=None
+    )
     a = ap.parse_args()
     parts: dict[str, Callable[[], object]] = {
         "fleet": bench_fleet,
         "datacenter": bench_datacenter,
         "hil": bench_hil,
+        "controller": bench_controller,
         "run": lambda: bench_run(a.scenario, a.hours),
         "floor": lambda: bench_mosaik_floor(a.scenario, a.floor_steps),
         "solvers": lambda: bench_solvers(a.solves),

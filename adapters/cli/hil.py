@@ -64,6 +64,11 @@ def cmd_hil(args: argparse.Namespace) -> int:
     from hil.session import Session
 
     sc = load_scenario(args.scenario)
+    if sc.controller.external.owns:
+        raise InputError(
+            f"{args.scenario}: [controller.external] owns = {list(sc.controller.external.owns)}: an external "
+            "controller runs with `twin run`, not with `twin hil` (two clocks would pace the run); remove it here"
+        )
     hc = sc.hil
     dev_path = args.device or (str(Path(args.scenario).parent / hc.device) if hc.device else None)
     device = load_device(dev_path)

@@ -71,6 +71,8 @@ class ModelSim(mosaik_api_v3.Simulator):
         self.eid = self.MODEL.lower()
         self.out: dict[str, Any] = {}
         self.wall_s = 0.0  # time spent in this simulator's step(), for the benchmark split
+        self.registry: dict[str, Any] = {}  # simulators by model name (from init)
+        self._queues: list[EventQueue] = []
         self.n_steps = 0
 
     # -- time ----------------------------------------------------------------------
@@ -105,7 +107,6 @@ class ModelSim(mosaik_api_v3.Simulator):
             raise TypeError(f"{self.MODEL} simulator: init() needs site=<twin.site.Site>")
         self.sid = sid
         self.registry = registry if registry is not None else {}
-        self._queues: list[EventQueue] = []
         if registry is not None:
             registry[self.MODEL] = self
         self.sink = sink

@@ -9,17 +9,19 @@ the in-process controller keeps the rest. Setpoints act from the next electrical
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mosaik_api_v3.types import Meta
 
 from adapters.sims.base import ModelSim
-from hil.plant.coupling import PlantState
 from twin.config import Scenario
 from twin.config.events import RestoreBessBlock, RestorePvBlock, TripBessBlock, TripPvBlock
 from twin.controller import Measurements, Setpoints
 from twin.site import Site
+
+if TYPE_CHECKING:
+    from hil.plant.coupling import PlantState
 
 __all__ = ["ControllerSim", "open_controller_link"]
 
@@ -44,6 +46,7 @@ def open_controller_link(
     if not owns:
         return None
     realtime = ext.mode == "realtime" and session is None
+    shown_realtime = session.header.get("mode") == "realtime" if session is not None else realtime
     server = PlantServer(
         plant_devices(sc.site, n_shed_tiers=site.info.n_shed_tiers),
         host=ext.host,
@@ -53,7 +56,7 @@ def open_controller_link(
         max_requests_per_s=ext.max_requests_per_s,
     )
     coupling = PlantCoupling(
-        server, owns, step_s=sc.controller.step_s or sc.run.step_s, realtime=realtime, log=site.log
+        server, owns, step_s=sc.controller.step_s or sc.run.step_s, realtime=shown_realtime, log=site.log
     )
     kw: dict[str, Any] = {
         "step_s": sc.controller.step_s or sc.run.step_s,
@@ -126,6 +129,8 @@ class ControllerSim(ModelSim):
 
     def _start_state(self) -> PlantState:
         """What the devices show before the first step: the fleet at rest with its limits, nothing flowing."""
+        from hil.plant.coupling import PlantState
+
         info, site = self.site.info, self.site
         ch, dis = site.fleet.limits(self.dt_s)
         soc, e, e_max = self._block_soc()
@@ -151,15 +156,18 @@ class ControllerSim(ModelSim):
             0.0,
             0.0,
             float(site.scenario.site.aux.p_mw),
+            frequency_hz=float(site.scenario.site.frequency_hz),
         )
 
     def _plant_state(self, t_s: float, m: Measurements) -> PlantState:
+        from hil.plant.coupling import PlantState
+
         site = self.site
         dc = self.registry["DataCenter"].out if "DataCenter" in self.registry else {}
         soc, e, e_max = self._block_soc()
         it_min = dc.get("it_min_p_mw", m.it_p_mw)
         return PlantState(
-            steps_done=int(round((t_s + self.dt_s) / self.time_resolution)),
+            steps_done=int(round((t_s + self.dt_s) / self.dt_s)),  # exchanges done (StepCnt)
             t_end_s=t_s + self.dt_s,
             bess_p_mw=m.bess_p_mw,
             bess_charge_max_p_mw=m.bess_charge_max_p_mw,
@@ -179,6 +187,11 @@ class ControllerSim(ModelSim):
             it_site_min_p_mw=float(dc.get("it_site_min_p_mw", float(np.sum(m.it_p_mw)))),
             it_site_max_p_mw=float(m.it_site_max_p_mw if m.it_site_max_p_mw is not None else np.sum(m.it_p_mw)),
             aux_p_mw=m.aux_p_mw,
+            frequency_hz=float(site.scenario.site.frequency_hz),
+            gpu_temp_c=dc.get("gpu_temp_c"),
+            gpu_temp_max_c=dc.get("gpu_temp_max_c"),
+            coolant_temp_c=dc.get("coolant_temp_c"),
+            regime_idx=dc.get("regime_idx"),
         )
 
     def _switch(self, t_next_s: float, sw: Any) -> None:

@@ -135,6 +135,9 @@ class DataCenterSim(ModelSim):
             "cooling_p_mw": cool,
         }
         self.out["dc_meas"] = dict(self.out)
+        # read by the controller link (64951), not wired in mosaik
+        self.out["gpu_temp_c"], self.out["gpu_temp_max_c"] = st.gpu_temp_c, st.gpu_temp_max_c
+        self.out["coolant_temp_c"], self.out["regime_idx"] = dc.cooling.temp_coolant_c, cs.regime
         cool_u = cool.sum(axis=0)
         rec = {
             "it_demand_p_mw": sum(st.it_demand_p_mw.tolist()),

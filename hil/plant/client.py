@@ -133,7 +133,8 @@ def _spans(addrs: list[tuple[int, int]], gap: int = 24) -> list[tuple[int, int]]
 class WirePlant:
     """The plant as a controller sees it: a pymodbus TCP client, the devices found, reads and writes by point."""
 
-    def __init__(self, host: str, port: int, timeout_s: float = 2.0) -> None:
+    def __init__(self, host: str, port: int, timeout_s: float = 2.0, wait_s: float = 0.0) -> None:
+        """``wait_s``: keep trying to connect this long (the twin builds its site before it listens)."""
         from pymodbus.client import ModbusTcpClient
 
         _ensure_defs_path()
@@ -142,8 +143,11 @@ class WirePlant:
         self.timeout_s = timeout_s
         self.devices: dict[str, list[WireDevice]] = {}
         self.requests = 0
-        if not self.client.connect():
-            raise HilError(f"cannot connect to the plant at {host}:{port}")
+        t0 = time.monotonic()
+        while not self.client.connect():
+            if time.monotonic() - t0 >= wait_s:
+                raise HilError(f"cannot connect to the plant at {host}:{port} (tried for {wait_s:g} s)")
+            time.sleep(0.2)
 
     def close(self) -> None:
         self.client.close()
@@ -245,16 +249,16 @@ class ControllerStats:
     cycle_s: list[float] = field(default_factory=list)
     requests: int = 0
     finished: bool = False
+    owns: list[str] = field(default_factory=list)  # the device groups the twin gave this controller
 
 
 def _site_info(p: WirePlant, step_s: float) -> SiteInfo:
+    """What the controller may know of the site, from the wire (PV: 702 WMax, the setting WMaxLimPct refers to)."""
     d = p.devices
     rating = [
         p.read_points(dv, [(MODEL_DER_CAPACITY, "WMaxRtg")])[(MODEL_DER_CAPACITY, "WMaxRtg")] or 0.0 for dv in d["pcs"]
     ]
-    pv_rt = [
-        p.read_points(dv, [(MODEL_DER_CAPACITY, "WMaxRtg")])[(MODEL_DER_CAPACITY, "WMaxRtg")] or 0.0 for dv in d["pv"]
-    ]
+    pv_rt = [p.read_points(dv, [(MODEL_DER_CAPACITY, "WMax")])[(MODEL_DER_CAPACITY, "WMax")] or 0.0 for dv in d["pv"]]
     it_pk, tiers = [], 0
     for dv in d["spark"]:
         v = p.read_points(dv, [(MODEL_SPARK, "WMaxRtg"), (MODEL_SPARK, "NTier")])
@@ -344,9 +348,9 @@ class _Writer:
             self.last[(dev.unit_id, key)] = (vals, t_s)
 
 
-def _write_setpoints(p: WirePlant, w: _Writer, sp: Setpoints, info: SiteInfo, t_s: float) -> None:
+def _write_setpoints(p: WirePlant, w: _Writer, sp: Setpoints, info: SiteInfo, t_s: float, owns: set[str]) -> None:
     d = p.devices
-    for b, dev in enumerate(d["pv"]):
+    for b, dev in enumerate(d["pv"] if "pv" in owns else []):
         lim = None if sp.pv_p_limit_mw is None else float(np.broadcast_to(sp.pv_p_limit_mw, (info.n_pv_blocks,))[b])
         if lim is None or not np.isfinite(lim):
             w.put(dev, "pv", [(MODEL_DER_CONTROL, "WMaxLimPctEna", 0)], t_s, timed=True)
@@ -361,7 +365,7 @@ def _write_setpoints(p: WirePlant, w: _Writer, sp: Setpoints, info: SiteInfo, t_
         else np.broadcast_to(sp.shed_tier, (info.n_spark_units,))
     )
     caps = None if sp.it_p_cap_mw is None else np.broadcast_to(sp.it_p_cap_mw, (info.n_spark_units,))
-    for u, dev in enumerate(d["spark"]):
+    for u, dev in enumerate(d["spark"] if "spark" in owns else []):
         items = [(MODEL_SPARK, "ShedTier", float(tiers[u]))]
         if caps is not None and np.isfinite(caps[u]):
             items += [(MODEL_SPARK, "WCapEna", 1), (MODEL_SPARK, "WCap", float(caps[u]) * 1e6)]
@@ -379,14 +383,16 @@ def run_controller(
     poll_s: float | None = None,
     max_steps: int | None = None,
     on_step: Callable[[int, Measurements, Setpoints], None] | None = None,
+    wait_s: float = 60.0,
 ) -> ControllerStats:
     """Run a controller on the plant at ``host:port`` until the twin says FINISHED (or ``max_steps``).
 
     ``make(site_info)`` builds the controller (default: :class:`ReferenceController` with its defaults);
     ``rvrt_s``: the reversion time written with the setpoints (0: none; a setpoint is written again after a
     third of it); ``poll_s``: how often simulation control is read while waiting for the next step (default
-    1 ms in lockstep, 5 ms in real time)."""
-    p = WirePlant(host, port)
+    1 ms in lockstep, 5 ms in real time); ``wait_s``: how long to keep trying to connect. The groups the twin
+    gives this controller are found by writing their reversion times: a group it keeps answers 0x02."""
+    p = WirePlant(host, port, wait_s=wait_s)
     stats = ControllerStats()
     try:
         p.discover()
@@ -398,11 +404,22 @@ def run_controller(
         info = _site_info(p, step_s)
         ctrl = make(info) if make is not None else ReferenceController(info, {})
         w = _Writer(p, rvrt_s)
-        # the reversion timers, once: a controller that goes silent is seen by the plant
-        for dev in p.devices["pv"]:
-            p.write_points(dev, [(MODEL_DER_CONTROL, "WMaxLimPctRvrtTms", rvrt_s)])
-        for dev in p.devices["spark"]:
-            p.write_points(dev, [(MODEL_SPARK, "CmdRvrtTms", rvrt_s)])
+        # the reversion timers, once (a controller that goes silent is seen by the plant); a group this
+        # controller does not own answers ILLEGAL_DATA_ADDRESS, and it leaves that group alone
+        owns: set[str] = set()
+        for group, devs, mid, pt in (
+            ("pv", p.devices["pv"], MODEL_DER_CONTROL, "WMaxLimPctRvrtTms"),
+            ("spark", p.devices["spark"], MODEL_SPARK, "CmdRvrtTms"),
+        ):
+            try:
+                for dev in devs:
+                    p.write_points(dev, [(mid, pt, rvrt_s)])
+                owns.add(group)
+            except HilError as exc:
+                if "exception_code=2" not in str(exc):
+                    raise
+                log.info("the twin keeps the %s devices: %s", group, exc)
+        stats.owns = sorted(owns)
         done = -1
         while True:
             sim = p.read_points(simdev, _SIM_PTS)
@@ -418,7 +435,7 @@ def run_controller(
                 stats.skipped += max(n - done - 1, 0) if done >= 0 else 0
                 m = measurements(p, sim)
                 sp = ctrl.step(m)
-                _write_setpoints(p, w, sp, info, m.t_s + m.dt_s)
+                _write_setpoints(p, w, sp, info, m.t_s + m.dt_s, owns)
                 if on_step is not None:
                     on_step(n, m, sp)
                 stats.steps += 1

@@ -83,6 +83,11 @@ class PlantState:
     it_site_min_p_mw: float
     it_site_max_p_mw: float
     aux_p_mw: float
+    frequency_hz: float = 60.0  # the island's frequency is not modelled yet: nominal
+    gpu_temp_c: np.ndarray | None = None  # per unit: junction at the step's mean power
+    gpu_temp_max_c: np.ndarray | None = None  # per unit: at the in-step maximum
+    coolant_temp_c: np.ndarray | None = None  # per unit: facility coolant supply
+    regime_idx: np.ndarray | None = None  # per unit: 0 dry, 1 adiabatic, 2 chiller (64951 Regime)
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,8 @@ class PlantCoupling:
         self.pv_rating_mw = np.array([i.get(702, "WMaxRtg") * 1e-6 for i in self.pv])
         self._pv_lim = np.full(len(self.pv), np.inf)  # the limit in force (ramped)
         self._setop = [SETOP_CONNECT] * len(self.pcs)
+        self._closed = [True] * len(self.switches)  # as last published
+        self._commanded_open: set[int] = set()  # switches opened by a command since the last publish
         for img in self.pcs:
             img.set(MODEL_BATTERY, "SetOp", SETOP_CONNECT)
         self._lock_unowned()
@@ -175,6 +182,7 @@ class PlantCoupling:
                     (MODEL_DER_MEASURE, "W", w),
                     (MODEL_DER_MEASURE, "VA", abs(w)),
                     (MODEL_DER_MEASURE, "ConnSt", 1 if on else 0),
+                    (MODEL_DER_MEASURE, "Hz", s.frequency_hz),
                     (MODEL_STORAGE, "WHRtg", float(s.bess_e_max_mwh[b]) * 1e6),
                     (MODEL_STORAGE, "WHAvail", float(s.bess_e_stored_mwh[b]) * 1e6),
                     (MODEL_STORAGE, "SoC", float(s.bess_soc_frac[b]) * 100.0),
@@ -193,6 +201,7 @@ class PlantCoupling:
                     (MODEL_DER_MEASURE, "W", w),
                     (MODEL_DER_MEASURE, "VA", w),
                     (MODEL_DER_MEASURE, "ConnSt", 1 if s.pv_in_service[b] else 0),
+                    (MODEL_DER_MEASURE, "Hz", s.frequency_hz),
                     (MODEL_PV_AVAIL, "WAvail", float(s.pv_avail_p_mw[b]) * 1e6),
                 ]
             )
@@ -206,11 +215,22 @@ class PlantCoupling:
                     (MODEL_SPARK, "CoolW", float(s.cooling_p_mw[u]) * 1e6),
                 ]
             )
+            if s.gpu_temp_c is not None and s.gpu_temp_max_c is not None and s.coolant_temp_c is not None:
+                img.put(
+                    [
+                        (MODEL_SPARK, "GPUTmpAvg", float(s.gpu_temp_c[u])),
+                        (MODEL_SPARK, "GPUTmpMax", float(s.gpu_temp_max_c[u])),
+                        (MODEL_SPARK, "CoolTmp", float(s.coolant_temp_c[u])),
+                    ]
+                )
+            if s.regime_idx is not None:
+                img.put([(MODEL_SPARK, "Regime", int(s.regime_idx[u]))])
         fed = float(np.sum(s.pv_p_mw)) - float(np.sum(s.bess_p_mw))  # what the sources deliver to the site
         self.meter.put(
             [
                 (MODEL_DER_MEASURE, "W", fed * 1e6),
                 (MODEL_DER_MEASURE, "VA", abs(fed) * 1e6),
+                (MODEL_DER_MEASURE, "Hz", s.frequency_hz),
                 (MODEL_SITE_LOADS, "ITW", float(np.sum(s.it_p_mw)) * 1e6),
                 (MODEL_SITE_LOADS, "ITMaxW", s.it_site_max_p_mw * 1e6),
                 (MODEL_SITE_LOADS, "ITMinW", s.it_site_min_p_mw * 1e6),
@@ -219,7 +239,18 @@ class PlantCoupling:
         )
         closed = np.concatenate([np.asarray(s.bess_in_service, bool), np.asarray(s.pv_in_service, bool)])
         for k, img in enumerate(self.switches):
-            img.put([(MODEL_SWITCH, "St", 1 if closed[k] else 0)])
+            was, now = self._closed[k], bool(closed[k])
+            if was != now:  # counted as it happens: opened (commanded here or tripped) or closed
+                cnt = "OpnCnt" if was else "ClsCnt"
+                items = [(MODEL_SWITCH, cnt, int(img.get(MODEL_SWITCH, cnt) or 0) + 1)]
+                if was and k not in self._commanded_open:
+                    items.append((MODEL_SWITCH, "TripCnt", int(img.get(MODEL_SWITCH, "TripCnt") or 0) + 1))
+                img.put(items)
+                self._closed[k] = now
+            if not now:  # open now: a command to open it has been carried out (or had nothing to do)
+                self._commanded_open.discard(k)
+            img.put([(MODEL_SWITCH, "St", 1 if now else 0)])
+        self.server.set_clock(s.t_end_s)  # writes answering these measurements start their timers here
         self.simctl.put(
             [
                 (MODEL_SIM_CONTROL, "SimTms", round(s.t_end_s * 1000)),
@@ -260,7 +291,7 @@ class PlantCoupling:
     def _pv_limits(self) -> np.ndarray:
         """704 WMaxLimPct of WMaxRtg where enabled (inf where not); an increase is ramped at WRmp (0: at once)."""
         for b, img in enumerate(self.pv):
-            rating = self.pv_rating_mw[b]
+            rating = float(img.get(702, "WMax") or 0.0) * 1e-6 or self.pv_rating_mw[b]  # SunSpec: % of WMax
             on = img.get(MODEL_DER_CONTROL, "WMaxLimPctEna") == _ENABLED
             target = float(img.get(MODEL_DER_CONTROL, "WMaxLimPct")) / 100.0 * rating if on else np.inf
             rmp = float(img.get(MODEL_DER_CONTROL, "WRmp") or 0) * WRMP_PCT_PER_UNIT / 100.0 * rating * self.step_s
@@ -280,12 +311,15 @@ class PlantCoupling:
                 continue
             elem, block = ("bess", k) if k < n_bess else ("pv", k - n_bess)
             close = cmd == _CMD_CLOSE
-            cnt = "ClsCnt" if close else "OpnCnt"
-            img.put([(MODEL_SWITCH, "Cmd", 0), (MODEL_SWITCH, cnt, int(img.get(MODEL_SWITCH, cnt) or 0) + 1)])
+            img.put([(MODEL_SWITCH, "Cmd", 0)])
+            if not close:
+                self._commanded_open.add(k)
             out.append(Switching(elem, block, close, "64952 Cmd"))
         for b, img in enumerate(self.pcs):
             op = int(img.get(MODEL_BATTERY, "SetOp") or SETOP_CONNECT)
             if op != self._setop[b] and op in (SETOP_CONNECT, SETOP_DISCONNECT):
                 self._setop[b] = op
+                if op == SETOP_DISCONNECT:
+                    self._commanded_open.add(b)
                 out.append(Switching("bess", b, op == SETOP_CONNECT, "802 SetOp"))
         return out

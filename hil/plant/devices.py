@@ -13,6 +13,7 @@ blocks'). :func:`plant_devices` raises :class:`~twin.errors.MapError` when a sit
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,11 +93,15 @@ _GRID_FORMING = (
     "the battery blocks form the island's grid together: a block's power is its share of the site's balance "
     "(802 SetOp and the block's breaker take it out); it takes no active power setpoint or limit"
 )
+_NOT_TAKEN_ENABLES: dict[tuple[str, str], str] = {
+    **{(kind, p): _NO_REACTIVE for kind in ("pcs", "pv") for p in ("VarSetEna", "PFWInjEna", "PFWAbsEna")},
+    ("pcs", "WSetEna"): _GRID_FORMING,
+    ("pcs", "WMaxLimPctEna"): _GRID_FORMING,
+    ("pv", "WSetEna"): "a PV block is limited by WMaxLimPct, not dispatched by WSet",
+}
+# each enable and its reversion default (WSetEna and WSetEnaRvrt): a reversion must not enable what a write may not
 NOT_TAKEN: dict[tuple[str, int, str], str] = {
-    **{(kind, 704, p): _NO_REACTIVE for kind in ("pcs", "pv") for p in ("VarSetEna", "PFWInjEna", "PFWAbsEna")},
-    ("pcs", 704, "WSetEna"): _GRID_FORMING,
-    ("pcs", 704, "WMaxLimPctEna"): _GRID_FORMING,
-    ("pv", 704, "WSetEna"): "a PV block is limited by WMaxLimPct, not dispatched by WSet",
+    (kind, 704, name): why for (kind, p), why in _NOT_TAKEN_ENABLES.items() for name in (p, p.replace("Ena", "EnaRvrt"))
 }
 
 
@@ -284,6 +289,7 @@ def plant_devices(site: SiteConfig, n_shed_tiers: int = 3) -> list[DeviceSpec]:
         out[-1].ranges |= {(MODEL_SPARK, p): (0.0, it_w) for p in ("WCap", "WCapRvrt")}
     for k, elem in enumerate([f"bess_b{b:02d}" for b in range(nb)] + [f"pv_b{b:02d}" for b in range(npv)]):
         init = {(MODEL_SWITCH, "Elem"): elem, (MODEL_SWITCH, "St"): 1}
+        init |= {(MODEL_SWITCH, k): 0 for k in ("OpnCnt", "ClsCnt", "TripCnt")}
         add(f"sw_{elem}", "switch", UID_SWITCH0 + k, k, init)
     return out
 
@@ -330,12 +336,29 @@ class DeviceImage:
         sfs = {key: v for key, v in spec.init.items() if self.points[key].pdef["type"] == "sunssf"}
         for key, v in sfs.items():  # scale factors first: the scaled values need them
             self.set(key[0], key[1], v, computed=False)
+        self._not_implemented(spec)
         for key, v in spec.init.items():
             if key not in sfs:
                 self.set(key[0], key[1], v)
         self.ranges = {**RANGES, **spec.ranges}
         self.not_taken = {(m, p): why for (kind, m, p), why in NOT_TAKEN.items() if kind == spec.kind}
         self.locked: dict[tuple[int, str], str] = {}  # writable points closed to the client, with the reason
+
+    def _not_implemented(self, spec: DeviceSpec) -> None:
+        """Read-only points nobody sets (no start value here, not published each step) read as SunSpec's "not
+        implemented" value, so a controller can tell a point the twin does not model from a real zero."""
+        for (mid, name), p in self.points.items():
+            typ = str(p.pdef["type"])
+            if mid == 1 or name in ("ID", "L") or (mid, name) in spec.init or p.pdef.get("access") == "RW":
+                continue
+            if typ.startswith(("acc", "sunssf", "string", "pad", "ipaddr", "ipv6addr", "eui48", "float")):
+                continue
+            n = int(p.len)
+            raw = 1 << (16 * n - 1) if typ.startswith("int") else (1 << (16 * n)) - 1
+            a = self.loc(mid).addr + int(p.offset) - self.start
+            self.regs[a : a + n] = [(raw >> (16 * (n - 1 - k))) & 0xFFFF for k in range(n)]
+        for loc in self.locs:
+            self.models[loc.model_id].set_mb(self._bytes(loc), dirty=False)
 
     def _bytes(self, loc: ModelLoc) -> bytes:
         a = loc.addr - self.start
@@ -358,12 +381,15 @@ class DeviceImage:
         return self.loc(model_id).addr + int(self.point(model_id, name).offset)
 
     def sf(self, p: Any) -> int:
+        """A point's scale factor: its SF register, or the constant of its definition (pysunspec2's ``sf_value``
+        of a constant is lost when a model is parsed again from registers)."""
         if p.sf:
             q = self.point(p.model.model_id, p.sf)
             return int(q.value) if q.value is not None else 0
-        return int(p.sf_value or 0)
+        const = p.pdef.get("sf")
+        return const if isinstance(const, int) else int(p.sf_value or 0)
 
-    def put(self, items: list[tuple[int, str, float]]) -> None:
+    def put(self, items: Sequence[tuple[int, str, float]]) -> None:
         """Set many integer points at once in their units (the per-step measurements): straight into the
         registers, rounded to the scale factor's resolution and clipped to the type's range (the fast path of
         :meth:`set`; the scale factors are fixed for the run)."""

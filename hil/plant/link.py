@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import heapq
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,6 +85,7 @@ class ControllerLink:
         self.k = 0  # the StepCnt shown
         self.t0: float | None = None
         self.lateness: list[float] = []
+        self._latest: list[tuple[float, float]] = []  # a heap of (lateness, simulated time) of the latest steps
         self.overruns = 0
         self.cycle_s: list[float] = []
         self.wait_s: list[float] = []  # lockstep: how long the twin waited for CycDone
@@ -124,8 +126,7 @@ class ControllerLink:
                 f"no controller on {host}: none wrote simulation control CycDone = 0 within "
                 f"{self.connect_timeout_s:g} s (start one, e.g. `twin controller --connect {host}`)"
             )
-        self._last_cyc_wall = time.time()
-        self._note_writes(self.coupling.commands(0.0))
+        self._last_cyc_wall = time.time()  # the writes so far (CycDone = 0 among them) go with the first step's
         self.log(0.0, "controller_connected", f"controller ready on {host} after {ms:.0f} ms, before the clock")
         self.t0 = self.clock()
 
@@ -161,6 +162,10 @@ class ControllerLink:
             self.sleep(slot - now)
         late = self.clock() - slot
         self.lateness.append(late)
+        if len(self._latest) < 5 or late > self._latest[0][0]:  # the five latest steps, with their times
+            heapq.heappush(self._latest, (late, t_end_s))
+            if len(self._latest) > 5:
+                heapq.heappop(self._latest)
         if late > self.overrun_frac * self.step_s:
             self.overruns += 1
             if self.overruns == 1 or self.overruns % 100 == 0:
@@ -209,7 +214,7 @@ class ControllerLink:
             if w.unit_id == UID_SIMCTL and w.point == "CycDone":
                 self._last_cyc_wall = w.wall_s
                 t_pub = self._published_wall.pop(int(w.value), None)
-                if t_pub is not None and int(w.value) > 0:
+                if t_pub is not None and int(w.value) > 0 and not self.replay:  # a replay's walls are today's
                     self.cycle_s.append(w.wall_s - t_pub)
                 if self.silent and self.realtime:
                     self._back(self.k * self.step_s)
@@ -273,6 +278,9 @@ class ControllerLink:
         if self.realtime:
             out["lateness_ms"] = {
                 **ms_stats(self.lateness),
+                "latest": [
+                    {"t_s": round(t, 6), "ms": round(x * 1e3, 3)} for x, t in sorted(self._latest, reverse=True)
+                ],
                 "overruns": self.overruns,
                 "overrun_threshold_ms": self.overrun_frac * self.step_s * 1e3,
             }
@@ -285,8 +293,9 @@ class ControllerLink:
 
 class ReplayControllerLink(ControllerLink):
     """A recorded session instead of the controller: the server is not started; step n's recorded writes are
-    applied where they came (checked as on the wire) and every recorded read is compared, by CRC, with what
-    the twin serves now. A difference is a divergence (the run, the scenario or the twin has changed)."""
+    applied where they came (checked as on the wire) and every recorded read of a plant device (simulation control,
+    the clock, aside) is compared, by CRC, with what the twin serves now. A difference is a divergence (the run,
+    the scenario or the twin has changed)."""
 
     replay = True
 
@@ -301,7 +310,6 @@ class ReplayControllerLink(ControllerLink):
     def connect(self, first: PlantState) -> None:
         self.coupling.publish(first, state=SIM_STARTING)
         self._play(0, 0.0)
-        self._note_writes(self.coupling.commands(0.0))
         self.log(0.0, "controller_connected", f"replaying {self.session.path.name} (no controller)")
 
     def exchange(self, s: PlantState) -> Commands:
@@ -330,7 +338,12 @@ class ReplayControllerLink(ControllerLink):
                         f"step {k}: write to unit {tx.unit_id} at {tx.addr} answered {int(exc)}, "
                         f"recorded {tx.exception}",
                     )
-            elif tx.function_code in (3, 4) and tx.exception == 0 and img.contains(tx.addr, tx.count):
+            elif (
+                tx.function_code in (3, 4)
+                and tx.exception == 0
+                and tx.unit_id != UID_SIMCTL
+                and img.contains(tx.addr, tx.count)
+            ):  # simulation control is the clock, polled while it changes: not compared
                 if regs_crc(img.read(tx.addr, tx.count)) != tx.data:
                     self._diverge(
                         t_s,

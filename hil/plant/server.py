@@ -148,6 +148,11 @@ class PlantServer:
             out, self._writes = self._writes, []
         return out
 
+    def set_clock(self, now_s: float) -> None:
+        """The time a write arriving from now on starts its reversion timer at (the simulated time shown)."""
+        with self._lock:
+            self._now_s = now_s
+
     def tick(self, now_s: float) -> list[Reverted]:
         """Run the reversion timers to ``now_s`` (simulated or wall seconds: the caller's clock).
 

@@ -97,7 +97,10 @@ class ControllerSession:
             raise SessionError(f"{p}:1: the header is not JSON ({exc})") from exc
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             got = header.get("format") if isinstance(header, dict) else type(header).__name__
-            raise SessionError(f"{p}:1: format {got!r}, expected {FORMAT!r} (a file of `twin run --record-controller`)")
+            raise SessionError(
+                f"{p}:1: format {got!r}, expected {FORMAT!r} (the controller_session.jsonl.gz of a "
+                "`twin run --external` results folder)"
+            )
         if header.get("version") != VERSION:
             raise SessionError(f"{p}:1: version {header.get('version')!r}, this twin reads version {VERSION}")
         by_step: dict[int, list[Tx]] = {}

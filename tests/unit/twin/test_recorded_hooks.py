@@ -259,6 +259,18 @@ def test_the_shed_tier_caps_recorded_demand() -> None:
     np.testing.assert_allclose(st.shed_p_mw, [0.2, 0.9], atol=1e-12)
 
 
+def test_an_it_power_cap_acts_as_the_lower_of_cap_and_tier() -> None:
+    """A controller's IT cap per unit (64951 WCap over the wire): served power at most the cap, the cut counted as
+    shed; the shed tier still acts where it is lower; inf is no cap."""
+    dc = datacenter(shed=(0.7, 0.4, 0.0))
+    dc.use_recorded_it(np.array([0.0]), np.array([[0.9], [0.9]]), np.array([0, 1]))
+    st, _ = dc.step(0.0, 1.0, np.array([0, 1]), 20.0, 10.0, it_p_cap_mw=np.array([0.5, 0.8]))
+    np.testing.assert_allclose(st.it_p_mw, [0.5, 0.7], atol=1e-12)  # unit 0 by its cap, unit 1 by tier 1
+    np.testing.assert_allclose(st.shed_p_mw, [0.4, 0.2], atol=1e-12)
+    st, _ = dc.step(1.0, 1.0, None, 20.0, 10.0, it_p_cap_mw=np.array([np.inf, np.inf]))
+    np.testing.assert_allclose(st.it_p_mw, [0.9, 0.9], atol=1e-12)
+
+
 def test_cooling_starts_in_the_steady_state_of_the_recorded_load() -> None:
     # Reference (as tests/unit/twin/test_cooling.py): the facility node at its set point and
     # T_coolant = T_f + (liquid_frac P_it + P_pump_c) / (eps min(m c_p)) at 1 MW peak (scale 1).
