@@ -144,10 +144,16 @@ class WirePlant:
         self.devices: dict[str, list[WireDevice]] = {}
         self.requests = 0
         t0 = time.monotonic()
-        while not self.client.connect():
-            if time.monotonic() - t0 >= wait_s:
-                raise HilError(f"cannot connect to the plant at {host}:{port} (tried for {wait_s:g} s)")
-            time.sleep(0.2)
+        pm_log = logging.getLogger("pymodbus.logging")
+        level = pm_log.level
+        pm_log.setLevel(logging.CRITICAL)  # "connection refused" while the twin builds its site is expected
+        try:
+            while not self.client.connect():
+                if time.monotonic() - t0 >= wait_s:
+                    raise HilError(f"cannot connect to the plant at {host}:{port} (tried for {wait_s:g} s)")
+                time.sleep(0.2)
+        finally:
+            pm_log.setLevel(level)
 
     def close(self) -> None:
         self.client.close()
