@@ -300,6 +300,10 @@ def run(tw: Twin, *, progress: bool = True) -> Outcome:
     signal.signal(signal.SIGTERM, _on_signal)
     t_loop: float | None = None
     try:
+        if tw.plant is not None:
+            from adapters.sims.controller import start_state
+
+            tw.plant.publish_start(start_state(site, sc.controller.step_s or sc.run.step_s))
         if tw.plant is not None and not tw.plant.replay:
             tw.plant.server.start()
             if tw.plant.server.port != sc.controller.external.port:

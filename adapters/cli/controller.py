@@ -49,8 +49,14 @@ def cmd_controller(args: argparse.Namespace) -> int:
     from twin.controller import load_controller_class
 
     host, port = parse_address(args.connect)
-    if args.revert_s < 0 or (args.poll_ms is not None and args.poll_ms <= 0):
-        raise InputError("--revert-s must be >= 0 and --poll-ms > 0")
+    import math
+
+    if not math.isfinite(args.revert_s) or not (args.revert_s == 0 or 1 <= args.revert_s <= 4e9):
+        raise InputError(f"--revert-s: expected 0 (no reversion) or whole seconds >= 1, got {args.revert_s:g}")
+    if args.poll_ms is not None and not (math.isfinite(args.poll_ms) and args.poll_ms > 0):
+        raise InputError(f"--poll-ms: expected a positive number of milliseconds, got {args.poll_ms:g}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise InputError(f"--max-steps: expected at least 1, got {args.max_steps}")
     make = None
     if args.scenario:
         from adapters.io.scenario_file import load_scenario

@@ -131,9 +131,35 @@ def external_overrides(sc: Scenario, args: argparse.Namespace) -> Scenario:
                     f"twin: warning: the plant's server binds to {host}: reachable from other machines", file=sys.stderr
                 )
     if args.allow:
+        import ipaddress
+
         upd["allow"] = tuple(a.strip() for a in args.allow.split(",") if a.strip())
+        for a in upd["allow"]:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError:
+                raise InputError(
+                    f"--allow: {a!r} is not an IP address (e.g. 127.0.0.1; names are not resolved)"
+                ) from None
     if args.lockstep or args.realtime:
         upd["mode"] = "lockstep" if args.lockstep else "realtime"
+    link_flags = [
+        f
+        for f, v in (
+            ("--listen", args.listen),
+            ("--allow", args.allow),
+            ("--lockstep", args.lockstep),
+            ("--realtime", args.realtime),
+        )
+        if v
+    ]
+    if link_flags and args.replay_controller:
+        raise InputError(f"{', '.join(link_flags)}: not with --replay-controller (a replay has no server and no clock)")
+    if link_flags and not upd.get("owns", ext.owns):
+        raise InputError(
+            f"{', '.join(link_flags)}: no external controller in this run; add --external GROUPS "
+            f"({', '.join(GROUPS)} or all) or [controller.external] owns"
+        )
     if upd:
         ext = ext.model_copy(update=upd)
         sc = sc.model_copy(update={"controller": sc.controller.model_copy(update={"external": ext})})
@@ -144,6 +170,26 @@ def external_overrides(sc: Scenario, args: argparse.Namespace) -> Scenario:
             if v <= 0:
                 raise InputError(f"{flag}: expected a positive number of seconds, got {v:g}")
             run[key] = v
-    if run:  # as `twin hil --step-s/--duration-s`
-        sc = sc.model_copy(update={"run": sc.run.model_copy(update=run)})
+    if run:  # validated again with every check of the scenario file
+        from pydantic import ValidationError
+
+        from twin.config import cross_check
+
+        data = sc.model_dump(by_alias=True, exclude_none=True)
+        data["run"].update(run)
+        try:
+            sc = Scenario.model_validate(data)
+        except ValidationError as exc:
+            msgs = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise InputError(f"--step-s/--duration-s: {msgs}") from exc
+        # a shortened run simply does not reach the later events (as with `twin hil --duration-s`)
+        late = [m for _, m in cross_check(sc) if "after the end of the run" in m]
+        if late:
+            print(
+                f"twin: {len(late)} scenario event(s) after the end of the shortened run are not reached",
+                file=sys.stderr,
+            )
+        probs = [(k, m) for k, m in cross_check(sc) if "after the end of the run" not in m]
+        if probs:
+            raise InputError("\n".join(f"with --step-s/--duration-s: {'.'.join(map(str, k))}: {m}" for k, m in probs))
     return sc

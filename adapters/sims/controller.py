@@ -23,7 +23,7 @@ from twin.site import Site
 if TYPE_CHECKING:
     from hil.plant.coupling import PlantState
 
-__all__ = ["ControllerSim", "open_controller_link"]
+__all__ = ["ControllerSim", "block_soc", "open_controller_link", "start_state"]
 
 SESSION_FILE = "controller_session.jsonl.gz"
 
@@ -45,6 +45,13 @@ def open_controller_link(
     owns = list(session.header.get("owns", [])) if session is not None else list(ext.owns)
     if not owns:
         return None
+    if sc.controller.step_s is not None and abs(sc.controller.step_s - sc.run.step_s) > 1e-9:
+        from twin.errors import InputError
+
+        raise InputError(
+            f"[controller] step_s = {sc.controller.step_s:g} with an external controller: the controller link "
+            f"exchanges every electrical step (run.step_s = {sc.run.step_s:g}); remove [controller] step_s"
+        )
     realtime = ext.mode == "realtime" and session is None
     shown_realtime = session.header.get("mode") == "realtime" if session is not None else realtime
     server = PlantServer(
@@ -71,6 +78,50 @@ def open_controller_link(
     path = out_dir / SESSION_FILE if ext.record else None
     header = session_header(ext.mode, kw["step_s"], owns, server, sc.name)
     return ControllerLink(server, coupling, realtime=realtime, session_path=path, header=header, **kw)
+
+
+def block_soc(site: Site) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per battery block: SoC (packs weighted by their usable energy), stored energy and energy between SoC 0 and 1."""
+    fleet = site.fleet
+    e, e_max = fleet.block_energy_mwh()
+    pack_e_max = fleet.e_max_mwh
+    blk = fleet.inv.block
+    nb = fleet.n_blocks
+    soc = np.bincount(blk, pack_e_max * fleet.packs.soc_frac, nb) / np.maximum(np.bincount(blk, pack_e_max, nb), 1e-12)
+    return soc, e, e_max
+
+
+def start_state(site: Site, dt_s: float) -> PlantState:
+    """What the devices show before the first step: the fleet at rest with its limits, nothing flowing."""
+    from hil.plant.coupling import PlantState
+
+    info = site.info
+    ch, dis = site.fleet.limits(dt_s)
+    soc, e, e_max = block_soc(site)
+    z_pv, z_it = np.zeros(info.n_pv_blocks), np.zeros(info.n_spark_units)
+    return PlantState(
+        0,
+        0.0,
+        np.zeros(info.n_bess_blocks),
+        ch,
+        dis,
+        soc,
+        e,
+        e_max,
+        site.grid.bess_in_service.copy(),
+        z_pv,
+        z_pv,
+        site.grid.pv_in_service.copy(),
+        z_it,
+        z_it,
+        z_it,
+        z_it,
+        z_it,
+        0.0,
+        0.0,
+        float(site.scenario.site.aux.p_mw),
+        frequency_hz=float(site.scenario.site.frequency_hz),
+    )
 
 
 class ControllerSim(ModelSim):
@@ -113,58 +164,15 @@ class ControllerSim(ModelSim):
         self._tier = 0
         self.events = self.event_queue()
         if self.link is not None:  # before the clock runs: the controller discovers the plant and says it is ready
-            self.link.connect(self._start_state())
+            self.link.connect()  # the start state was published before the server listened (world.run)
 
     # -- the controller link -------------------------------------------------------------------------
-    def _block_soc(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        fleet = self.site.fleet
-        e, e_max = fleet.block_energy_mwh()
-        pack_e_max = fleet.e_max_mwh
-        blk = fleet.inv.block
-        nb = fleet.n_blocks
-        soc = np.bincount(blk, pack_e_max * fleet.packs.soc_frac, nb) / np.maximum(
-            np.bincount(blk, pack_e_max, nb), 1e-12
-        )
-        return soc, e, e_max
-
-    def _start_state(self) -> PlantState:
-        """What the devices show before the first step: the fleet at rest with its limits, nothing flowing."""
-        from hil.plant.coupling import PlantState
-
-        info, site = self.site.info, self.site
-        ch, dis = site.fleet.limits(self.dt_s)
-        soc, e, e_max = self._block_soc()
-        z_pv, z_it = np.zeros(info.n_pv_blocks), np.zeros(info.n_spark_units)
-        return PlantState(
-            0,
-            0.0,
-            np.zeros(info.n_bess_blocks),
-            ch,
-            dis,
-            soc,
-            e,
-            e_max,
-            site.grid.bess_in_service.copy(),
-            z_pv,
-            z_pv,
-            site.grid.pv_in_service.copy(),
-            z_it,
-            z_it,
-            z_it,
-            z_it,
-            z_it,
-            0.0,
-            0.0,
-            float(site.scenario.site.aux.p_mw),
-            frequency_hz=float(site.scenario.site.frequency_hz),
-        )
-
     def _plant_state(self, t_s: float, m: Measurements) -> PlantState:
         from hil.plant.coupling import PlantState
 
         site = self.site
         dc = self.registry["DataCenter"].out if "DataCenter" in self.registry else {}
-        soc, e, e_max = self._block_soc()
+        soc, e, e_max = block_soc(self.site)
         it_min = dc.get("it_min_p_mw", m.it_p_mw)
         return PlantState(
             steps_done=int(round((t_s + self.dt_s) / self.dt_s)),  # exchanges done (StepCnt)

@@ -30,8 +30,21 @@ class PVSim(ModelSim):
     def setup(self) -> None:
         self.events = self.event_queue()
         self.on = np.ones(self.site.pv.n_blocks, dtype=bool)
+        self._raw = np.zeros((0, self.site.pv.n_blocks))
         self.dt_elec = self.time_resolution
         self._poa_names = [f"pv_b{b:02d}_poa_w_m2" for b in range(self.site.pv.n_blocks)]
+
+    def inject(self, ev: Any) -> None:
+        """A PV breaker a controller operated, at ``ev.at_s`` inside the period already handed out: the block's
+        rows of the trajectory from then on are masked (or unmasked) in place, and the event logged at its time."""
+        on = self.on.copy()
+        on[ev.block] = ev.kind == "restore_pv_block"
+        self.on = on
+        self.site.log(ev.at_s, ev.kind, f"PV block {ev.block}")
+        tr = self.out.get("pv_avail_p_mw")
+        if isinstance(tr, Trajectory):
+            j0 = max(int(round((ev.at_s - tr.t0_s) / tr.dt_s)), 0)
+            tr.values[j0:, ev.block] = self._raw[j0:, ev.block] if on[ev.block] else 0.0
 
     def advance(self, t_s: float, inputs: dict[str, Any]) -> None:
         pv = self.site.pv
@@ -39,6 +52,7 @@ class PVSim(ModelSim):
         n = self.n_sub
         k0 = int(round(t_s / self.dt_elec))
         avail = np.zeros((n, pv.n_blocks))
+        raw = np.zeros((n, pv.n_blocks))  # before the blocks' on/off mask (a breaker closed mid-period)
         poa_b = np.zeros((n, pv.n_blocks))
         tcell = np.zeros(n)
         ghi = 0.0
@@ -51,11 +65,13 @@ class PVSim(ModelSim):
                 self.site.log(t, ev.kind, f"PV block {ev.block}")
             k = min(k0 + j, pv.n_steps - 1)
             r = pv.step(k, temp, None)
+            raw[j] = r.p_avail_mw
             avail[j] = np.where(on, r.p_avail_mw, 0.0)
             poa_b[j] = r.poa_w_m2
             tcell[j] = r.temp_cell_c.max()
             ghi += pv.ghi_w_m2(k)
         self.on = on
+        self._raw = raw
         # GHI for the battery enclosures' solar gain: the period's mean (a slow input)
         self.out = {"pv_avail_p_mw": Trajectory(t0_s=t_s, dt_s=self.dt_elec, values=avail), "ghi_w_m2": ghi / n}
         self.record = {"pv_poa_w_m2": poa_b.mean(axis=1), "pv_temp_cell_c": tcell}

@@ -141,12 +141,12 @@ class PlantCoupling:
         self.meter, self.simctl = server.image(UID_METER), server.image(UID_SIMCTL)
         self.pv_rating_mw = np.array([i.get(702, "WMaxRtg") * 1e-6 for i in self.pv])
         self._pv_lim = np.full(len(self.pv), np.inf)  # the limit in force (ramped)
-        self._setop = [SETOP_CONNECT] * len(self.pcs)
         self._closed = [True] * len(self.switches)  # as last published
         self._commanded_open: set[int] = set()  # switches opened by a command since the last publish
         for img in self.pcs:
             img.set(MODEL_BATTERY, "SetOp", SETOP_CONNECT)
         self._lock_unowned()
+        self._cyc_addr = self.simctl.addr(MODEL_SIM_CONTROL, "CycDone")
         self.simctl.set(MODEL_SIM_CONTROL, "StepMs", round(step_s * 1000))
         self.simctl.set(MODEL_SIM_CONTROL, "Mode", 0 if realtime else 1)
         self.simctl.set(MODEL_SIM_CONTROL, "St", SIM_STARTING)
@@ -263,7 +263,9 @@ class PlantCoupling:
         self.simctl.put([(MODEL_SIM_CONTROL, "St", state)])
 
     def cycle_done(self) -> int:
-        return int(self.simctl.get(MODEL_SIM_CONTROL, "CycDone") or 0)
+        """64953 CycDone as written (0xFFFFFFFF: none yet), from the registers (pysunspec2 reads that as None)."""
+        hi, lo = self.simctl.read(self._cyc_addr, 2)
+        return hi << 16 | lo
 
     # -- setpoints out -----------------------------------------------------------------------------
     def commands(self, now_s: float) -> Commands:
@@ -285,7 +287,7 @@ class PlantCoupling:
                 ]
             )
         if "breakers" in self.owns:
-            out.switching = self._switching()
+            out.switching = self._switching(out.writes)
         return out
 
     def _pv_limits(self) -> np.ndarray:
@@ -302,7 +304,7 @@ class PlantCoupling:
             self._pv_lim[b] = target
         return self._pv_lim.copy()
 
-    def _switching(self) -> list[Switching]:
+    def _switching(self, writes: list[Write]) -> list[Switching]:
         out: list[Switching] = []
         n_bess = len(self.pcs)
         for k, img in enumerate(self.switches):
@@ -315,10 +317,13 @@ class PlantCoupling:
             if not close:
                 self._commanded_open.add(k)
             out.append(Switching(elem, block, close, "64952 Cmd"))
-        for b, img in enumerate(self.pcs):
-            op = int(img.get(MODEL_BATTERY, "SetOp") or SETOP_CONNECT)
-            if op != self._setop[b] and op in (SETOP_CONNECT, SETOP_DISCONNECT):
-                self._setop[b] = op
+        uid_pcs = {img.spec.unit_id: b for b, img in enumerate(self.pcs)}
+        for w in writes:  # every accepted SetOp write acts (CONNECT after a trip closes the block again)
+            b = uid_pcs.get(w.unit_id)
+            if b is None or w.model_id != MODEL_BATTERY or w.point != "SetOp":
+                continue
+            op = int(w.value)
+            if op in (SETOP_CONNECT, SETOP_DISCONNECT):
                 if op == SETOP_DISCONNECT:
                     self._commanded_open.add(b)
                 out.append(Switching("bess", b, op == SETOP_CONNECT, "802 SetOp"))

@@ -101,17 +101,23 @@ class ControllerLink:
         if session_path is not None:
             self.recorder = ControllerSessionRecorder(session_path, header or {}, time.time())
             server.on_transaction = self._record
-        coupling.simctl.put([(MODEL_SIM_CONTROL, "CycDone", CYCDONE_NONE)])
+        self.phase = 0  # 1 once the setpoints of step k were taken (lockstep): later writes act an exchange later
+        self._cyc_at_silence = CYCDONE_NONE
+        coupling.simctl.set(MODEL_SIM_CONTROL, "CycDone", CYCDONE_NONE, computed=False)  # "none yet"
 
     def _record(self, tx: Transaction) -> None:
         if self.recorder is not None:
-            self.recorder.add(self.k, tx)
+            self.recorder.add(self.k, tx, self.phase)
 
     # -- before the clock --------------------------------------------------------------------------
-    def connect(self, first: PlantState) -> None:
-        """Publish the start (StepCnt 0, St STARTING) and wait for the controller's CycDone = 0."""
+    def publish_start(self, first: PlantState) -> None:
+        """The start state (StepCnt 0, St STARTING), before the server listens: a controller never reads an
+        empty plant."""
         self.coupling.publish(first, state=SIM_STARTING)
         self._published_wall[0] = time.time()
+
+    def connect(self) -> None:
+        """Wait for the controller's CycDone = 0 (it has discovered the plant and done its first exchange)."""
         t0 = self.clock()
         ok = self.server.wait_for(lambda: self.coupling.cycle_done() == 0, self.connect_timeout_s)
         ms = (self.clock() - t0) * 1e3
@@ -144,11 +150,12 @@ class ControllerLink:
             self._note_writes(cmds)
             self._watch_silence(s.t_end_s)
         else:  # the measurements, the controller's cycle, then its setpoints
-            self.k = s.steps_done
+            self.k, self.phase = s.steps_done, 0
             self.coupling.publish(s, state=SIM_WAITING)
             self._published_wall[self.k] = time.time()
             self._wait(s)
             cmds = self.coupling.commands(s.t_end_s)
+            self.phase = 1
             self._note_writes(cmds)
         if self.recorder is not None:
             self.recorder.flush()
@@ -177,8 +184,8 @@ class ControllerLink:
 
     def _wait(self, s: PlantState) -> None:
         n = s.steps_done
-        if self.silent:
-            if self.coupling.cycle_done() == CYCDONE_NONE or self.coupling.cycle_done() < n - 1:
+        if self.silent:  # back once CycDone moves at all; then it catches up with the step shown now
+            if self.coupling.cycle_done() == self._cyc_at_silence:
                 return
             self._back(s.t_end_s)
         t0 = self.clock()
@@ -186,6 +193,7 @@ class ControllerLink:
         self.wait_s.append(self.clock() - t0)
         if not ok:
             self.silent = True
+            self._cyc_at_silence = self.coupling.cycle_done()
             self.silent_periods.append({"from_s": s.t_end_s})
             self.log(
                 s.t_end_s,
@@ -307,8 +315,7 @@ class ReplayControllerLink(ControllerLink):
         self.first_divergence: str | None = None
         self.replayed = 0
 
-    def connect(self, first: PlantState) -> None:
-        self.coupling.publish(first, state=SIM_STARTING)
+    def connect(self) -> None:
         self._play(0, 0.0)
         self.log(0.0, "controller_connected", f"replaying {self.session.path.name} (no controller)")
 
@@ -318,14 +325,17 @@ class ReplayControllerLink(ControllerLink):
         cmds = self.coupling.commands(s.t_end_s) if rt else None
         self.k = s.steps_done
         self.coupling.publish(s, state=SIM_RUNNING if rt else SIM_WAITING)
-        self._play(self.k, s.t_end_s)
+        self._play(self.k, s.t_end_s, None if rt else 0)
         if cmds is None:
             cmds = self.coupling.commands(s.t_end_s)
+            self._play(self.k, s.t_end_s, 1)  # written after the setpoints were taken: act an exchange later
         self._note_writes(cmds)
         return cmds
 
-    def _play(self, k: int, t_s: float) -> None:
+    def _play(self, k: int, t_s: float, phase: int | None = None) -> None:
         for tx in self.session.by_step.get(k, ()):
+            if phase is not None and tx.phase != phase:
+                continue
             self.replayed += 1
             img = self.server.images.get(tx.unit_id)
             if img is None:

@@ -315,6 +315,8 @@ class PlantServer:
             the image, except the read-back pymodbus does after a write (codes 6 and 16) to build the echo."""
             from pymodbus.constants import ExcCodes
 
+            if function_code == 23:  # read/write multiple: not offered (SunSpec devices use 3, 6 and 16)
+                return ExcCodes.ILLEGAL_FUNCTION
             if set_values is not None:
                 exc = self._on_write(uid, address, [int(v) for v in set_values])
                 return None if exc is None else ExcCodes(exc)
@@ -345,7 +347,7 @@ class PlantServer:
             n = len(written) if pdu.function_code in (6, 16) else int(getattr(pdu, "count", 0) or 0)
             key = (int(pdu.dev_id), int(getattr(pdu, "transaction_id", 0) or 0))
             self._pending[key] = (time.time(), int(pdu.function_code), int(addr or 0), n, written)
-        if pdu.function_code in (3, 4, 6, 16, 23) and addr is not None:
+        if pdu.function_code in (3, 4, 6, 16) and addr is not None:
             regs = tuple(int(r) for r in (getattr(pdu, "registers", None) or ()))
             count = len(regs) if pdu.function_code in (6, 16) else int(getattr(pdu, "count", 1) or 1)
             if not img.contains(int(addr), max(count, 1)):

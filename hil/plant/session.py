@@ -3,18 +3,21 @@
 A session is gzip-compressed JSON lines. The first line is the header (``format``, ``version``, ``mode``,
 ``step_s``, ``owns``, ``devices``, ``scenario``, ``started_utc``); each further line is one transaction::
 
-    [k, wall_s, unit, fc, addr, count, exception, data]
+    [k, wall_s, unit, fc, addr, count, exception, data, phase]
 
 ``k`` is the StepCnt the plant showed when the request arrived (0: before the first step, discovery),
 ``wall_s`` seconds since the header's start, ``fc`` the function code, ``exception`` 0 or the code
 answered, ``data`` the registers written (codes 6, 16) or the CRC-32 of the registers answered (3, 4; the
-values are the twin's own, so a replay recomputes them and compares the CRC). A replay
+values are the twin's own, so a replay recomputes them and compares the CRC), ``phase`` 0 before the
+twin took the setpoints of step ``k`` (lockstep: before ``CycDone`` = ``k`` was acted on), 1 after (those
+writes act one exchange later). A replay
 (:class:`hil.plant.link.ReplayControllerLink`) applies the writes of step ``k`` where they came and checks
 every read's answer.
 """
 
 from __future__ import annotations
 
+import collections
 import gzip
 import json
 import struct
@@ -44,19 +47,21 @@ class ControllerSessionRecorder:
         self.t0 = t0_wall_s
         self._f = gzip.open(path, "wt", encoding="utf-8", compresslevel=5)
         self._f.write(json.dumps({"format": FORMAT, "version": VERSION, **header}) + "\n")
-        self._buf: list[str] = []
+        self._buf: collections.deque[str] = collections.deque()  # append and popleft are thread-safe
         self.n = 0
 
-    def add(self, k: int, tx: Transaction) -> None:
+    def add(self, k: int, tx: Transaction, phase: int = 0) -> None:
         data: Any = list(tx.written) if tx.function_code in (6, 16) else regs_crc(tx.answered) if tx.answered else 0
         row = [k, round(tx.wall_s - self.t0, 6), tx.unit_id, tx.function_code, tx.addr, tx.count, tx.exception, data]
-        self._buf.append(json.dumps(row, separators=(",", ":")))  # list.append: atomic under the GIL
+        self._buf.append(json.dumps([*row, phase], separators=(",", ":")))
 
     def flush(self) -> None:
-        buf, self._buf = self._buf, []
-        if buf:
-            self._f.write("\n".join(buf) + "\n")
-            self.n += len(buf)
+        out: list[str] = []
+        while self._buf:
+            out.append(self._buf.popleft())
+        if out:
+            self._f.write("\n".join(out) + "\n")
+            self.n += len(out)
 
     def close(self) -> None:
         self.flush()
@@ -73,6 +78,7 @@ class Tx:
     count: int
     exception: int
     data: Any
+    phase: int = 0
 
 
 class ControllerSession:
@@ -103,18 +109,29 @@ class ControllerSession:
             )
         if header.get("version") != VERSION:
             raise SessionError(f"{p}:1: version {header.get('version')!r}, this twin reads version {VERSION}")
+        owns, mode = header.get("owns"), header.get("mode")
+        if not isinstance(owns, list) or not owns or not set(owns) <= {"pv", "spark", "breakers"}:
+            raise SessionError(f"{p}:1: owns = {owns!r}, expected a non-empty list of pv, spark, breakers")
+        if mode not in ("lockstep", "realtime"):
+            raise SessionError(f"{p}:1: mode = {mode!r}, expected 'lockstep' or 'realtime'")
         by_step: dict[int, list[Tx]] = {}
         for i, line in enumerate(lines[1:], start=2):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                tx = Tx(
-                    int(row[0]), float(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5]), int(row[6]), row[7]
-                )
-            except (json.JSONDecodeError, ValueError, TypeError, IndexError) as exc:
+                if not isinstance(row, list) or len(row) not in (8, 9):
+                    raise ValueError("not a list of 8 or 9 items")
+                k, unit, fc, addr, count, code = (int(row[j]) for j in (0, 2, 3, 4, 5, 6))
+                tx = Tx(k, float(row[1]), unit, fc, addr, count, code, row[7], int(row[8]) if len(row) > 8 else 0)
+                if tx.function_code in (6, 16) and not (
+                    isinstance(tx.data, list) and all(isinstance(v, int) and 0 <= v <= 0xFFFF for v in tx.data)
+                ):
+                    raise ValueError("a write's data is not a list of registers")
+            except (json.JSONDecodeError, ValueError, TypeError) as exc:
                 raise SessionError(
-                    f"{p}:{i}: expected [k, wall_s, unit, fc, addr, count, exception, data], got {line[:80]!r}"
+                    f"{p}:{i}: expected [k, wall_s, unit, fc, addr, count, exception, data, phase] ({exc}), "
+                    f"got {line[:80]!r}"
                 ) from exc
             by_step.setdefault(tx.k, []).append(tx)
         return cls(p, header, by_step)

@@ -279,3 +279,64 @@ def test_readme_client_example_runs(tmp_path: Path) -> None:
 
     df = pq.read_table(tmp_path / "out" / "timeseries.parquet", columns=["time_s", "pv_b00_p_mw"]).to_pandas()
     assert (df["pv_b00_p_mw"].iloc[2:] <= 0.5 * PV_RATING_MW + 1e-3).all()  # the example's 50 % limit acted
+
+
+BREAKER_SCENARIO = SILENT_SCENARIO.replace('owns = ["pv"]', 'owns = ["breakers"]').replace(
+    "duration_s = 40", "duration_s = 30"
+)
+
+
+def _breaker_controller(port: int, log: dict[str, Any]) -> None:
+    """Opens PV block 2's breaker (64952 Cmd, unit 114) at step 5 and closes it at step 10 (inside the PV model's
+    60 s period); disconnects battery block 4 by 802 SetOp (unit 14) at step 3 and connects it at step 6."""
+    c = _connect(port)
+    done = -1
+    plan = {3: (14, 40403, 2), 5: (114, 40081, 1), 6: (14, 40403, 1), 10: (114, 40081, 2)}
+    while True:
+        regs = c.read_holding_registers(A_STEPCNT, count=6, device_id=SIMCTL).registers
+        if regs[5] == 3:  # FINISHED
+            break
+        n = regs[0] << 16 | regs[1]
+        if n == done:
+            time.sleep(0.001)
+            continue
+        if n in plan:
+            uid, addr, val = plan[n]
+            log[n] = c.write_register(addr, val, device_id=uid).isError()
+        if n == 12:
+            log["counts"] = c.read_holding_registers(40082, count=6, device_id=114).registers  # Opn, Cls, Trip
+        c.write_registers(A_CYCDONE, [n >> 16, n & 0xFFFF], device_id=SIMCTL)
+        done = n
+    c.close()
+
+
+def test_breakers_and_setop_act_from_the_next_step(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    port = free_port()
+    scen = write_scenario(tmp_path, "breakers", BREAKER_SCENARIO.format(port=port))
+    twin = _start_twin(scen, tmp_path / "out")
+    log: dict[str, Any] = {}
+    th = threading.Thread(target=_breaker_controller, args=(port, log), daemon=True)
+    th.start()
+    so, se = twin.communicate(timeout=300)
+    th.join(15)
+    assert twin.returncode == 0, se
+    assert {k: v for k, v in log.items() if k != "counts"} == {3: False, 5: False, 6: False, 10: False}
+    assert log["counts"] == [0, 1, 0, 1, 0, 0]  # OpnCnt 1, ClsCnt 1, TripCnt 0 (uint32 each)
+    df = pq.read_table(tmp_path / "out" / "timeseries.parquet").to_pandas().set_index("time_s")
+    pv2 = df["pv_b02_p_mw"]
+    assert (pv2.loc[:4] > 0.3).all() and (pv2.loc[5:9] == 0).all() and (pv2.loc[10:] > 0.3).all()
+    b4 = df["bess_b04_p_mw"]
+    assert (b4.loc[3:5].abs() < 1e-9).all() and (b4.loc[:2].abs() > 1e-3).all()
+    # back in the net from 6 s; its limits, computed by the fleet at the end of the step before the controller
+    # acted, let it take power from the step after (docs/controller-interface.md, "When setpoints act")
+    assert (b4.loc[7:].abs() > 1e-3).all()
+    s = json.loads((tmp_path / "out" / "summary.json").read_text())
+    sw = [(e["time_s"], e["detail"]) for e in _events(s, "controller_switching")]
+    assert [t for t, _ in sw] == [3.0, 5.0, 6.0, 10.0]
+    assert [e["time_s"] for e in _events(s, "trip_pv_block")] == [5.0]
+    assert [e["time_s"] for e in _events(s, "restore_pv_block")] == [10.0]
+    assert s["status"] == "completed" and abs(s["energy_balance_error_frac"]) < 1e-6

@@ -74,6 +74,18 @@ class ExternalControllerConfig(StrictModel):
     max_overruns: int | None = Field(None, ge=0)  # stop the run past this many overruns (None: never)
     record: bool = True  # controller_session.jsonl.gz in the results folder
 
+    @field_validator("allow")
+    @classmethod
+    def _ip_addresses(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for a in v:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError:
+                raise ValueError(f"{a!r} is not an IP address (e.g. '127.0.0.1'; names are not resolved)") from None
+        return v
+
 
 class ControllerConfig(StrictModel):
     # ``class`` is a Python keyword; the TOML key is ``class``.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -206,11 +207,12 @@ def test_lockstep_handshake_session_and_replay(tmp_path: Path) -> None:
         connect_timeout_s=5,
         cycle_timeout_s=5,
     )
+    link.publish_start(_state(0, 0.0))  # before the server listens, as world.run does
     srv.start()
     stop = threading.Event()
     th = threading.Thread(target=_controller, args=(srv.port, 3, stop), daemon=True)
     th.start()
-    link.connect(_state(0, 0.0))
+    link.connect()
     lims = [link.exchange(_state(k, float(k))).pv_p_limit_mw for k in (1, 2, 3)]
     stop.set()
     th.join(5)
@@ -227,7 +229,8 @@ def test_lockstep_handshake_session_and_replay(tmp_path: Path) -> None:
     srv2 = PlantServer(plant_devices(SiteConfig()), port=0)
     cpl2 = PlantCoupling(srv2, ["pv"], step_s=1.0, realtime=False, log=log)
     rep = ReplayControllerLink(srv2, cpl2, ses, step_s=1.0, log=log)
-    rep.connect(_state(0, 0.0))
+    rep.publish_start(_state(0, 0.0))
+    rep.connect()
     again = [rep.exchange(_state(k, float(k))).pv_p_limit_mw for k in (1, 2, 3)]
     assert all(np.array_equal(a, b) for a, b in zip(lims, again, strict=True))
     assert rep.summary()["replay_divergences"] == 0
@@ -239,7 +242,8 @@ def test_lockstep_handshake_session_and_replay(tmp_path: Path) -> None:
         step_s=1.0,
         log=log,
     )
-    rep3.connect(_state(0, 0.0, np.random.default_rng(9)))
+    rep3.publish_start(_state(0, 0.0, np.random.default_rng(9)))
+    rep3.connect()
     rep3.exchange(_state(1, 1.0, np.random.default_rng(9)))
     assert rep3.divergences > 0 and "differ from the recorded answer" in (rep3.first_divergence or "")
 
@@ -249,7 +253,8 @@ def test_no_controller_stops_the_start() -> None:
     cpl = PlantCoupling(srv, ["pv"], step_s=1.0, realtime=True, log=lambda *a: None)
     link = ControllerLink(srv, cpl, realtime=True, step_s=1.0, log=lambda *a: None, connect_timeout_s=0.3)
     with srv, pytest.raises(SimulationAborted, match="twin controller --connect"):
-        link.connect(_state(0, 0.0))
+        link.publish_start(_state(0, 0.0))
+        link.connect()
 
 
 def test_a_broken_session_file_is_bad_input(tmp_path: Path) -> None:
@@ -262,6 +267,61 @@ def test_a_broken_session_file_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(SessionError, match="expected 'twin-controller-session'"):
         ControllerSession.read(p)
     with gzip.open(p, "wt") as f:
-        f.write('{"format": "twin-controller-session", "version": 1}\n[1, 0.1, 40]\n')
+        f.write(
+            '{"format": "twin-controller-session", "version": 1, "owns": ["pv"], "mode": "lockstep"}\n[1, 0.1, 40]\n'
+        )
     with pytest.raises(SessionError, match=r":2: expected \[k, wall_s"):
         ControllerSession.read(p)
+    with gzip.open(p, "wt") as f:
+        f.write('{"format": "twin-controller-session", "version": 1, "owns": "pv", "mode": "lockstep"}\n')
+    with pytest.raises(SessionError, match="owns = 'pv', expected a non-empty list"):
+        ControllerSession.read(p)
+
+
+def test_a_silent_lockstep_controller_comes_back() -> None:
+    """Silent past the cycle timeout, the twin runs on; any later CycDone brings it back into step."""
+    events: list[tuple[float, str, str]] = []
+    log = lambda t, k, d: events.append((t, k, d))  # noqa: E731
+    srv = PlantServer(plant_devices(SiteConfig()), port=0)
+    cpl = PlantCoupling(srv, ["pv"], step_s=1.0, realtime=False, log=log)
+    link = ControllerLink(srv, cpl, realtime=False, step_s=1.0, log=log, connect_timeout_s=5, cycle_timeout_s=0.2)
+    with srv:
+        c = _client(srv)
+        link.publish_start(_state(0, 0.0))
+        c.write_registers(40082, [0, 0], device_id=SIMCTL)
+        link.connect()
+        link.exchange(_state(1, 1.0))  # no CycDone = 1: silent
+        for k in range(2, 6):
+            link.exchange(_state(k, float(k)))  # runs on without waiting
+        c.write_registers(40082, [0, 3], device_id=SIMCTL)  # the controller answers an old step: it is back
+        c.close()
+
+        def answer() -> None:
+            time.sleep(0.05)
+            c2 = _client(srv)
+            c2.write_registers(40082, [0, 6], device_id=SIMCTL)
+            c2.close()
+
+        th = threading.Thread(target=answer)
+        th.start()
+        link.exchange(_state(6, 6.0))  # ... and the twin waits for it again
+        th.join(5)
+    kinds = [(t, k) for t, k, _ in events if k.startswith("controller_")]
+    assert kinds == [(0.0, "controller_connected"), (1.0, "controller_silent"), (6.0, "controller_back")]
+    assert link.silent is False and link.summary()["silent_periods"] == [{"from_s": 1.0, "to_s": 6.0}]
+
+
+def test_setop_acts_on_every_write() -> None:
+    srv = PlantServer(plant_devices(SiteConfig()), port=0)
+    cpl = PlantCoupling(srv, ["breakers"], step_s=1.0, realtime=False, log=lambda *a: None)
+    with srv:
+        cpl.publish(_state())
+        c = _client(srv)
+        a = srv.image(PCS0 + 1).addr(802, "SetOp")
+        # the block was tripped by something else; CONNECT (the register's value already) closes it again
+        c.write_register(a, 1, device_id=PCS0 + 1)
+        assert [(s.elem, s.block, s.close) for s in cpl.commands(1.0).switching] == [("bess", 1, True)]
+        c.write_register(a, 2, device_id=PCS0 + 1)
+        c.write_register(a, 2, device_id=PCS0 + 1)
+        assert [s.close for s in cpl.commands(2.0).switching] == [False, False]
+        c.close()
