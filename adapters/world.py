@@ -140,7 +140,7 @@ def initial_data(site: Site, step_s: float) -> dict[str, Any]:
         "bess_discharge_max_p_mw": dis0,
         "pv_p_limit_mw": np.full(site.info.n_pv_blocks, np.inf),  # no limit
         "shed_tier": np.zeros(site.info.n_spark_units, dtype=np.int64),
-        "it_p_cap_mw": np.full(site.info.n_spark_units, np.inf),  # no cap
+        "it_p_cap_mw": np.empty(0),  # no cap
         "pack_weights": np.empty(0),  # the fleet's reference split
     }
 
@@ -303,11 +303,9 @@ def run(tw: Twin, *, progress: bool = True) -> Outcome:
         if tw.plant is not None:
             from adapters.sims.controller import start_state
 
-            tw.plant.publish_start(start_state(site, sc.controller.step_s or sc.run.step_s))
-        if tw.plant is not None and not tw.plant.replay:
-            tw.plant.server.start()
-            if tw.plant.server.port != sc.controller.external.port:
-                print(f"twin: the plant's Modbus TCP server listens on {tw.plant.server.host}:{tw.plant.server.port}")
+            where = tw.plant.open(start_state(site, sc.run.step_s))
+            if sc.controller.external.port == 0 and where:
+                print(f"twin: the plant's Modbus TCP server listens on {where}")
         start_simulators(tw)
         t_loop = time.perf_counter()
         tw.world.run(until=sc.n_steps, print_progress=False)

@@ -39,6 +39,7 @@ import numpy as np
 
 from hil.bms_port import BmsAnswer, BmsPort, PackMeas
 from hil.device import DeviceConfig
+from hil.pacing import Pacer
 from hil.session import SessionRecorder
 from twin.errors import MapError, SimulationAborted
 from twin.sunspec802 import (
@@ -117,8 +118,6 @@ class Supervisor:
         self.step_s = float(step_s)
         self.log = log
         self.realtime = realtime
-        self.overrun_frac = overrun_frac
-        self.max_overruns = max_overruns
         self.recorder = recorder
         self.clock = clock
         self.sleep = sleep
@@ -138,8 +137,17 @@ class Supervisor:
         self.hb_frozen = np.zeros(n, dtype=bool)
         self.soc_bms = np.full(n, np.nan)  # the BMS's last SoC estimate, %
         self.soc_err: list[float] = []
-        self.lateness: list[float] = []
-        self.overruns = 0
+        self.pacer = Pacer(
+            self.step_s,
+            log=log,
+            kind="hil",
+            what="step began",
+            label="HIL",
+            overrun_frac=overrun_frac,
+            max_overruns=max_overruns,
+            clock=clock,
+            sleep=sleep,
+        )
         self.io_s: list[float] = []
         self.clamp_steps = np.zeros(n, dtype=np.int64)
         self.sign_mismatch = np.zeros(n, dtype=np.int64)
@@ -147,7 +155,6 @@ class Supervisor:
         self.max_over_a = 0.0
         self.steps_out = np.zeros(n, dtype=np.int64)
         self.n_lost = 0
-        self.t0_wall: float | None = None
         self.k = 0  # steps begun
 
     # -- before the clock runs ---------------------------------------------------------
@@ -178,30 +185,21 @@ class Supervisor:
 
     # -- pacing ------------------------------------------------------------------------
     def pace(self, t_s: float) -> float:
-        """Real time: wait for the slot of the step at ``t_s``, record its lateness, count an overrun (and
-        stop the run past ``max_overruns``: :class:`~twin.errors.SimulationAborted`). Returns the deadline
-        of the step's exchange on :attr:`clock` (infinite in lockstep)."""
-        now = self.clock()
-        if self.t0_wall is None:
-            self.t0_wall = now
+        """Real time: wait for the slot of the step at ``t_s`` (:class:`hil.pacing.Pacer`: lateness, overruns,
+        the stop past ``max_overruns``). Returns the deadline of the step's exchange on :attr:`clock` (infinite
+        in lockstep)."""
+        self.pacer.start()
         if not self.realtime:
             return float("inf")
-        dt = self.step_s
-        slot = self.t0_wall + t_s
-        if now < slot:
-            self.sleep(slot - now)
-        late = self.clock() - slot
-        self.lateness.append(late)
-        if late > self.overrun_frac * dt:
-            self.overruns += 1
-            if self.overruns == 1 or self.overruns % 100 == 0:
-                self.log(t_s, "hil_overrun", f"step began {late * 1e3:.1f} ms late ({self.overruns} overrun(s) so far)")
-            if self.max_overruns is not None and self.overruns > self.max_overruns:
-                self.log(t_s, "hil_aborted", f"more than {self.max_overruns} overrun(s): run stopped")
-                raise SimulationAborted(
-                    f"HIL: {self.overruns} steps overran (limit {self.max_overruns}) at t = {t_s:g} s"
-                )
-        return slot + self.dev.timing.io_budget_frac * dt
+        return self.pacer.wait(t_s) + self.dev.timing.io_budget_frac * self.step_s
+
+    @property
+    def lateness(self) -> list[float]:
+        return self.pacer.lateness
+
+    @property
+    def overruns(self) -> int:
+        return self.pacer.overruns
 
     # -- commands (scenario events) ----------------------------------------------------
     def alarm_reset(self, j: int, t_s: float) -> None:
@@ -433,12 +431,5 @@ class Supervisor:
         }
 
     def lateness_scores(self) -> dict[str, Any]:
-        """Real time: the steps' lateness (p50, p99, max) and the overruns."""
-        late_ms = [x * 1e3 for x in self.lateness]
-        return {
-            "p50": round(percentile(late_ms, 50), 3),
-            "p99": round(percentile(late_ms, 99), 3),
-            "max": round(max(late_ms, default=0.0), 3),
-            "overruns": self.overruns,
-            "overrun_threshold_ms": round(self.overrun_frac * self.step_s * 1e3, 3),
-        }
+        """Real time: the steps' lateness (p50, p99, max, the latest) and the overruns."""
+        return self.pacer.scores()

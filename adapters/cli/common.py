@@ -17,6 +17,7 @@ __all__ = [
     "EXIT_USAGE",
     "Parser",
     "add_output_arguments",
+    "parse_address",
     "finish",
     "out_dir",
     "progress_wanted",
@@ -72,3 +73,19 @@ def finish(res: Any) -> int:
         print("twin: interrupted; results up to the interruption are written", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def parse_address(text: str, flag: str, *, default_host: str | None = None) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``PORT`` alone with ``default_host``) from a flag; an :class:`InputError` naming the
+    flag otherwise. Port 0 (a free port) only where a host is optional (a server's address)."""
+    host, sep, port = text.rpartition(":")
+    host = host if sep else ""
+    try:
+        p = int(port)
+    except ValueError:
+        p = -1
+    lowest = 0 if default_host is not None else 1
+    if not lowest <= p <= 65535 or not (host or default_host):
+        form = "[HOST:]PORT" if default_host is not None else "HOST:PORT"
+        raise InputError(f"{flag}: expected {form} (e.g. 127.0.0.1:5020), got {text!r}")
+    return host or str(default_host), p

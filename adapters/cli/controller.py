@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from adapters.cli.common import EXIT_OK
+from adapters.cli.common import EXIT_OK, parse_address
 from twin.errors import InputError
 
-__all__ = ["add_parser", "cmd_controller", "parse_address"]
+__all__ = ["add_parser", "cmd_controller"]
 
 
 def add_parser(sub: Any) -> None:
@@ -33,22 +33,11 @@ def add_parser(sub: Any) -> None:
     c.set_defaults(func=cmd_controller)
 
 
-def parse_address(text: str, flag: str = "--connect") -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    try:
-        p = int(port)
-    except ValueError:
-        p = -1
-    if not sep or not host or not 0 < p <= 65535:
-        raise InputError(f"{flag}: expected HOST:PORT (e.g. 127.0.0.1:5020), got {text!r}")
-    return host, p
-
-
 def cmd_controller(args: argparse.Namespace) -> int:
     from hil.plant.client import run_controller
     from twin.controller import load_controller_class
 
-    host, port = parse_address(args.connect)
+    host, port = parse_address(args.connect, "--connect")
     import math
 
     if not math.isfinite(args.revert_s) or not (args.revert_s == 0 or 1 <= args.revert_s <= 4e9):
@@ -73,7 +62,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
         poll_s=None if args.poll_ms is None else args.poll_ms / 1000.0,
         max_steps=args.max_steps,
     )
-    from hil.plant.link import ms_stats
+    from hil.pacing import ms_stats
 
     cyc = ms_stats(st.cycle_s)
     print(

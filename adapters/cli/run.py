@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapters.cli.common import add_output_arguments, finish, out_dir, progress_wanted
+from adapters.cli.common import add_output_arguments, finish, out_dir, parse_address, progress_wanted
 from adapters.io.scenario_file import load_scenario
 from hil.plant.coupling import GROUPS
 from twin.config import Scenario
@@ -117,19 +117,8 @@ def external_overrides(sc: Scenario, args: argparse.Namespace) -> Scenario:
             raise InputError(f"--external: {what!r} is not a device group{hint}; allowed: {', '.join(GROUPS)}, or all")
         upd["owns"] = tuple(groups)
     if args.listen:
-        host, _, port = args.listen.rpartition(":")
-        try:
-            upd["port"] = int(port)
-        except ValueError:
-            raise InputError(f"--listen: expected [HOST:]PORT (e.g. 127.0.0.1:5020), got {args.listen!r}") from None
-        if not 0 <= upd["port"] <= 65535:
-            raise InputError(f"--listen: port {upd['port']} outside 0..65535")
-        if host:
-            upd["host"] = host
-            if host not in ("127.0.0.1", "localhost", "::1"):
-                print(
-                    f"twin: warning: the plant's server binds to {host}: reachable from other machines", file=sys.stderr
-                )
+        # an address other than loopback: PlantServer.start warns ("reachable from other machines")
+        upd["host"], upd["port"] = parse_address(args.listen, "--listen", default_host=ext.host)
     if args.allow:
         import ipaddress
 

@@ -23,7 +23,7 @@ from twin.site import Site
 if TYPE_CHECKING:
     from hil.plant.coupling import PlantState
 
-__all__ = ["ControllerSim", "block_soc", "open_controller_link", "start_state"]
+__all__ = ["ControllerSim", "open_controller_link", "start_state"]
 
 SESSION_FILE = "controller_session.jsonl.gz"
 
@@ -62,11 +62,9 @@ def open_controller_link(
         max_connections=ext.max_connections,
         max_requests_per_s=ext.max_requests_per_s,
     )
-    coupling = PlantCoupling(
-        server, owns, step_s=sc.controller.step_s or sc.run.step_s, realtime=shown_realtime, log=site.log
-    )
+    coupling = PlantCoupling(server, owns, step_s=sc.run.step_s, realtime=shown_realtime, log=site.log)
     kw: dict[str, Any] = {
-        "step_s": sc.controller.step_s or sc.run.step_s,
+        "step_s": sc.run.step_s,
         "log": site.log,
         "connect_timeout_s": ext.connect_timeout_s,
         "cycle_timeout_s": ext.cycle_timeout_s,
@@ -80,24 +78,13 @@ def open_controller_link(
     return ControllerLink(server, coupling, realtime=realtime, session_path=path, header=header, **kw)
 
 
-def block_soc(site: Site) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per battery block: SoC (packs weighted by their usable energy), stored energy and energy between SoC 0 and 1."""
-    fleet = site.fleet
-    e, e_max = fleet.block_energy_mwh()
-    pack_e_max = fleet.e_max_mwh
-    blk = fleet.inv.block
-    nb = fleet.n_blocks
-    soc = np.bincount(blk, pack_e_max * fleet.packs.soc_frac, nb) / np.maximum(np.bincount(blk, pack_e_max, nb), 1e-12)
-    return soc, e, e_max
-
-
 def start_state(site: Site, dt_s: float) -> PlantState:
     """What the devices show before the first step: the fleet at rest with its limits, nothing flowing."""
     from hil.plant.coupling import PlantState
 
     info = site.info
     ch, dis = site.fleet.limits(dt_s)
-    soc, e, e_max = block_soc(site)
+    soc, (e, e_max) = site.fleet.block_soc_frac(), site.fleet.block_energy_mwh()
     z_pv, z_it = np.zeros(info.n_pv_blocks), np.zeros(info.n_spark_units)
     return PlantState(
         0,
@@ -159,7 +146,7 @@ class ControllerSim(ModelSim):
         info = self.site.info
         self._no_limit = np.full(info.n_pv_blocks, np.inf)
         self._no_shed = np.zeros(info.n_spark_units, dtype=np.int64)
-        self._no_cap = np.full(info.n_spark_units, np.inf)
+        self._no_cap = np.empty(0)  # "no cap" travels as an empty array: the data center skips the cap
         self._no_weights = np.empty(0)
         self._tier = 0
         self.events = self.event_queue()
@@ -172,7 +159,7 @@ class ControllerSim(ModelSim):
 
         site = self.site
         dc = self.registry["DataCenter"].out if "DataCenter" in self.registry else {}
-        soc, e, e_max = block_soc(self.site)
+        soc, (e, e_max) = self.site.fleet.block_soc_frac(), self.site.fleet.block_energy_mwh()
         it_min = dc.get("it_min_p_mw", m.it_p_mw)
         return PlantState(
             steps_done=int(round((t_s + self.dt_s) / self.dt_s)),  # exchanges done (StepCnt)
@@ -243,7 +230,7 @@ class ControllerSim(ModelSim):
             )
         info = self.site.info
         # mosaik reads None as "no output", so "no limit" travels as +inf and
-        # "reference split" as an empty weight array.
+        # "reference split" and "no IT cap" as empty arrays.
         lim = (
             self._no_limit
             if sp.pv_p_limit_mw is None

@@ -56,7 +56,6 @@ class FleetSim(ModelSim):
         self._block_names = {
             k: [f"bess_b{b:02d}_{k}" for b in range(nb)] for k in ("soc_frac", "charge_max_p_mw", "discharge_max_p_mw")
         }
-        self._block_of_pack = np.asarray(fleet.inv.block, dtype=np.int64)
         self.apply_events(0.0)
 
     # -- events -----------------------------------------------------------------------
@@ -183,10 +182,7 @@ class FleetSim(ModelSim):
         rec["bess_charge_max_p_mw"] = float(ch.sum())
         rec["bess_discharge_max_p_mw"] = float(dis.sum())
         # per block: SoC (packs weighted by their usable energy, as the block's EMS reports it) and limits
-        e_max = fleet.e_max_mwh
-        nb = fleet.n_blocks
-        blk = self._block_of_pack
-        soc_b = np.bincount(blk, e_max * fleet.packs.soc_frac, nb) / np.maximum(np.bincount(blk, e_max, nb), 1e-12)
+        soc_b = fleet.block_soc_frac()
         names = self._block_names
         rec.update(zip(names["soc_frac"], soc_b.tolist()))
         rec.update(zip(names["charge_max_p_mw"], ch.tolist()))

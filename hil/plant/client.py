@@ -19,11 +19,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import sunspec2.device as ss_device
 
+from hil.plant.coupling import SIM_FINISHED
 from hil.plant.devices import (
     MODEL_BATTERY,
     MODEL_DER_CAPACITY,
@@ -39,6 +39,7 @@ from hil.plant.devices import (
     UID_PV0,
     UID_SIMCTL,
     UID_SPARK0,
+    not_implemented_raw,
 )
 from hil.sunspec_map import BASE_ADDR, END_ID, SUNS_MARKER, _ensure_defs_path
 from twin.controller import Controller, Measurements, ReferenceController, Setpoints, SiteInfo
@@ -49,15 +50,6 @@ __all__ = ["ControllerStats", "WireDevice", "WirePlant", "run_controller"]
 log = logging.getLogger("hil.plant.client")
 
 MAX_READ = 125  # registers per read (Modbus)
-SIM_FINISHED = 3
-NOT_IMPL = {
-    "sunssf": -0x8000,
-    "int16": -0x8000,
-    "uint16": 0xFFFF,
-    "int32": -0x80000000,
-    "uint32": 0xFFFFFFFF,
-    "enum16": 0xFFFF,
-}
 
 
 @dataclass
@@ -103,10 +95,10 @@ class WireDevice:
         raw = 0
         for k in range(p.size):
             raw = (raw << 16) | regs[p.addr + k]
+        if raw == not_implemented_raw(p.typ, p.size):
+            return None
         if p.typ.startswith(("int", "sunssf")) and raw >= 1 << (16 * p.size - 1):
             raw -= 1 << (16 * p.size)
-        if NOT_IMPL.get(p.typ) == raw:
-            return None
         exp = self.sf.get((mid, p.sf_name), 0) if p.sf_name else p.sf_const
         return raw * 10.0**exp if exp else float(raw)
 
@@ -459,8 +451,3 @@ def run_controller(
         stats.requests = p.requests
         p.close()
     return stats
-
-
-def default_make(params: dict[str, Any] | None = None) -> Callable[[SiteInfo], Controller]:
-    """A factory of the reference controller with ``params``."""
-    return lambda info: ReferenceController(info, params or {})

@@ -38,6 +38,7 @@ from hil.plant.devices import (
     DeviceImage,
 )
 from hil.plant.server import PlantServer, Reverted, Write
+from twin.config import EXTERNAL_GROUPS
 from twin.sunspec802 import SETOP_CONNECT, SETOP_DISCONNECT, STATE_CONNECTED, STATE_DISCONNECTED
 
 __all__ = [
@@ -52,7 +53,7 @@ __all__ = [
     "Switching",
 ]
 
-GROUPS = ("pv", "spark", "breakers")
+GROUPS = EXTERNAL_GROUPS  # pv, spark, breakers: the scenario's [controller.external] owns
 SIM_STARTING, SIM_RUNNING, SIM_WAITING, SIM_FINISHED = 0, 1, 2, 3  # 64953 St
 _CMD_OPEN, _CMD_CLOSE = 1, 2  # 64952 Cmd
 _ENABLED = 1

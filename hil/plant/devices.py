@@ -50,6 +50,7 @@ __all__ = [
     "WriteCheck",
     "chain_layout",
     "model_length",
+    "not_implemented_raw",
     "plant_devices",
 ]
 
@@ -141,6 +142,15 @@ REVERSIONS: dict[int, tuple[Reversion, ...]] = {
     MODEL_SPARK: (_rv("Cmd", "ShedTier", "WCapEna", "WCap"),),
 }
 # 64951 names its defaults ShedTierRvrt, WCapEnaRvrt, WCapRvrt: the same rule as 704
+
+
+def not_implemented_raw(typ: str, n_regs: int) -> int | None:
+    """SunSpec's "not implemented" value of a point type, as its registers read unsigned (None: the type has none)."""
+    if typ.startswith(("int", "sunssf")):
+        return 1 << (16 * n_regs - 1)
+    if typ.startswith(("uint", "enum", "bitfield")):
+        return (1 << (16 * n_regs)) - 1
+    return None
 
 
 def model_length(model_id: int) -> int:
@@ -351,10 +361,10 @@ class DeviceImage:
             typ = str(p.pdef["type"])
             if mid == 1 or name in ("ID", "L") or (mid, name) in spec.init or p.pdef.get("access") == "RW":
                 continue
-            if typ.startswith(("acc", "sunssf", "string", "pad", "ipaddr", "ipv6addr", "eui48", "float")):
-                continue
             n = int(p.len)
-            raw = 1 << (16 * n - 1) if typ.startswith("int") else (1 << (16 * n)) - 1
+            raw = not_implemented_raw(typ, n)
+            if raw is None or typ == "sunssf":  # scale factors are set by the device, never "not implemented"
+                continue
             a = self.loc(mid).addr + int(p.offset) - self.start
             self.regs[a : a + n] = [(raw >> (16 * (n - 1 - k))) & 0xFFFF for k in range(n)]
         for loc in self.locs:

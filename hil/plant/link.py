@@ -22,37 +22,22 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import heapq
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from hil.pacing import Pacer, ms_stats
 from hil.plant.coupling import SIM_FINISHED, SIM_RUNNING, SIM_STARTING, SIM_WAITING, Commands, PlantCoupling, PlantState
 from hil.plant.devices import MODEL_SIM_CONTROL, UID_SIMCTL
 from hil.plant.server import PlantServer, Transaction
 from hil.plant.session import ControllerSession, ControllerSessionRecorder, regs_crc
 from twin.errors import SimulationAborted
 
-__all__ = ["CYCDONE_NONE", "ControllerLink", "ReplayControllerLink", "ms_stats"]
+__all__ = ["CYCDONE_NONE", "ControllerLink", "ReplayControllerLink"]
 
 CYCDONE_NONE = 0xFFFFFFFF  # CycDone before the controller's first write
 LogFn = Callable[[float, str, str], None]
-
-
-def ms_stats(x: list[float]) -> dict[str, float]:
-    """p50/p99/max in ms of durations in seconds (zeros for none)."""
-    a = np.asarray(x, dtype=float) * 1e3
-    if not len(a):
-        return {"p50": 0.0, "p99": 0.0, "max": 0.0, "n": 0}
-    return {
-        "p50": round(float(np.percentile(a, 50)), 3),
-        "p99": round(float(np.percentile(a, 99)), 3),
-        "max": round(float(a.max()), 3),
-        "n": len(a),
-    }
 
 
 class ControllerLink:
@@ -80,13 +65,19 @@ class ControllerLink:
         self.server, self.coupling = server, coupling
         self.realtime, self.step_s, self.log = realtime, step_s, log
         self.connect_timeout_s, self.cycle_timeout_s = connect_timeout_s, cycle_timeout_s
-        self.overrun_frac, self.max_overruns = overrun_frac, max_overruns
-        self.clock, self.sleep = clock, sleep
+        self.clock = clock
+        self.pacer = Pacer(
+            step_s,
+            log=log,
+            kind="controller",
+            what="step published",
+            label="controller link",
+            overrun_frac=overrun_frac,
+            max_overruns=max_overruns,
+            clock=clock,
+            sleep=sleep,
+        )
         self.k = 0  # the StepCnt shown
-        self.t0: float | None = None
-        self.lateness: list[float] = []
-        self._latest: list[tuple[float, float]] = []  # a heap of (lateness, simulated time) of the latest steps
-        self.overruns = 0
         self.cycle_s: list[float] = []
         self.wait_s: list[float] = []  # lockstep: how long the twin waited for CycDone
         self._published_wall: dict[int, float] = {}
@@ -110,11 +101,13 @@ class ControllerLink:
             self.recorder.add(self.k, tx, self.phase)
 
     # -- before the clock --------------------------------------------------------------------------
-    def publish_start(self, first: PlantState) -> None:
-        """The start state (StepCnt 0, St STARTING), before the server listens: a controller never reads an
-        empty plant."""
+    def open(self, first: PlantState) -> str | None:
+        """Publish the start state (StepCnt 0, St STARTING), then start the server (so a controller never reads an
+        empty plant); returns the address it listens on."""
         self.coupling.publish(first, state=SIM_STARTING)
         self._published_wall[0] = time.time()
+        self.server.start()
+        return f"{self.server.host}:{self.server.port}"
 
     def connect(self) -> None:
         """Wait for the controller's CycDone = 0 (it has discovered the plant and done its first exchange)."""
@@ -134,15 +127,13 @@ class ControllerLink:
             )
         self._last_cyc_wall = time.time()  # the writes so far (CycDone = 0 among them) go with the first step's
         self.log(0.0, "controller_connected", f"controller ready on {host} after {ms:.0f} ms, before the clock")
-        self.t0 = self.clock()
+        self.pacer.start()  # simulated time 0: now, with the controller ready
 
     # -- one step ----------------------------------------------------------------------------------
     def exchange(self, s: PlantState) -> Commands:
         """Publish the step just solved, let the controller act (lockstep: wait for it), return its setpoints."""
-        if self.t0 is None:
-            self.t0 = self.clock()
         if self.realtime:  # at the slot: what the registers hold, then the new measurements
-            self._pace(s.t_end_s)
+            self.pacer.wait(s.t_end_s)
             cmds = self.coupling.commands(s.t_end_s)
             self.k = s.steps_done
             self.coupling.publish(s, state=SIM_RUNNING)
@@ -160,27 +151,6 @@ class ControllerLink:
         if self.recorder is not None:
             self.recorder.flush()
         return cmds
-
-    def _pace(self, t_end_s: float) -> None:
-        assert self.t0 is not None
-        slot = self.t0 + t_end_s
-        now = self.clock()
-        if now < slot:
-            self.sleep(slot - now)
-        late = self.clock() - slot
-        self.lateness.append(late)
-        if len(self._latest) < 5 or late > self._latest[0][0]:  # the five latest steps, with their times
-            heapq.heappush(self._latest, (late, t_end_s))
-            if len(self._latest) > 5:
-                heapq.heappop(self._latest)
-        if late > self.overrun_frac * self.step_s:
-            self.overruns += 1
-            if self.overruns == 1 or self.overruns % 100 == 0:
-                self.log(
-                    t_end_s, "controller_overrun", f"step published {late * 1e3:.1f} ms late ({self.overruns} so far)"
-                )
-            if self.max_overruns is not None and self.overruns > self.max_overruns:
-                raise SimulationAborted(f"controller link: {self.overruns} steps overran (limit {self.max_overruns})")
 
     def _wait(self, s: PlantState) -> None:
         n = s.steps_done
@@ -284,14 +254,7 @@ class ControllerLink:
             "connections": dict(srv.server_counters),
         }
         if self.realtime:
-            out["lateness_ms"] = {
-                **ms_stats(self.lateness),
-                "latest": [
-                    {"t_s": round(t, 6), "ms": round(x * 1e3, 3)} for x, t in sorted(self._latest, reverse=True)
-                ],
-                "overruns": self.overruns,
-                "overrun_threshold_ms": self.overrun_frac * self.step_s * 1e3,
-            }
+            out["lateness_ms"] = self.pacer.scores()
         elif not self.replay:
             out["wait_ms"] = ms_stats(self.wait_s)
         if self.session_path is not None:
@@ -314,6 +277,11 @@ class ReplayControllerLink(ControllerLink):
         self.divergences = 0
         self.first_divergence: str | None = None
         self.replayed = 0
+
+    def open(self, first: PlantState) -> str | None:
+        """The start state; no server (the session answers)."""
+        self.coupling.publish(first, state=SIM_STARTING)
+        return None
 
     def connect(self) -> None:
         self._play(0, 0.0)

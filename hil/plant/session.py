@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.plant.server import Transaction
+from twin.config import EXTERNAL_GROUPS
 from twin.errors import SessionError
 
 __all__ = ["FORMAT", "ControllerSession", "ControllerSessionRecorder", "regs_crc"]
@@ -110,8 +111,8 @@ class ControllerSession:
         if header.get("version") != VERSION:
             raise SessionError(f"{p}:1: version {header.get('version')!r}, this twin reads version {VERSION}")
         owns, mode = header.get("owns"), header.get("mode")
-        if not isinstance(owns, list) or not owns or not set(owns) <= {"pv", "spark", "breakers"}:
-            raise SessionError(f"{p}:1: owns = {owns!r}, expected a non-empty list of pv, spark, breakers")
+        if not isinstance(owns, list) or not owns or not set(owns) <= set(EXTERNAL_GROUPS):
+            raise SessionError(f"{p}:1: owns = {owns!r}, expected a non-empty list of {', '.join(EXTERNAL_GROUPS)}")
         if mode not in ("lockstep", "realtime"):
             raise SessionError(f"{p}:1: mode = {mode!r}, expected 'lockstep' or 'realtime'")
         by_step: dict[int, list[Tx]] = {}

@@ -87,6 +87,7 @@ from twin.config.recorded import (
     TagConfig,
 )
 from twin.config.scenario import (
+    EXTERNAL_GROUPS,
     ControllerConfig,
     ExternalControllerConfig,
     HilConfig,
@@ -139,6 +140,7 @@ __all__ = [
     "ChillerTrip",
     "CloudMode",
     "ConstantJobConfig",
+    "EXTERNAL_GROUPS",
     "ControllerConfig",
     "ExternalControllerConfig",
     "CoolingConfig",

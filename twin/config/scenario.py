@@ -7,7 +7,7 @@ Checks across tables (:func:`twin.config.checks.cross_check`) run after a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -55,11 +55,16 @@ class ModelsConfig(StrictModel):
 
 
 # --------------------------------------------------------------------- controller
+# the device groups an external controller may own (hil/plant/coupling.py says what each holds)
+ExternalGroup = Literal["pv", "spark", "breakers"]
+EXTERNAL_GROUPS: tuple[str, ...] = get_args(ExternalGroup)
+
+
 class ExternalControllerConfig(StrictModel):
     """A controller outside the process on the plant's SunSpec Modbus TCP devices (docs/controller-interface.md).
     ``owns`` empty: none (the default); `twin run --external` overrides."""
 
-    owns: tuple[Literal["pv", "spark", "breakers"], ...] = ()  # device groups it commands; the rest stays in-process
+    owns: tuple[ExternalGroup, ...] = ()  # device groups it commands; the rest stays in-process
     mode: Literal["lockstep", "realtime"] = "lockstep"
     host: str = "127.0.0.1"  # the address the plant's server binds to (another: reachable from other machines)
     port: int = Field(5020, ge=0, le=65535)  # 502 needs root; 0: a free port (printed)

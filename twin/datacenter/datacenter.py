@@ -277,8 +277,8 @@ class DataCenter:
         it_p_cap_mw: np.ndarray | None = None,
     ) -> tuple[DataCenterStep, list[tuple[int, str, str]]]:
         """Advance every unit over [t_s, t_s + dt_s) under the controller's shed tiers and IT power caps
-        (``it_p_cap_mw`` per unit, MW, inf or None: none; counted as shed). Returns the step and the state changes
-        ``(unit, kind, message)`` for the events log.
+        (``it_p_cap_mw`` per unit, MW, inf: none for that unit; None or empty: none; counted as shed).
+        Returns the step and the state changes ``(unit, kind, message)`` for the events log.
 
         Steps longer than ``thermal_step_s`` are cut into thermal sub-steps (whole fine samples)
         whenever the GPUs' protection may act (a pump off, a unit throttled or shut down, junctions

@@ -344,6 +344,13 @@ class BatteryFleet:
         """Per pack chemical energy between SoC 0 and 1 at its capacity now."""
         return self.S[:, S_EMAX] / 3.6e9
 
+    def block_soc_frac(self) -> np.ndarray:
+        """Per battery block: its packs' SoC weighted by their usable energy (as the block's EMS reports it)."""
+        blk, w = self.inv.block, self.e_max_mwh
+        return np.bincount(blk, w * self.S[:, S_SOC], self.n_blocks) / np.maximum(
+            np.bincount(blk, w, self.n_blocks), 1e-12
+        )
+
     def block_energy_mwh(self) -> tuple[np.ndarray, np.ndarray]:
         """Per battery block: stored energy (chemical + polarisation, as the fleet's ``e_stored_mwh``) and
         the packs' energy between SoC 0 and 1 (as ``e_max_mwh``); their sums give the fleet's ``soc_frac``."""

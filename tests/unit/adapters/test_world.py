@@ -23,7 +23,7 @@ INITIAL = {
     "bess_discharge_max_p_mw": "dis0",
     "pv_p_limit_mw": "inf",
     "shed_tier": "zeros",
-    "it_p_cap_mw": "inf caps",
+    "it_p_cap_mw": "no caps",
     "pack_weights": "empty",
 }
 
@@ -40,7 +40,7 @@ def test_wire_connects_the_graph_and_hil_only_when_it_runs():
             {"bess_charge_max_p_mw": "ch0", "bess_discharge_max_p_mw": "dis0"},
         ),
         ("Controller", "Grid"): (("pv_p_limit_mw",), {"pv_p_limit_mw": "inf"}),
-        ("Controller", "DataCenter"): (("shed_tier", "it_p_cap_mw"), {"shed_tier": "zeros", "it_p_cap_mw": "inf caps"}),
+        ("Controller", "DataCenter"): (("shed_tier", "it_p_cap_mw"), {"shed_tier": "zeros", "it_p_cap_mw": "no caps"}),
         ("Controller", "Fleet"): (("pack_weights",), {"pack_weights": "empty"}),
     }
     with_hil = _RecordingWorld()

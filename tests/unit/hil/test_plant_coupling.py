@@ -207,8 +207,7 @@ def test_lockstep_handshake_session_and_replay(tmp_path: Path) -> None:
         connect_timeout_s=5,
         cycle_timeout_s=5,
     )
-    link.publish_start(_state(0, 0.0))  # before the server listens, as world.run does
-    srv.start()
+    link.open(_state(0, 0.0))  # the start state, then the server listens
     stop = threading.Event()
     th = threading.Thread(target=_controller, args=(srv.port, 3, stop), daemon=True)
     th.start()
@@ -229,7 +228,7 @@ def test_lockstep_handshake_session_and_replay(tmp_path: Path) -> None:
     srv2 = PlantServer(plant_devices(SiteConfig()), port=0)
     cpl2 = PlantCoupling(srv2, ["pv"], step_s=1.0, realtime=False, log=log)
     rep = ReplayControllerLink(srv2, cpl2, ses, step_s=1.0, log=log)
-    rep.publish_start(_state(0, 0.0))
+    rep.open(_state(0, 0.0))
     rep.connect()
     again = [rep.exchange(_state(k, float(k))).pv_p_limit_mw for k in (1, 2, 3)]
     assert all(np.array_equal(a, b) for a, b in zip(lims, again, strict=True))
@@ -242,7 +241,7 @@ def test_lockstep_handshake_session_and_replay(tmp_path: Path) -> None:
         step_s=1.0,
         log=log,
     )
-    rep3.publish_start(_state(0, 0.0, np.random.default_rng(9)))
+    rep3.open(_state(0, 0.0, np.random.default_rng(9)))
     rep3.connect()
     rep3.exchange(_state(1, 1.0, np.random.default_rng(9)))
     assert rep3.divergences > 0 and "differ from the recorded answer" in (rep3.first_divergence or "")
@@ -253,7 +252,7 @@ def test_no_controller_stops_the_start() -> None:
     cpl = PlantCoupling(srv, ["pv"], step_s=1.0, realtime=True, log=lambda *a: None)
     link = ControllerLink(srv, cpl, realtime=True, step_s=1.0, log=lambda *a: None, connect_timeout_s=0.3)
     with srv, pytest.raises(SimulationAborted, match="twin controller --connect"):
-        link.publish_start(_state(0, 0.0))
+        link.open(_state(0, 0.0))
         link.connect()
 
 
@@ -287,7 +286,7 @@ def test_a_silent_lockstep_controller_comes_back() -> None:
     link = ControllerLink(srv, cpl, realtime=False, step_s=1.0, log=log, connect_timeout_s=5, cycle_timeout_s=0.2)
     with srv:
         c = _client(srv)
-        link.publish_start(_state(0, 0.0))
+        link.open(_state(0, 0.0))
         c.write_registers(40082, [0, 0], device_id=SIMCTL)
         link.connect()
         link.exchange(_state(1, 1.0))  # no CycDone = 1: silent
