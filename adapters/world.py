@@ -52,7 +52,7 @@ from adapters.sims.base import SimulationAborted
 from twin.config import Scenario
 from twin.errors import TelemetryError
 from twin.grid.powerflow import apply_injections
-from twin.site import Site, build_site
+from twin.site import Site, build_site, start_timestamp
 
 __all__ = [
     "SIM_CONFIG",
@@ -103,6 +103,7 @@ class Twin:
     plant: Any = None  # hil.plant.link.ControllerLink: an external controller on the plant's Modbus devices
     registry: dict[str, Any] = field(default_factory=dict)  # simulator objects by model name
     t_build_s: float = 0.0
+    influx: Any = None  # adapters.io.influx.sink.InfluxSink: the run's telemetry to InfluxDB
 
     @property
     def acc(self) -> Accumulator:
@@ -210,18 +211,53 @@ def build(
     recorded: Any = None,
     controller_replay: Path | None = None,
     controller_port: int | None = None,
+    influx: Any = None,
 ) -> Twin:
     """The site's models, the results writer (``scenario.toml`` and a first ``summary.json`` written),
     the row sink and an empty world. ``recorded``: the scenario's field data
     (:class:`adapters.io.telemetry.load.Recorded`; its scenario, with the events it fires, is the one run).
     ``[controller.external] owns`` (or ``controller_replay``, a recorded controller session): the plant's
     devices on a Modbus TCP server for a controller outside the process (``controller_port`` overrides the
-    scenario's port)."""
-    from adapters.io.scenario_file import load_inventory
-
+    scenario's port). ``influx`` (:class:`adapters.io.influx.sink.InfluxOptions`): the run streams to InfluxDB;
+    the server is checked first, before anything is built (a refusal is an :class:`InputError`)."""
     t0 = time.perf_counter()
     if recorded is not None:
         sc = recorded.scenario
+    tel = _open_influx(influx, sc, out_dir, scenario_name) if influx is not None else None
+    try:
+        tw = _build(sc, out_dir, t0, scenario_name, solver, hil, recorded, controller_replay, controller_port)
+    except BaseException:
+        if tel is not None:
+            tel.abort()
+        raise
+    if tel is not None:
+        tw.influx = tel
+        tw.writer.attach_telemetry(tel)
+    return tw
+
+
+def _open_influx(opts: Any, sc: Scenario, out_dir: Path | str, scenario_name: str) -> Any:
+    from adapters.io.influx.sink import InfluxSink, run_id, start_ms_of
+
+    name = scenario_name or sc.name
+    tags = {"site": sc.site.name, "scenario": name, "run": opts.run_id or run_id(name)}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return InfluxSink(opts, Path(out_dir), tags, start_ms_of(start_timestamp(sc)))
+
+
+def _build(
+    sc: Scenario,
+    out_dir: Path | str,
+    t0: float,
+    scenario_name: str,
+    solver: str | None,
+    hil: Any,
+    recorded: Any,
+    controller_replay: Path | None,
+    controller_port: int | None,
+) -> Twin:
+    from adapters.io.scenario_file import load_inventory
+
     try:
         site = build_site(
             sc, solver=solver, inventory=load_inventory(sc), recorded=recorded.inputs if recorded else None
@@ -351,6 +387,9 @@ def finish(tw: Twin, outcome: Outcome) -> RunResult:
         extra["hil"] = registry["HIL"].summary()
     if tw.plant is not None:
         extra["controller_link"] = tw.plant.summary()
+    if tw.influx is not None:
+        writer.tap()  # the events logged since the last rows
+        extra["influx"] = close_influx(tw.influx, site)
     dc_sim = registry.get("DataCenter")
     last = site.grid.last_injections
     if last.gen_in_service.any():  # the net with the injections of the last solved step
@@ -373,6 +412,16 @@ def finish(tw: Twin, outcome: Outcome) -> RunResult:
     )
 
 
+def close_influx(sink: Any, site: Site) -> dict[str, Any]:
+    """The sink's counts for the summary; what happened to it (server down and back, drops) into the event log."""
+    stats = sink.close()
+    for inc in stats.pop("incidents", []):
+        site.log(inc["time_s"], inc["kind"], f"{inc['detail']} (wall {inc['wall_s']:g} s into the run)")
+    if "error" in stats:
+        site.log(site.events[-1]["time_s"] if site.events else 0.0, "influx_error", stats["error"])
+    return stats
+
+
 def run_scenario(
     sc: Scenario,
     out_dir: Path | str,
@@ -384,6 +433,7 @@ def run_scenario(
     recorded: Any = None,
     controller_replay: Path | None = None,
     controller_port: int | None = None,
+    influx: Any = None,
 ) -> RunResult:
     """Build the site, run the co-simulation and write the results folder. With ``hil``
     (:class:`adapters.sims.hil.HilOptions`) packs of the fleet are handed to BMSs on a serial line and the
@@ -397,5 +447,6 @@ def run_scenario(
         recorded=recorded,
         controller_replay=controller_replay,
         controller_port=controller_port,
+        influx=influx,
     )
     return finish(tw, run(tw, progress=progress))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.cli.common import add_output_arguments, finish, out_dir, progress_wanted
+from adapters.cli.influx import add_influx_arguments, influx_options, report_influx
 from adapters.io.scenario_file import load_scenario
 from hil.line import add_line_arguments, line_flags
 from twin.errors import DeviceFileError, InputError
@@ -45,6 +46,7 @@ def add_parser(sub: Any) -> None:
     h.add_argument("--max-overruns", type=int, help="stop the run when more steps than this began late")
     h.add_argument("--no-record", action="store_true", help="do not write session.jsonl")
     add_output_arguments(h, "results folder (as for twin run)")
+    add_influx_arguments(h)
     h.set_defaults(func=cmd_hil)
 
 
@@ -124,7 +126,10 @@ def cmd_hil(args: argparse.Namespace) -> int:
         max_overruns=args.max_overruns if args.max_overruns is not None else hc.max_overruns,
     )
     out = out_dir(args)
-    res = run_scenario(sc, out, scenario_name=sc.name, progress=progress_wanted(args), hil=opts, recorded=rec)
+    influx = influx_options(args)
+    res = run_scenario(
+        sc, out, scenario_name=sc.name, progress=progress_wanted(args), hil=opts, recorded=rec, influx=influx
+    )
     s = res.summary
     h = s.get("hil", {})
     late = h.get("lateness_ms")
@@ -147,6 +152,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
             f"replay: {h['replay_divergences']} divergence(s) from the session"
             + (f"; first: {h['replay_first_divergence']}" if h.get("replay_first_divergence") else "")
         )
+    report_influx(s, res.out_dir)
     return finish(res)
 
 

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from adapters.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_output_arguments, out_dir, progress_wanted
+from adapters.cli.influx import add_influx_arguments, influx_options, report_influx
 from adapters.io.scenario_file import load_scenario
 from twin.errors import InputError
 
@@ -33,6 +34,7 @@ def add_parser(sub: Any) -> None:
     add_output_arguments(
         r, "results folder (default: $TWIN_OUT/<scenario file stem> if TWIN_OUT is set, else results/<stem>)"
     )
+    add_influx_arguments(r)
     r.set_defaults(func=cmd_replay)
 
 
@@ -59,12 +61,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     rec = load_recorded(sc, mapping)
     assert rec is not None
     out = out_dir(args)
+    influx = influx_options(args)
     res = run_scenario(
-        rec.scenario, out, scenario_name=sc.name, progress=progress_wanted(args), solver=args.solver, recorded=rec
+        rec.scenario,
+        out,
+        scenario_name=sc.name,
+        progress=progress_wanted(args),
+        solver=args.solver,
+        recorded=rec,
+        influx=influx,
     )
     doc, field, twin = score_replay(rec, out, res.summary)
     j, h = write_replay(out, doc, field, twin)
     print(f"run {res.status}: {res.summary['sim_time_s']:g} s simulated in {res.summary['wall_time_s']:g} s")
+    report_influx(res.summary, out)
     print(f"{'signal':32} {'unit':6} {'tol':>8} {'rmse':>9} {'bias':>9} {'max':>9} {'inside':>7}  first divergence")
     for d in doc["signals"]:
         first = d.get("first_divergence")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.cli.common import add_output_arguments, finish, out_dir, parse_address, progress_wanted
+from adapters.cli.influx import add_influx_arguments, influx_options, report_influx
 from adapters.io.scenario_file import load_scenario
 from hil.plant.coupling import GROUPS
 from twin.config import Scenario
@@ -49,6 +50,7 @@ def add_parser(sub: Any) -> None:
         "results folder (default: $TWIN_OUT/<scenario file stem> if TWIN_OUT is set, "
         "else results/<scenario file stem>)",
     )
+    add_influx_arguments(r)
     r.set_defaults(func=cmd_run)
 
 
@@ -57,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from adapters.world import run_scenario  # the heavy imports (mosaik, the models) once the input is good
 
     sc = external_overrides(load_scenario(args.scenario), args)
+    influx = influx_options(args)  # flags and token checked here; the server is checked before the site is built
     rec = load_recorded(sc)  # the scenario's field data ([recorded] mapping), read and checked before the run
     out = out_dir(args)  # precedence: flag, then environment, then the default
     replay = Path(args.replay_controller) if args.replay_controller else None
@@ -72,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         solver=args.solver,
         recorded=rec,
         controller_replay=replay,
+        influx=influx,
     )
     s = res.summary
     e = s["energy_mwh"]
@@ -98,6 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         if "replay_divergences" in link:
             print(f"replay: {link['replay_divergences']} divergence(s) from the session")
+    report_influx(s, res.out_dir)
     return finish(res)
 
 

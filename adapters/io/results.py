@@ -61,9 +61,12 @@ class PackRecorder:
         self.n_buf = 0
         self.n_parts = 0
         self.n_snapshots = 0
+        self.telemetry: Any = None  # an InfluxSink (adapters/io/influx/sink.py) that gets every snapshot
 
     def add(self, t_s: float, fleet: Any) -> None:
         snap = fleet.snapshot()
+        if self.telemetry is not None:
+            self.telemetry.packs(t_s, snap, self.block, self.pack_id)
         n = len(self.pack_id)
         row = {"time_s": np.full(n, float(t_s)), "pack_id": self.pack_id, "block": self.block}
         row.update(snap)
@@ -140,6 +143,29 @@ class ResultsWriter:
         self._io: ThreadPoolExecutor | None = None
         self._pending: Future[None] | None = None
         self._spare: np.ndarray | None = None
+        # a telemetry sink (adapters/io/influx/sink.py: rows, packs, events) gets the buffered rows every
+        # `tap_rows` rows or `tap_wall_s` of wall time, and the new events with them
+        self.telemetry: Any = None
+        self._tapped = 0
+        self._tap_t = 0.0
+
+    def attach_telemetry(self, sink: Any) -> None:
+        """Hand rows, pack snapshots and events to ``sink`` while the run goes."""
+        self.telemetry = sink
+        self._tap_t = time.monotonic()
+        if self.packs is not None:
+            self.packs.telemetry = sink
+
+    def tap(self) -> None:
+        """The rows not yet handed to the telemetry sink, and the events logged since."""
+        tel = self.telemetry
+        if tel is None:
+            return
+        if self.n_buf > self._tapped and self.buf is not None and self.columns is not None:
+            tel.rows(self.columns, self.buf[self._tapped : self.n_buf])
+        self._tapped = self.n_buf
+        tel.events(self.events)
+        self._tap_t = time.monotonic()
 
     # -- files at the start ----------------------------------------------------------
     def write_scenario(self, toml_text: str) -> None:
@@ -161,6 +187,11 @@ class ResultsWriter:
         self.buf[self.n_buf] = [get(c, math.nan) for c in self.columns]
         self.n_buf += 1
         self.n_rows += 1
+        tel = self.telemetry
+        if tel is not None and (
+            self.n_buf - self._tapped >= tel.tap_rows or time.monotonic() - self._tap_t >= tel.tap_wall_s
+        ):
+            self.tap()
         if self.n_buf == self.chunk_rows:
             # the part, then the running summary that counts it, both written by the writer thread in that order
             self.flush(then=self.summary(status="running"))
@@ -170,6 +201,8 @@ class ResultsWriter:
         ``then``: a summary to write once the part is written."""
         if not self.n_buf or self.columns is None or self.buf is None:
             return
+        self.tap()  # the telemetry sink gets these rows before the buffer is handed over
+        self._tapped = 0
         self.wait_written()
         data = self.buf[: self.n_buf]
         table = pa.table({c: data[:, j] for j, c in enumerate(self.columns)})

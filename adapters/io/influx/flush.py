@@ -1,0 +1,108 @@
+"""``twin influx-flush RUN_DIR``: a run's spool sent to the server after the run; with ``whole``, the run sent
+again from its results folder (``timeseries.parquet``, ``packs.parquet``, ``summary.json``'s events) with the
+same measurements, tags and timestamps as the live sink, so the server keeps one of each point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.io.influx.lineproto import LineFormatter
+from adapters.io.influx.outlet import Outlet
+from adapters.io.influx.sink import INFLUX_JSON, SPOOL_DIR, run_id, start_ms_of
+from adapters.io.influx.target import InfluxTarget
+from twin.errors import InputError
+
+__all__ = ["flush_run", "send_results"]
+
+ROWS_PER_BLOCK = 2000
+
+
+def flush_run(
+    run_dir: Path,
+    target: InfluxTarget,
+    saved: dict[str, Any],
+    *,
+    whole: bool = False,
+    run_id: str | None = None,
+    timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Send the spool (and with ``whole`` the results); the outlet's counts."""
+    outlet = Outlet(target, run_dir / SPOOL_DIR)
+    sent = 0
+    if whole:
+        tags, start_ms = _identity(run_dir, saved, run_id)
+        sent = send_results(run_dir, LineFormatter(tags, start_ms), outlet)
+        if not (run_dir / INFLUX_JSON).exists():
+            (run_dir / INFLUX_JSON).write_text(
+                json.dumps(
+                    {**target.public(), "precision": "ms", "tags": tags, "start_ms": start_ms, "spool": SPOOL_DIR},
+                    indent=2,
+                )
+                + "\n"
+            )
+    res = outlet.close(timeout_s)
+    res["points"] = sent
+    if res["dropped"]:
+        res["why"] = "; ".join(
+            i["detail"] for i in res["incidents"] if i["kind"] in ("influx_refused", "influx_dropped")
+        )
+    return res
+
+
+def _identity(run_dir: Path, saved: dict[str, Any], rid: str | None) -> tuple[dict[str, str], int]:
+    if saved.get("tags") and saved.get("start_ms") is not None:
+        tags = dict(saved["tags"])
+        if rid:
+            tags["run"] = rid
+        return tags, int(saved["start_ms"])
+    from adapters.io.scenario_file import load_scenario
+    from twin.site import start_timestamp
+
+    toml = run_dir / "scenario.toml"
+    if not toml.exists():
+        raise InputError(f"{toml}: missing; the run's start and site come from it")
+    sc = load_scenario(toml)
+    name = sc.name
+    summ = run_dir / "summary.json"
+    if summ.exists():
+        name = json.loads(summ.read_text()).get("scenario") or name
+    return {"site": sc.site.name, "scenario": name, "run": rid or run_id(name)}, start_ms_of(start_timestamp(sc))
+
+
+def send_results(run_dir: Path, fmt: LineFormatter, outlet: Outlet) -> int:
+    """The results folder as line protocol through ``outlet``; the number of points."""
+    import pyarrow.parquet as pq
+
+    n = 0
+    ts = run_dir / "timeseries.parquet"
+    if not ts.exists():
+        raise InputError(f"{ts}: missing; a run's time series is sent from it (a running or killed run: its parts)")
+    pf = pq.ParquetFile(ts)
+    fmt.set_columns(pf.schema_arrow.names)
+    for batch in pf.iter_batches(batch_size=ROWS_PER_BLOCK):
+        block = np.column_stack([c.to_numpy(zero_copy_only=False).astype(np.float64) for c in batch.columns])
+        lines = fmt.rows(block)
+        n += lines.n_lines
+        outlet.send(lines)
+    packs = run_dir / "packs.parquet"
+    if packs.exists():
+        t = pq.read_table(packs)
+        cols = {c: t.column(c).to_numpy() for c in t.column_names}
+        times = cols["time_s"]
+        for t_s in np.unique(times):
+            sel = times == t_s
+            lines = fmt.packs(
+                float(t_s), {k: v[sel] for k, v in cols.items()}, cols["block"][sel], cols["pack_id"][sel]
+            )
+            n += lines.n_lines
+            outlet.send(lines)
+    summ = run_dir / "summary.json"
+    if summ.exists():
+        lines = fmt.events(json.loads(summ.read_text()).get("events", []))
+        n += lines.n_lines
+        outlet.send(lines)
+    return n
