@@ -35,7 +35,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/twin run $(SCENARIO) --out $(OUT)
-	@echo "Results are in $(abspath $(OUT)) (summary.json, timeseries.parquet, packs.parquet, overview.png, network.json, scenario.toml)"
+	@echo "Results are in $(abspath $(OUT)) (report.html, summary.json, timeseries.parquet, packs.parquet, overview.png, network.json, scenario.toml)"
 
 # Test files are spread over TEST_WORKERS processes (pytest-xdist; one file stays on one process, so
 # module fixtures that run a scenario run once). TEST_WORKERS=0 runs everything in this process.

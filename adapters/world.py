@@ -224,6 +224,8 @@ def build(
     if recorded is not None:
         sc = recorded.scenario
     tel = _open_influx(influx, sc, out_dir, scenario_name) if influx is not None else None
+    if tel is None:  # an earlier run's influx.json would name the wrong run for `twin influx-flush --all`
+        (Path(out_dir) / "influx.json").unlink(missing_ok=True)
     try:
         tw = _build(sc, out_dir, t0, scenario_name, solver, hil, recorded, controller_replay, controller_port)
     except BaseException:

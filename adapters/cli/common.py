@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = [
     "finish",
     "out_dir",
     "progress_wanted",
+    "write_report",
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -64,8 +66,11 @@ def out_dir(args: argparse.Namespace) -> Path:
 
 
 def finish(res: Any) -> int:
-    """Where the results are, and the exit status of a run (`twin run` and `twin hil`)."""
+    """Where the results are, ``report.html`` written into them, and the exit status of a run (`twin run` and
+    `twin hil`). A report that cannot be written is a warning on stderr: the run's results and exit status
+    stay as they are."""
     print(f"results: {res.out_dir.resolve()}")
+    write_report(Path(res.out_dir))
     if res.status == "failed":
         print(f"twin: run failed: {res.summary['error']}", file=sys.stderr)
         return EXIT_FAILED
@@ -73,6 +78,22 @@ def finish(res: Any) -> int:
         print("twin: interrupted; results up to the interruption are written", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def write_report(out: Path) -> Path | None:
+    """``report.html`` in the results folder ``out``, its path printed; on any error a warning on stderr, no
+    report.html (one left by an earlier run in the folder is removed: it would describe that run) and ``None``."""
+    try:
+        from adapters.io.run_report import write_run_report
+
+        path = write_run_report(out)
+    except Exception as exc:  # the run is done and written: a broken report must not change how it ended
+        with contextlib.suppress(OSError):
+            (out / "report.html").unlink(missing_ok=True)
+        print(f"twin: report.html not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    print(f"report: {path.resolve()}")
+    return path
 
 
 def parse_address(text: str, flag: str, *, default_host: str | None = None) -> tuple[str, int]:

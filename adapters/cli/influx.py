@@ -97,8 +97,11 @@ def influx_options(args: argparse.Namespace) -> Any:
         if v is not None and (not math.isfinite(v) or v <= lo):
             raise InputError(f"{flag}: expected a positive number, got {v:g}")
     opts = InfluxOptions(target=_target(args), run_id=args.influx_run_id, pack_every_s=args.influx_pack_every_s)
-    given = {"spool_mb": args.influx_spool_mb, "flush_timeout_s": args.influx_flush_timeout_s}
-    return replace(opts, **{k: v for k, v in given.items() if v is not None})
+    if args.influx_spool_mb is not None:
+        opts = replace(opts, spool_mb=args.influx_spool_mb)
+    if args.influx_flush_timeout_s is not None:
+        opts = replace(opts, flush_timeout_s=args.influx_flush_timeout_s)
+    return opts
 
 
 def report_influx(summary: dict[str, Any], out_dir: Path) -> None:

@@ -13,7 +13,15 @@ import argparse
 import math
 from typing import Any
 
-from adapters.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, add_output_arguments, out_dir, progress_wanted
+from adapters.cli.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    add_output_arguments,
+    out_dir,
+    progress_wanted,
+    write_report,
+)
 from adapters.cli.influx import add_influx_arguments, influx_options, report_influx
 from adapters.io.scenario_file import load_scenario
 from twin.errors import InputError
@@ -90,6 +98,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     n_find = len(doc["findings"])
     print(f"data quality: {n_find} finding(s); report: {h.resolve()}  figures: {j.resolve()}")
     print(f"replay {doc['status']}")
+    write_report(out)
     if res.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if doc["status"] == "passed" else EXIT_FAILED

@@ -3,7 +3,7 @@
 :func:`write_replay` writes both into the results folder. ``replay.json`` is ``doc`` as given
 (``json.dumps(doc, indent=2)``, written to a ``.tmp`` file and renamed, so a reader never sees half of
 it). ``replay.html`` opens offline: inline CSS, the plots as base64 PNG (matplotlib, Agg), no script, font
-or link to anything outside the file. Every text is escaped.
+or link to anything outside the file. Every text is escaped (the page's parts: :mod:`adapters.io.html_page`).
 
 The document (``doc``), filled by the caller:
 
@@ -35,20 +35,15 @@ give the plots; a signal's twin column is its ``signal`` name.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
-import os
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from adapters.io.html_page import Clock, esc, figure_png, new_figure, num, page, table, write_atomic
 from twin.replay.scores import jsonable
 
 __all__ = [
@@ -65,85 +60,17 @@ TWIN_COLOUR = "#1f77b4"  # matplotlib's tab:blue: the twin's line and its tolera
 BAND_ALPHA = 0.18  # the band's opacity (tests/integration/test_replay.py finds the band by its colour on white)
 MAX_EVENT_LINES_PER_KIND = 10  # twin event kinds drawn as lines on the plots (more: the events table only)
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:1.5em auto;max-width:1200px;
-color:#222;padding:0 1em}
-h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.pass{color:#fff;background:#2e7d32;padding:.1em .5em;border-radius:3px}
-.fail{color:#fff;background:#c62828;padding:.1em .5em;border-radius:3px}
-.badge{font-size:1.2em}.muted{color:#666}.error{color:#c62828}.warning{color:#a15c00}
-img{max-width:100%;height:auto;border:1px solid #ddd}
-.ctx{margin-left:1em;border-left:3px solid #ddd;padding-left:1em}
-"""
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x))
-
-
-def _f(x: Any, digits: int = 4) -> str:
-    """A number for a table cell (``-`` when missing or not finite)."""
-    if x is None or isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
-        return "-"
-    if isinstance(x, int) or float(x).is_integer():
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
-
-
-class _Clock:
-    """Times as seconds and as clock time from the run's start."""
-
-    def __init__(self, start: str | None) -> None:
-        self.t0: datetime | None = None
-        if start:
-            try:
-                self.t0 = datetime.fromisoformat(str(start))
-            except ValueError:
-                self.t0 = None
-
-    def clock(self, t_s: Any) -> str:
-        if self.t0 is None or not isinstance(t_s, (int, float)) or not math.isfinite(t_s):
-            return ""
-        t = self.t0 + timedelta(seconds=float(t_s))
-        return t.strftime("%H:%M:%S") if t.date() == self.t0.date() else t.strftime("%Y-%m-%d %H:%M:%S")
-
-    def __call__(self, t_s: Any) -> str:
-        """``1,200 s (12:20:00)``, escaped."""
-        if not isinstance(t_s, (int, float)) or isinstance(t_s, bool) or not math.isfinite(t_s):
-            return "-"
-        c = self.clock(t_s)
-        return _e(f"{_f(float(t_s), 6)} s" + (f" ({c})" if c else ""))
-
-
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], num: Sequence[int] = ()) -> str:
-    """A table; cells are HTML already (escape before), columns in ``num`` right-aligned."""
-    out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
-    for r in rows:
-        cells = (f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>" for i, c in enumerate(r))
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
 
 def _verdict(passed: bool) -> str:
     return '<span class="pass">pass</span>' if passed else '<span class="fail">fail</span>'
 
 
-def _div_text(d: dict[str, Any] | None, unit: str, clock: _Clock) -> str:
+def _div_text(d: dict[str, Any] | None, unit: str, clock: Clock) -> str:
     if not d:
         return "-"
     return (
-        f"{clock(d.get('start_s'))}, {_e(_f(d.get('duration_s')))} s, peak {_e(_f(d.get('peak_error')))} {_e(unit)}"
-        f" at {clock(d.get('peak_s'))}"
+        f"{clock(d.get('start_s'))}, {esc(num(d.get('duration_s')))} s,"
+        f" peak {esc(num(d.get('peak_error')))} {esc(unit)} at {clock(d.get('peak_s'))}"
     )
 
 
@@ -173,9 +100,6 @@ def _plot_png(
     sig: dict[str, Any], t_s: np.ndarray, fv: np.ndarray, tv: np.ndarray, events: list[dict[str, Any]]
 ) -> tuple[str, int]:
     """The overlay plot as base64 PNG text, and the stride of the rows drawn."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     tol = float(sig.get("tolerance") or 0.0)
     rel = float(sig.get("rel_tolerance_frac") or 0.0)
     with np.errstate(invalid="ignore"):
@@ -186,8 +110,7 @@ def _plot_png(
         diverging[a:b] = True
     stride = max(1, math.ceil(len(t_s) / MAX_PLOT_POINTS))
     x = t_s[::stride] / 60.0
-    fig = Figure(figsize=(11, 4.0), layout="constrained")  # not pyplot: no figure is kept anywhere
-    FigureCanvasAgg(fig)
+    fig = new_figure(11, 4.0)
     ax = fig.add_subplot()
     unit = str(sig.get("unit") or "")
     tv_s, band_s = tv[::stride], band[::stride]
@@ -222,16 +145,13 @@ def _plot_png(
     ax.set_ylabel(f"{sig.get('signal', '')} [{unit}]" if unit else str(sig.get("signal", "")))
     ax.set_title(f"{sig.get('signal', '')} ({sig.get('tag', '')})", fontsize=10)
     fig.legend(loc="outside lower center", fontsize=8, ncol=6)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
-    fig.clear()
-    return base64.b64encode(buf.getvalue()).decode("ascii"), stride
+    return figure_png(fig), stride
 
 
 # -- sections ------------------------------------------------------------------------------------------------
 
 
-def _header(doc: dict[str, Any], clock: _Clock) -> str:
+def _header(doc: dict[str, Any], clock: Clock) -> str:
     signals = doc.get("signals") or []
     findings = doc.get("findings") or []
     n_pass = sum(1 for s in signals if s.get("passed"))
@@ -242,22 +162,22 @@ def _header(doc: dict[str, Any], clock: _Clock) -> str:
     passed = doc.get("status") == "passed"
     end = clock.clock(doc.get("duration_s"))
     facts = [
-        ("scenario", _e(doc.get("scenario"))),
-        ("mapping", _e(doc.get("mapping"))),
-        ("start", _e(doc.get("start"))),
-        ("step", _e(f"{_f(doc.get('step_s'))} s")),
-        ("duration", _e(f"{_f(doc.get('duration_s'))} s") + (f" (to {_e(end)})" if end else "")),
+        ("scenario", esc(doc.get("scenario"))),
+        ("mapping", esc(doc.get("mapping"))),
+        ("start", esc(doc.get("start"))),
+        ("step", esc(f"{num(doc.get('step_s'))} s")),
+        ("duration", esc(f"{num(doc.get('duration_s'))} s") + (f" (to {esc(end)})" if end else "")),
     ]
     return (
-        f"<h1>{_e(doc.get('title') or 'Replay')}</h1>"
-        f'<p class="badge">{_verdict(passed)} {_e(doc.get("status"))}: {n_pass} of {len(signals)} signals passed,'
+        f"<h1>{esc(doc.get('title') or 'Replay')}</h1>"
+        f'<p class="badge">{_verdict(passed)} {esc(doc.get("status"))}: {n_pass} of {len(signals)} signals passed,'
         f" {n_div} divergences; {sev['error']} errors, {sev['warning']} warnings and {sev['info']} notes in the"
         f" data; {n_field} field events, {len(events) - n_field} twin events</p>"
-        + _table(["", ""], [(_e(k), v) for k, v in facts])
+        + table(["", ""], [(esc(k), v) for k, v in facts])
     )
 
 
-def _scores_table(signals: list[dict[str, Any]], clock: _Clock) -> str:
+def _scores_table(signals: list[dict[str, Any]], clock: Clock) -> str:
     rows = []
     for s in signals:
         o = s.get("overall") or {}
@@ -265,15 +185,17 @@ def _scores_table(signals: list[dict[str, Any]], clock: _Clock) -> str:
         first = s.get("first_divergence")
         rows.append(
             (
-                f'<a href="#sig-{_e(s.get("signal"))}">{_e(s.get("signal"))}</a>',
-                _e(s.get("tag")),
-                _e(unit),
-                _e(_f(s.get("tolerance")))
-                + (f" + {_e(_f(100 * s['rel_tolerance_frac']))} %" if s.get("rel_tolerance_frac") else ""),  # fmt: skip
-                _e(_f(o.get("rmse"))),
-                _e(_f(o.get("bias"))),
-                f"{_e(_f(o.get('max_error', o.get('max_abs_error'))))} at {clock(o.get('max_error_s'))}",
-                _e(_f(None if o.get("inside_frac") is None else 100 * o["inside_frac"])) + " %",
+                f'<a href="#sig-{esc(s.get("signal"))}">{esc(s.get("signal"))}</a>',
+                esc(s.get("tag")),
+                esc(unit),
+                esc(num(s.get("tolerance")))
+                + (
+                    f" + {esc(num(100 * s['rel_tolerance_frac']))} %" if s.get("rel_tolerance_frac") else ""
+                ),  # fmt: skip
+                esc(num(o.get("rmse"))),
+                esc(num(o.get("bias"))),
+                f"{esc(num(o.get('max_error', o.get('max_abs_error'))))} at {clock(o.get('max_error_s'))}",
+                esc(num(None if o.get("inside_frac") is None else 100 * o["inside_frac"])) + " %",
                 clock(first.get("start_s")) if first else "-",
                 _div_text(s.get("worst"), unit, clock),
                 _verdict(bool(s.get("passed"))),
@@ -281,10 +203,10 @@ def _scores_table(signals: list[dict[str, Any]], clock: _Clock) -> str:
         )
     head = ["signal", "tag", "unit", "tolerance", "RMSE", "bias", "max error", "inside", "first divergence",
             "worst divergence", "result"]  # fmt: skip
-    return _table(head, rows, num=(4, 5, 7))
+    return table(head, rows, num=(4, 5, 7))
 
 
-def _windows_table(sig: dict[str, Any], clock: _Clock) -> str:
+def _windows_table(sig: dict[str, Any], clock: Clock) -> str:
     windows = sig.get("windows") or []
     if not windows:
         return '<p class="muted">No event windows.</p>'
@@ -293,63 +215,67 @@ def _windows_table(sig: dict[str, Any], clock: _Clock) -> str:
         sc = w.get("score") or {}
         rows.append(
             (
-                _e(w.get("event")),
-                _e(w.get("label")),
+                esc(w.get("event")),
+                esc(w.get("label")),
                 clock(w.get("start_s")),
                 clock(w.get("end_s")),
-                _e(_f(sc.get("n"))),
-                _e(_f(sc.get("rmse"))),
-                _e(_f(sc.get("bias"))),
-                _e(_f(sc.get("max_abs_error"))),
-                _e(_f(None if sc.get("inside_frac") is None else 100 * sc["inside_frac"])) + " %",
+                esc(num(sc.get("n"))),
+                esc(num(sc.get("rmse"))),
+                esc(num(sc.get("bias"))),
+                esc(num(sc.get("max_abs_error"))),
+                esc(num(None if sc.get("inside_frac") is None else 100 * sc["inside_frac"])) + " %",
             )
         )
     head = ["event", "window", "from", "to", "rows", "RMSE", "bias", "max |error|", "inside"]
-    return _table(head, rows, num=(4, 5, 6, 7, 8))
+    return table(head, rows, num=(4, 5, 6, 7, 8))
 
 
-def _context(ctx: dict[str, Any], unit: str, clock: _Clock) -> str:
+def _context(ctx: dict[str, Any], unit: str, clock: Clock) -> str:
     d = ctx.get("divergence") or {}
     out = [f"<h4>Divergence from {clock(d.get('start_s'))} to {clock(d.get('end_s'))}</h4>"]
     out.append(
-        f"<p>{_e(_f(d.get('duration_s')))} s; peak {_e(_f(d.get('peak_error')))} {_e(unit)}"
+        f"<p>{esc(num(d.get('duration_s')))} s; peak {esc(num(d.get('peak_error')))} {esc(unit)}"
         f" at {clock(d.get('peak_s'))};"
-        f" mean {_e(_f(d.get('mean_error')))} {_e(unit)} (field - twin)</p>"
+        f" mean {esc(num(d.get('mean_error')))} {esc(unit)} (field - twin)</p>"
     )
-    out.append("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in ctx.get("reading") or []) + "</ul>")
+    out.append("<ul>" + "".join(f"<li>{esc(r)}</li>" for r in ctx.get("reading") or []) + "</ul>")
     w = ctx.get("window") or {}
     events = ctx.get("events") or []
     out.append(f"<p class='muted'>Around it: {clock(w.get('start_s'))} to {clock(w.get('end_s'))}.</p>")
     if events:
         rows = [
-            (clock(e.get("time_s")), _e(_f(e.get("offset_s"))), *(_e(e.get(k)) for k in ("source", "kind", "detail")))
+            (
+                clock(e.get("time_s")),
+                esc(num(e.get("offset_s"))),
+                *(esc(e.get(k)) for k in ("source", "kind", "detail")),
+            )
             for e in events
         ]
-        out.append(_table(["time", "offset [s]", "source", "kind", "detail"], rows, num=(1,)))
+        out.append(table(["time", "offset [s]", "source", "kind", "detail"], rows, num=(1,)))
     else:
         out.append('<p class="muted">No events in the window.</p>')
     states = ctx.get("states") or []
     if states:
         rows = [
             (
-                _e(s.get("column")),
-                _e(_f(s.get("at_window_start"))),
-                _e(_f(s.get("at_divergence_start"))),
-                _e(_f(s.get("at_window_end"))),
-                _e(_f(s.get("min"))),
-                _e(_f(s.get("max"))),
+                esc(s.get("column")),
+                esc(num(s.get("at_window_start"))),
+                esc(num(s.get("at_divergence_start"))),
+                esc(num(s.get("at_window_end"))),
+                esc(num(s.get("min"))),
+                esc(num(s.get("max"))),
                 "yes" if s.get("changed") else "",
             )
             for s in states
         ]
         head = ["twin state", "window start", "divergence start", "window end", "min", "max", "changed"]
-        out.append(_table(head, rows, num=(1, 2, 3, 4, 5)))
+        out.append(table(head, rows, num=(1, 2, 3, 4, 5)))
     return '<div class="ctx">' + "".join(out) + "</div>"
 
 
 def _signal_section(
     sig: dict[str, Any], twin_t: np.ndarray, field: pd.DataFrame, twin: pd.DataFrame, events: list[dict[str, Any]],
-    clock: _Clock,
+    clock: Clock,
 ) -> str:  # fmt: skip
     name = str(sig.get("signal", ""))  # the field frame's column (``signal@tag`` when two tags share a signal)
     twin_name = str(sig.get("twin_signal") or name)  # the twin's column
@@ -357,19 +283,19 @@ def _signal_section(
     fv = _field_on(twin_t, field, name)
     tv = _column(twin, twin_name, len(twin_t))
     png, stride = _plot_png(sig, twin_t, fv, tv, events)
-    out = [f'<h2 id="sig-{_e(name)}">{_e(name)} <span class="muted">({_e(sig.get("tag"))})</span> '
+    out = [f'<h2 id="sig-{esc(name)}">{esc(name)} <span class="muted">({esc(sig.get("tag"))})</span> '
            f"{_verdict(bool(sig.get('passed')))}</h2>"]  # fmt: skip
     notes = [] if twin_name in twin.columns else [f"the twin has no column {twin_name!r}"]
     if stride > 1:
         notes.append(f"every {stride}th row drawn")
     note = f" ({'; '.join(notes)})" if notes else ""
-    time_tol = _f(sig.get("time_tolerance_s"))
+    time_tol = num(sig.get("time_tolerance_s"))
     out.append(
-        f'<img alt="{_e(name)}: field and twin" src="data:image/png;base64,{png}">'
+        f'<img alt="{esc(name)}: field and twin" src="data:image/png;base64,{png}">'
         f"<p class='muted'>Field (black) and twin (blue) with the tolerance band; divergences shaded red; field"
         f" events dashed red, twin events dotted grey (kinds with more than {MAX_EVENT_LINES_PER_KIND} events in the"
-        f" run only in the events table). A field value the twin reaches within {_e(time_tol)} s is"
-        f" no error.{_e(note)}</p>"
+        f" run only in the events table). A field value the twin reaches within {esc(time_tol)} s is"
+        f" no error.{esc(note)}</p>"
     )
     out.append("<h3>Event windows</h3>" + _windows_table(sig, clock))
     divs = sig.get("divergences") or []
@@ -392,40 +318,40 @@ def _findings_section(doc: dict[str, Any]) -> str:
     if findings:
         rows = [
             (
-                _e(f.get("file")),
-                _e(f.get("row") if f.get("row") is not None else "")
-                + (f" <span class='muted'>({_e(f.get('n_rows'))} rows)</span>" if (f.get("n_rows") or 0) > 1 else ""),
-                _e(f.get("tag")),
-                _e(f.get("kind")),
-                f'<span class="{_e(f.get("severity"))}">{_e(f.get("severity"))}</span>',
-                _e(f.get("message")),
-                _e(f.get("action")),
+                esc(f.get("file")),
+                esc(f.get("row") if f.get("row") is not None else "")
+                + (f" <span class='muted'>({esc(f.get('n_rows'))} rows)</span>" if (f.get("n_rows") or 0) > 1 else ""),
+                esc(f.get("tag")),
+                esc(f.get("kind")),
+                f'<span class="{esc(f.get("severity"))}">{esc(f.get("severity"))}</span>',
+                esc(f.get("message")),
+                esc(f.get("action")),
             )
             for f in findings
         ]
-        out.append(_table(["file", "row", "tag", "kind", "severity", "message", "action"], rows))
+        out.append(table(["file", "row", "tag", "kind", "severity", "message", "action"], rows))
     else:
         out.append('<p class="muted">No findings.</p>')
     statements = doc.get("statements") or []
     out.append("<h3>Inputs: resampling and gaps</h3>")
-    out.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in statements) + "</ul>" if statements else "<p>-</p>")
+    out.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in statements) + "</ul>" if statements else "<p>-</p>")
     return "".join(out)
 
 
-def _events_section(events: list[dict[str, Any]], clock: _Clock) -> str:
+def _events_section(events: list[dict[str, Any]], clock: Clock) -> str:
     if not events:
         return ""
-    rows = [(clock(e.get("time_s")), _e(e.get("source")), _e(e.get("kind")), _e(e.get("detail"))) for e in events]
+    rows = [(clock(e.get("time_s")), esc(e.get("source")), esc(e.get("kind")), esc(e.get("detail"))) for e in events]
     return (
         f"<h2>Events</h2><details><summary>{len(events)} events</summary>"
-        + _table(["time", "source", "kind", "detail"], rows)
+        + table(["time", "source", "kind", "detail"], rows)
         + "</details>"
     )
 
 
 def render_html(doc: dict[str, Any], field: pd.DataFrame, twin: pd.DataFrame) -> str:
     """The page (module docstring)."""
-    clock = _Clock(doc.get("start"))
+    clock = Clock(doc.get("start"))
     signals = doc.get("signals") or []
     events = sorted(doc.get("events") or [], key=lambda e: float(e.get("time_s") or 0.0))
     twin_t = twin["time_s"].to_numpy(dtype=np.float64) if "time_s" in twin.columns else np.zeros(0)
@@ -436,15 +362,10 @@ def render_html(doc: dict[str, Any], field: pd.DataFrame, twin: pd.DataFrame) ->
         *(_signal_section(s, twin_t, field, twin, events, clock) for s in signals),
         _findings_section(doc),
         "<h2>Initial state</h2>",
-        "<ul>" + "".join(f"<li>{_e(s)}</li>" for s in doc.get("initial_state") or []) + "</ul>",
+        "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in doc.get("initial_state") or []) + "</ul>",
         _events_section(events, clock),
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{_e(doc.get('title') or 'Replay')}</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
-    )
+    return page(str(doc.get("title") or "Replay"), body)
 
 
 def write_replay(out_dir: Path, doc: dict[str, Any], field: pd.DataFrame, twin: pd.DataFrame) -> tuple[Path, Path]:
@@ -452,6 +373,6 @@ def write_replay(out_dir: Path, doc: dict[str, Any], field: pd.DataFrame, twin: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out_dir / "replay.json", out_dir / "replay.html"
-    _write_atomic(json_path, json.dumps(jsonable(doc), indent=2))  # NaN left by a caller: null, not NaN
-    _write_atomic(html_path, render_html(doc, field, twin))
+    write_atomic(json_path, json.dumps(jsonable(doc), indent=2))  # NaN left by a caller: null, not NaN
+    write_atomic(html_path, render_html(doc, field, twin))
     return json_path, html_path

@@ -118,7 +118,14 @@ class ResultsWriter:
         self.parts = self.out / "timeseries.parts"
         if self.parts.exists():
             shutil.rmtree(self.parts)
-        for stale in ("timeseries.parquet", "summary.json", "overview.png", "packs.parquet", "it_fine.parquet"):
+        for stale in (
+            "timeseries.parquet",
+            "summary.json",
+            "overview.png",
+            "packs.parquet",
+            "it_fine.parquet",
+            "report.html",
+        ):
             (self.out / stale).unlink(missing_ok=True)
         self.parts.mkdir()
         self.scenario_name = scenario_name
