@@ -8,7 +8,7 @@ each method (plain ``pandapower.runpp``, ``runpp`` with its recycle options,
 the warm-started lightsim2grid model) and their ratios.
 
     python -m benchmarks.bench [--scenario FILE] [--hours H] [--solves N]
-                               [--only fleet|datacenter|hil|controller|run|floor|solvers]
+                               [--only fleet|datacenter|hil|controller|run|floor|solvers|influx]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,7 @@ __all__ = [
     "bench_datacenter",
     "bench_fleet",
     "bench_hil",
+    "bench_influx",
     "bench_mosaik_floor",
     "bench_run",
     "bench_solvers",
@@ -407,6 +409,85 @@ def bench_controller(steps: int = 300) -> None:
     )
 
 
+def bench_influx(path: str, hours: float | None, pairs: int = 3) -> None:
+    """The day without the InfluxDB sink and with it, alternating (the machine's drift cancels), against a real
+    VictoriaMetrics on loopback (Debian's victoria-metrics; skipped without it), then once with the server gone
+    after the first point (everything spooled). The sink's cost per step is the difference of the loops; the
+    sink process's and the server's CPU are reported apart (on a 2-core machine they share the other core)."""
+    import shutil
+    import threading
+    from pathlib import Path
+
+    from adapters.io.influx.sink import InfluxOptions
+    from adapters.io.influx.target import InfluxTarget
+    from adapters.io.scenario_file import load_scenario
+    from adapters.world import run_scenario
+    from tests.integration.vm_support import VM_BINARY, VictoriaMetrics
+
+    if not Path(VM_BINARY).exists():
+        print("influx: victoria-metrics is not installed (apt-get install victoria-metrics); skipped")
+        return
+    sc = load_scenario(path)
+    if hours is not None:
+        sc = sc.model_copy(update={"run": sc.run.model_copy(update={"duration_s": hours * 3600.0})})
+
+    import os
+
+    def cpu_s(pid: int) -> float:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+    loops: dict[str, list[float]] = {"without": [], "with": []}
+    with tempfile.TemporaryDirectory() as tmp, VictoriaMetrics(Path(tmp) / "vm") as vm:
+        target = InfluxTarget(url=vm.url, org="bench", bucket="twin", token="bench")
+        stats: dict[str, Any] = {}
+        vm_cpu: list[float] = []
+        for k in range(pairs):
+            for mode in ("without", "with"):
+                opts = InfluxOptions(target=target) if mode == "with" else None
+                assert vm.proc is not None
+                c0 = cpu_s(vm.proc.pid)
+                res = run_scenario(sc, f"{tmp}/{mode}{k}", scenario_name=sc.name, progress=False, influx=opts)
+                loops[mode].append(res.summary["timing_s"]["loop"])
+                if mode == "with":
+                    stats = res.summary["influx"]
+                    vm_cpu.append(cpu_s(vm.proc.pid) - c0)
+                shutil.rmtree(f"{tmp}/{mode}{k}", ignore_errors=True)
+        n = res.summary["n_steps"]
+        a, b = min(loops["without"]), min(loops["with"])
+        print(f"influx sink, {sc.name}: {n} steps, best of {pairs} alternating runs each")
+        print(
+            f"  loop without the sink {a:.2f} s, with it {b:.2f} s: ratio {b / a:.3f}; "
+            f"the sink's cost {1e6 * (b - a) / n:+.1f} us per step ({100 * (b - a) / a:+.1f} % of the day)"
+        )
+        runs = {m: ", ".join(f"{x:.2f}" for x in v) for m, v in loops.items()}
+        print(f"  all runs: without {runs['without']} s; with {runs['with']} s")
+        print(
+            f"  {stats['points']:,} points ({stats['points'] / n:.1f} per step), "
+            f"{stats['bytes_written'] / 1e6:.0f} MB, "
+            f"{stats['requests']} requests; the run's thread in the sink's calls {stats['run_thread_s']} s; "
+            f"sink process formatting {stats['format_cpu_s']} s CPU; "
+            f"VictoriaMetrics {vm_cpu[-1]:.1f} s CPU"
+        )
+
+        # the server gone after the first point: the run spools everything and does not wait
+        def stop_after_first(out: Path) -> None:
+            while not (out / "influx.json").exists():
+                time.sleep(0.01)
+            vm.kill()
+
+        out = Path(tmp) / "down"
+        threading.Thread(target=stop_after_first, args=(out,), daemon=True).start()
+        opts = InfluxOptions(target=target, flush_timeout_s=0.0)
+        res = run_scenario(sc, out, scenario_name=sc.name, progress=False, influx=opts)
+        s = res.summary["influx"]
+        c = res.summary["timing_s"]["loop"]
+        print(
+            f"  server gone after the first point: loop {c:.2f} s (ratio {c / a:.3f} to without); "
+            f"{s['spooled']:,} points spooled, {s['in_spool']:,} left for twin influx-flush, {s['dropped']} dropped"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench")
     ap.add_argument("--scenario", default="scenarios/pilot-summer-day.toml")
@@ -414,7 +495,9 @@ def main() -> None:
     ap.add_argument("--solves", type=int, default=2000)
     ap.add_argument("--floor-steps", type=int, default=20000)
     ap.add_argument(
-        "--only", choices=["run", "floor", "solvers", "fleet", "datacenter", "hil", "controller"], default=None
+        "--only",
+        choices=["run", "floor", "solvers", "fleet", "datacenter", "hil", "controller", "influx"],
+        default=None,
     )
     a = ap.parse_args()
     parts: dict[str, Callable[[], object]] = {
@@ -425,6 +508,7 @@ def main() -> None:
         "run": lambda: bench_run(a.scenario, a.hours),
         "floor": lambda: bench_mosaik_floor(a.scenario, a.floor_steps),
         "solvers": lambda: bench_solvers(a.solves),
+        "influx": lambda: bench_influx(a.scenario, a.hours),
     }
     for name, part in parts.items():  # all of them in this order, or the one asked for
         if a.only in (None, name):

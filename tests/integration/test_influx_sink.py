@@ -108,7 +108,7 @@ def compare(got: Series, want: Series) -> None:
         b = np.array([g[k] for k in pts])
         bad = ~np.isclose(b, a, rtol=REL_TOL, atol=ABS_TOL)
         rel = np.abs(b[bad] - a[bad]) / np.maximum(np.abs(a[bad]), 1e-300)
-        assert not bad.any(), f"{key[0]}: {int(bad.sum())} values differ, e.g. {a[bad][:3]!r} vs {b[bad][:3]!r} (rel {rel[:3]})"
+        assert not bad.any(), f"{key[0]}: {int(bad.sum())} differ: {a[bad][:3]!r} vs {b[bad][:3]!r} (rel {rel[:3]})"
         n += len(pts)
     assert n > 10_000
 

@@ -33,7 +33,7 @@ BATCH_ITEMS = 5  # items per request (at most 5,000 lines: InfluxDB's recommende
 FLUSH_INTERVAL_MS = 1000  # a partly filled batch goes out after this long (the live view lags at most ~1 s)
 # the client's own retries of one batch: 1 s, then 2 s, then the batch is spooled (a longer retry would hold
 # the rest of the client's queue behind it; the spool and the probe take over)
-RETRY = {
+RETRY: dict[str, Any] = {
     "retry_interval": 1000,
     "max_retries": 2,
     "exponential_base": 2,
@@ -57,6 +57,8 @@ class Outlet:
         max_in_flight: int = 200_000,
         sim_time: Callable[[], float] = lambda: 0.0,
     ) -> None:
+        import logging
+
         from influxdb_client import WriteOptions
         from influxdb_client.client.write_api import SYNCHRONOUS
         from reactivex.scheduler import ThreadPoolScheduler
@@ -88,6 +90,11 @@ class Outlet:
             error_callback=self._failed,
             retry_callback=self._retry,
         )
+        # the client logs every retry and failed batch on stderr (its configuration sets its loggers' levels when
+        # a client is made); the outlet tells them once, as incidents
+        for name in list(logging.root.manager.loggerDict):
+            if name.startswith("influxdb_client"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         self._drainer = threading.Thread(target=self._drain_loop, name="influx-drain", daemon=True)
         self._drainer.start()
 
