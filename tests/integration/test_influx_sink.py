@@ -82,7 +82,8 @@ def expected(run_dir: Path) -> Series:
         key = (f"{meas}_{fld}", tuple(sorted(base + tags)))
         v = t.column(c).to_numpy().astype(float)
         ok = np.isfinite(v)
-        out[key] = dict(zip(ts[ok].tolist(), v[ok].tolist(), strict=True))
+        if ok.any():  # a column with no value at all writes no series
+            out[key] = dict(zip(ts[ok].tolist(), v[ok].tolist(), strict=True))
     packs = run_dir / "packs.parquet"
     if packs.exists():
         p = pq.read_table(packs)
@@ -96,7 +97,7 @@ def expected(run_dir: Path) -> Series:
     return out
 
 
-def compare(got: Series, want: Series) -> None:
+def compare(got: Series, want: Series, at_least: int = 10_000) -> None:
     missing = [k for k in want if k not in got]
     assert not missing, f"{len(missing)} series never arrived, e.g. {missing[:3]}"
     n = 0
@@ -110,7 +111,7 @@ def compare(got: Series, want: Series) -> None:
         rel = np.abs(b[bad] - a[bad]) / np.maximum(np.abs(a[bad]), 1e-300)
         assert not bad.any(), f"{key[0]}: {int(bad.sum())} differ: {a[bad][:3]!r} vs {b[bad][:3]!r} (rel {rel[:3]})"
         n += len(pts)
-    assert n > 10_000
+    assert n > at_least
 
 
 def event_counts(run_dir: Path, got: Series) -> tuple[dict[str, int], dict[str, int]]:
@@ -282,3 +283,46 @@ def test_a_server_that_cannot_be_reached_or_refuses_stops_the_run_before_it_star
         r = twin(*base, "--influx-url", vm.url, *flags)
     assert r.returncode == 2 and "refuses the token" in r.stderr and "HTTP 401" in r.stderr, r.stderr
     no_token_anywhere(tmp_path, r.stdout, r.stderr)
+
+
+def test_a_realtime_hil_run_is_seen_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`twin hil` at wall-clock pace (1 s steps, pack 0 on the emulated BMS): the points are on the server while
+    the run goes, at most a few seconds behind it (the results writer taps every 1 s of wall time, the
+    client flushes every 1 s), and the hil measurement the dashboard's link-health panels read is there."""
+    from tests.integration.hil_support import Bench, scenario, twin_hil
+
+    monkeypatch.setenv("INFLUX_TOKEN", TOKEN)
+    scen = scenario(tmp_path, duration_s=20.0)
+    out = tmp_path / "out"
+    seen: list[tuple[float, int]] = []
+    with Bench(tmp_path) as bench, VictoriaMetrics(tmp_path / "vm") as vm:
+        p = twin_hil(scen, out, "--timeout-s", "0.5", *influx_flags(vm), port=bench.port, background=True)
+        assert isinstance(p, subprocess.Popen)
+        while p.poll() is None:
+            got = vm.export('{__name__="hil_hil_link_ok"}')
+            seen.append((time.monotonic(), sum(len(v) for v in got.values())))
+            time.sleep(0.5)
+        stdout, stderr = p.communicate()
+        assert p.returncode == 0, stderr[-3000:]
+        final = vm.export()
+    live = [(w, n) for w, n in seen if n > 0]
+    assert len({n for _, n in live}) >= 8, seen  # the count grew while the run went
+    t_first = live[0][0]
+    lag = max((w - t_first) - n for w, n in live)  # seconds of run not yet on the server, at worst
+    assert lag <= 4.0, seen
+    s = json.loads((out / "summary.json").read_text())
+    assert s["influx"]["written"] == s["influx"]["points"] and s["hil"]["mode"] == "realtime"
+    compare(final, expected(out), at_least=4000)
+    assert {k[0] for k in final} >= {"hil_hil_link_ok", "hil_hil_lateness_ms", "hil_hil_io_ms", "hil_hil_attempts"}
+
+
+def test_the_dashboard_queries_only_series_the_sink_wrote(live: dict[str, Any]) -> None:
+    """Every (measurement, field) of docs/grafana/twin-dashboard.json is a series on the server after a real run
+    (VictoriaMetrics names it measurement_field), but for the hil ones (a `twin hil` run, checked above)."""
+    from tests.integration.grafana_support import dashboard_fields
+
+    names = {k[0] for k in live["got"]}
+    wanted = dashboard_fields(ROOT / "docs" / "grafana" / "twin-dashboard.json")
+    missing = sorted(f"{m}.{f}" for m, f in wanted if m != "hil" and f"{m}_{f}" not in names)
+    assert not missing, missing
+    assert {m for m, _ in wanted} >= {"pv", "bess", "bess_block", "grid", "spark", "datacenter", "cooling", "events"}
