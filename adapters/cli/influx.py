@@ -95,7 +95,8 @@ def influx_options(args: argparse.Namespace) -> Any:
         ("--influx-flush-timeout-s", args.influx_flush_timeout_s, -1e-12),
     ):
         if v is not None and (not math.isfinite(v) or v <= lo):
-            raise InputError(f"{flag}: expected a positive number, got {v:g}")
+            what = "a number >= 0" if lo < 0 else "a positive number"
+            raise InputError(f"{flag}: expected {what}, got {v:g}")
     opts = InfluxOptions(target=_target(args), run_id=args.influx_run_id, pack_every_s=args.influx_pack_every_s)
     if args.influx_spool_mb is not None:
         opts = replace(opts, spool_mb=args.influx_spool_mb)
@@ -145,6 +146,7 @@ def add_parser(sub: Any) -> None:
     )
     _target_arguments(f, required_help="(default: the one in RUN_DIR/influx.json)")
     f.add_argument("--influx-run-id", metavar="ID", help="with --all: the run tag (default: influx.json's, or new)")
+    f.add_argument("--timeout-s", type=float, default=600.0, metavar="S", help="give up after this long (default 600)")
     f.set_defaults(func=cmd_influx_flush)
 
 
@@ -163,12 +165,22 @@ def cmd_influx_flush(args: argparse.Namespace) -> int:
             raise InputError(f"{meta}: not JSON ({exc})") from None
     elif not args.all:
         raise InputError(f"{meta}: missing; this run did not stream to InfluxDB (send it whole with --all)")
+    if not args.all and not saved.get("tags"):
+        raise InputError(f"{meta}: no tags or start_ms in it; send the run whole with --all")
+    if not math.isfinite(args.timeout_s) or args.timeout_s <= 0:
+        raise InputError(f"--timeout-s: expected a positive number of seconds, got {args.timeout_s:g}")
     target = _target(args, saved)
-    res = flush_run(run_dir, target, saved, whole=args.all, run_id=args.influx_run_id)
+    res = flush_run(run_dir, target, saved, whole=args.all, run_id=args.influx_run_id, timeout_s=args.timeout_s)
     print(
         f"influx-flush {run_dir}: {res['written']} points written, {res['dropped']} dropped, "
         f"{res['in_spool']} left in the spool"
     )
     if res["dropped"]:
         print(f"twin: WARNING: {res['dropped']} points were DROPPED: {res.get('why', '')}", file=sys.stderr)
+    if res["in_spool"]:
+        print(
+            f"twin: {res['in_spool']} points are still in {run_dir / 'influx.spool'}: the server did not take them "
+            f"within {args.timeout_s:g} s (last: {res.get('last_error', 'no answer')}); run this again later",
+            file=sys.stderr,
+        )
     return 0 if not res["in_spool"] else 1

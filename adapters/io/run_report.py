@@ -560,6 +560,9 @@ def _link_sections(d: RunData, tax: rp.TimeAxis | None) -> list[str]:
             "no PV or shed columns in the time series",
         )
         out.append(_section("Controller link (summary key controller_link)", _figures_table(link), plot))
+    influx = s.get("influx")
+    if isinstance(influx, Mapping):  # the InfluxDB sink's counts (docs/telemetry.md); no plot
+        out.append(_section("Telemetry to InfluxDB (summary key influx)", _figures_table(influx)))
     return out
 
 

@@ -1,10 +1,8 @@
 """The InfluxDB sink against a real server (issue 14): Debian's VictoriaMetrics on a free loopback port takes
 InfluxDB's v2 write API (`tests/integration/vm_support.py`); every point the twin wrote is read back through
-its export API and compared with the results folder, value by value.
-
-VictoriaMetrics names a series ``<measurement>_<field>`` with the tags as labels and stores a float with
-about 12 significant digits, hence the relative tolerance of 2e-12 (the sink writes the shortest text that
-reads back as the same double). `.ci/run` installs the package; outside CI a machine without it skips.
+its export API and compared with the results folder, value by value (tests/integration/influx_support.py).
+The server going away: tests/integration/test_influx_outage.py. `.ci/run` installs the package; outside CI a
+machine without it skips.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,118 +18,22 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from adapters.io.influx.schema import PACK_FIELDS, place
+from adapters.io.influx.schema import place
+from tests.integration.influx_support import (
+    ROOT,
+    TOKEN,
+    compare,
+    event_counts,
+    expected,
+    influx_flags,
+    no_token_anywhere,
+    twin,
+)
 from tests.integration.vm_support import VM_BINARY, VictoriaMetrics
 
 pytestmark = pytest.mark.skipif(
     not Path(VM_BINARY).exists() and not os.environ.get("CI"), reason="Debian's victoria-metrics is not installed"
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "tok-3f9a-never-in-a-file"  # must appear in no file of the results folder and in no output
-REL_TOL = 2e-12  # VictoriaMetrics keeps about 12 significant digits (seen: 1.00005e-12 relative)
-ABS_TOL = 1e-15  # and rounds numbers near 1e-19 (round-off residues of 0 MW) to 8 digits
-
-Series = dict[tuple[str, tuple[tuple[str, str], ...]], dict[int, float]]
-
-
-def twin(*args: str, token: str | None = TOKEN, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("INFLUX_TOKEN", None)
-    if token is not None:
-        env["INFLUX_TOKEN"] = token
-    return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def start_twin(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "INFLUX_TOKEN": TOKEN}
-    return subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def influx_flags(vm: VictoriaMetrics) -> list[str]:
-    return ["--influx-url", vm.url, "--influx-org", "site", "--influx-bucket", "twin"]
-
-
-def expected(run_dir: Path) -> Series:
-    """What the sink should have written, from the results folder and the schema (docs/telemetry.md)."""
-    meta = json.loads((run_dir / "influx.json").read_text())
-    base = tuple(sorted(meta["tags"].items()))
-    start = int(meta["start_ms"])
-    out: Series = {}
-    t = pq.read_table(run_dir / "timeseries.parquet")
-    ts = start + np.rint(t.column("time_s").to_numpy() * 1000).astype(np.int64)
-    for c in t.column_names:
-        if c == "time_s":
-            continue
-        meas, tags, fld = place(c)
-        key = (f"{meas}_{fld}", tuple(sorted(base + tags)))
-        v = t.column(c).to_numpy().astype(float)
-        ok = np.isfinite(v)
-        if ok.any():  # a column with no value at all writes no series
-            out[key] = dict(zip(ts[ok].tolist(), v[ok].tolist(), strict=True))
-    packs = run_dir / "packs.parquet"
-    if packs.exists():
-        p = pq.read_table(packs)
-        pts = start + np.rint(p.column("time_s").to_numpy() * 1000).astype(np.int64)
-        blk, pid = p.column("block").to_numpy(), p.column("pack_id").to_numpy()
-        for f in PACK_FIELDS:
-            v = p.column(f).to_numpy().astype(float)
-            for i in np.flatnonzero(np.isfinite(v)):
-                key = (f"pack_{f}", tuple(sorted(base + (("block", str(blk[i])), ("pack", str(pid[i]))))))
-                out.setdefault(key, {})[int(pts[i])] = float(v[i])
-    return out
-
-
-def compare(got: Series, want: Series, at_least: int = 10_000) -> None:
-    missing = [k for k in want if k not in got]
-    assert not missing, f"{len(missing)} series never arrived, e.g. {missing[:3]}"
-    n = 0
-    for key, pts in want.items():
-        g = got[key]
-        lost = sorted(set(pts) - set(g))
-        assert not lost, f"{key[0]}: {len(lost)} of {len(pts)} points lost, first at {lost[0]} ms"
-        a = np.array([pts[k] for k in pts])
-        b = np.array([g[k] for k in pts])
-        bad = ~np.isclose(b, a, rtol=REL_TOL, atol=ABS_TOL)
-        rel = np.abs(b[bad] - a[bad]) / np.maximum(np.abs(a[bad]), 1e-300)
-        assert not bad.any(), f"{key[0]}: {int(bad.sum())} differ: {a[bad][:3]!r} vs {b[bad][:3]!r} (rel {rel[:3]})"
-        n += len(pts)
-    assert n > at_least
-
-
-def event_counts(run_dir: Path, got: Series) -> tuple[dict[str, int], dict[str, int]]:
-    want: dict[str, int] = {}
-    for ev in json.loads((run_dir / "summary.json").read_text())["events"]:
-        if not ev["kind"].startswith("influx_"):  # the sink's own incidents are logged after it closed
-            want[ev["kind"]] = want.get(ev["kind"], 0) + 1
-    have: dict[str, int] = {}
-    for (name, labels), pts in got.items():
-        if name == "events_time_s":
-            kind = dict(labels)["kind"]
-            have[kind] = have.get(kind, 0) + len(pts)
-    return want, have
-
-
-def no_token_anywhere(run_dir: Path, *outputs: str) -> None:
-    for out in outputs:
-        assert TOKEN not in out
-    for f in run_dir.rglob("*"):
-        if f.is_file():
-            assert TOKEN.encode() not in f.read_bytes(), f"the token is in {f}"
 
 
 @pytest.fixture(scope="module")
@@ -185,71 +86,6 @@ def test_timestamps_are_the_scenario_start_plus_simulated_time(live: dict[str, A
     assert ts[0] == 1752606000000  # 2025-07-15T19:00:00Z
     assert np.all(np.diff(ts) == 1000) and len(ts) == 1200
     assert json.loads((out / "influx.json").read_text())["start_ms"] == 1752606000000
-
-
-def test_a_server_stopped_mid_run_loses_nothing(tmp_path: Path) -> None:
-    """The server goes away for 12 s (longer than the client's own retries, adapters/io/influx/outlet.py RETRY)
-    while a 2-hour run goes and comes back on the same port: the run neither stops nor fails, the points go to
-    the spool and are sent when the server is back; in the end every point is there.
-    VictoriaMetrics is stopped with SIGTERM: on SIGKILL it loses what it had acknowledged but not yet flushed
-    to disk (up to a second), which no client can see or help."""
-    with VictoriaMetrics(tmp_path / "vm") as vm:
-        out = tmp_path / "run"
-        p = start_twin(
-            "run", "scenarios/pilot-1h.toml", "--duration-s", "7200", "--out", str(out), "--no-progress",
-            *influx_flags(vm),
-        )  # fmt: skip
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 120:  # the first points are in
-            if vm.rows_inserted() > 2000:
-                break
-            assert p.poll() is None, p.communicate()
-            time.sleep(0.1)
-        assert vm.proc is not None
-        vm.proc.terminate()
-        vm.proc.wait(20)
-        vm.proc = None
-        t_down = time.monotonic()
-        time.sleep(12.0)
-        vm.start()
-        down_for = time.monotonic() - t_down
-        stdout, stderr = p.communicate(timeout=600)
-        assert p.returncode == 0, stderr[-3000:]
-        summ = json.loads((out / "summary.json").read_text())
-        s = summ["influx"]
-        assert s["spooled"] > 0 and s["dropped"] == 0 and s["in_spool"] == 0, s
-        assert s["written"] == s["points"], s
-        kinds = [e["kind"] for e in summ["events"]]
-        assert "influx_down" in kinds and "influx_up" in kinds, kinds
-        compare(vm.export(), expected(out))
-        assert down_for > 12.0
-        no_token_anywhere(out, stdout, stderr)
-
-
-def test_a_server_gone_to_the_end_leaves_a_spool_that_influx_flush_sends(tmp_path: Path) -> None:
-    with VictoriaMetrics(tmp_path / "vm") as vm:
-        out = tmp_path / "run"
-        p = start_twin(
-            "run", "scenarios/pilot-1h.toml", "--duration-s", "600", "--out", str(out), "--no-progress",
-            "--influx-flush-timeout-s", "1", *influx_flags(vm),
-        )  # fmt: skip
-        t0 = time.monotonic()
-        while not (out / "influx.json").exists():  # the server took the first point: take it away
-            assert time.monotonic() - t0 < 120 and p.poll() is None
-            time.sleep(0.02)
-        vm.kill()
-        stdout, stderr = p.communicate(timeout=600)
-        assert p.returncode == 0, stderr[-3000:]
-        s = json.loads((out / "summary.json").read_text())["influx"]
-        assert s["in_spool"] > 0 and s["dropped"] == 0 and s["written"] + s["in_spool"] == s["points"], s
-        assert "influx.spool" in stderr and "twin influx-flush" in stderr
-        assert list((out / "influx.spool").glob("seg-*.lp"))
-        vm.start()
-        r = twin("influx-flush", str(out))
-        assert r.returncode == 0, r.stderr
-        assert f"{s['in_spool']} points written" in r.stdout, r.stdout
-        assert not (out / "influx.spool").exists()
-        compare(vm.export(), expected(out))
 
 
 def test_influx_flush_all_sends_a_run_made_without_the_sink(live: dict[str, Any], tmp_path: Path) -> None:

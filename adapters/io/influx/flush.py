@@ -29,14 +29,22 @@ def flush_run(
     whole: bool = False,
     run_id: str | None = None,
     timeout_s: float = 600.0,
+    spool_max_bytes: int = 1 << 40,  # --all sends a whole run, through the spool while the server lags: unbounded
 ) -> dict[str, Any]:
-    """Send the spool (and with ``whole`` the results); the outlet's counts."""
-    outlet = Outlet(target, run_dir / SPOOL_DIR)
+    """Send the spool (and with ``whole`` the results) within ``timeout_s``; the outlet's counts. A server that
+    cannot be reached or refuses the token, org or bucket stops it first (:class:`InputError`, exit 2): the
+    check is one real write, an ``influx_flush`` event point of the run."""
+    from adapters.io.influx.target import preflight
+
+    tags, start_ms = _identity(run_dir, saved, run_id) if whole else (saved["tags"], int(saved["start_ms"]))
+    fmt = LineFormatter(tags, start_ms)
+    first = fmt.events([{"time_s": 0.0, "kind": "influx_flush", "detail": f"twin influx-flush of {run_dir}"}])
+    preflight(target, first.data)
+    outlet = Outlet(target, run_dir / SPOOL_DIR, spool_max_bytes=spool_max_bytes)
     sent = 0
     if whole:
-        tags, start_ms = _identity(run_dir, saved, run_id)
-        sent = send_results(run_dir, LineFormatter(tags, start_ms), outlet)
-        if not (run_dir / INFLUX_JSON).exists():
+        sent = send_results(run_dir, fmt, outlet)
+        if not (run_dir / INFLUX_JSON).exists() or run_id:
             (run_dir / INFLUX_JSON).write_text(
                 json.dumps(
                     {**target.public(), "precision": "ms", "tags": tags, "start_ms": start_ms, "spool": SPOOL_DIR},
@@ -79,18 +87,22 @@ def send_results(run_dir: Path, fmt: LineFormatter, outlet: Outlet) -> int:
 
     n = 0
     ts = run_dir / "timeseries.parquet"
-    if not ts.exists():
-        raise InputError(f"{ts}: missing; a run's time series is sent from it (a running or killed run: its parts)")
-    pf = pq.ParquetFile(ts)
-    fmt.set_columns(pf.schema_arrow.names)
-    for batch in pf.iter_batches(batch_size=ROWS_PER_BLOCK):
-        block = np.column_stack([c.to_numpy(zero_copy_only=False).astype(np.float64) for c in batch.columns])
-        lines = fmt.rows(block)
-        n += lines.n_lines
-        outlet.send(lines)
+    # a killed run never joined its chunks: its parts are read in order (docs/results.md)
+    files = [ts] if ts.exists() else sorted((run_dir / "timeseries.parts").glob("part-*.parquet"))
+    if not files:
+        raise InputError(f"{ts}: missing (and no timeseries.parts/); a run's time series is sent from it")
+    for f in files:
+        pf = pq.ParquetFile(f)
+        fmt.set_columns(pf.schema_arrow.names)
+        for batch in pf.iter_batches(batch_size=ROWS_PER_BLOCK):
+            block = np.column_stack([c.to_numpy(zero_copy_only=False).astype(np.float64) for c in batch.columns])
+            lines = fmt.rows(block)
+            n += lines.n_lines
+            outlet.send(lines)
     packs = run_dir / "packs.parquet"
-    if packs.exists():
-        t = pq.read_table(packs)
+    pack_files = [packs] if packs.exists() else sorted((run_dir / "packs.parts").glob("part-*.parquet"))
+    for pfile in pack_files:
+        t = pq.read_table(pfile)
         cols = {c: t.column(c).to_numpy() for c in t.column_names}
         times = cols["time_s"]
         for t_s in np.unique(times):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ __all__ = ["ITEM_LINES", "Outlet", "RETRY"]
 ITEM_LINES = 1000  # lines per item handed to the batching write API
 BATCH_ITEMS = 5  # items per request (at most 5,000 lines: InfluxDB's recommended batch size)
 FLUSH_INTERVAL_MS = 1000  # a partly filled batch goes out after this long (the live view lags at most ~1 s)
-# the client's own retries of one batch: 1 s, then 2 s, then the batch is spooled (a longer retry would hold
-# the rest of the client's queue behind it; the spool and the probe take over)
+# the client's own retries of one batch (influxdb-client 1.50's WritesRetry: waits drawn from 1-2 s, then 2-4 s;
+# no new attempt after 8 s), then the batch is spooled: a longer retry would hold the client's queue behind it,
+# and the spool and the probe take over
 RETRY: dict[str, Any] = {
     "retry_interval": 1000,
     "max_retries": 2,
@@ -70,6 +72,13 @@ class Outlet:
         self.counts = {"written": 0, "retried": 0, "spooled": 0, "dropped": 0, "requests": 0, "bytes_written": 0}
         self.incidents: list[dict[str, Any]] = []
         self.in_flight = 0
+        # items handed to the client and not yet reported back, in order (the client writes them in order, one
+        # request at a time): what close() spools if the client still holds them when its time is up
+        self._pending: deque[tuple[bytes, int]] = deque()
+        self._abandoned = False
+        self._n_told = 0  # incidents handed out by take_new_incidents
+        self.last_error: str | None = None  # the latest failed request, in words
+        self.refused: str | None = None  # the server refused the token, org or bucket: waiting will not help
         self.live = not self.spool  # a spool left from before goes first
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -107,6 +116,7 @@ class Outlet:
                 go = self.live and self.in_flight + n <= self.max_in_flight
                 if go:
                     self.in_flight += n
+                    self._pending.append((data, n))
                 elif self.live:
                     self._incident("influx_slow", f"{self.in_flight} lines wait in the client; spooling")
                     self.live = False
@@ -130,23 +140,36 @@ class Outlet:
                 self._incident("influx_dropped", f"{n} lines dropped: the spool is full ({self.spool.max_bytes} bytes)")
 
     # -- the client's callbacks (its writer thread) ----------------------------------------------
+    def _settle(self, n: int) -> None:
+        """Under the lock: the client reported ``n`` lines back: the oldest pending items that hold them."""
+        self.in_flight -= n
+        while n > 0 and self._pending:
+            n -= self._pending.popleft()[1]
+        if n:
+            self._incident("influx_error", f"bookkeeping: {n} lines reported back that were not pending")
+
     def _ok(self, conf: Any, data: bytes) -> None:
         n = data.count(b"\n") + 1
         with self._lock:
-            self.in_flight -= n
+            if self._abandoned:  # close() spooled what the client held; this batch arrived meanwhile
+                return
+            self._settle(n)
             self.counts["written"] += n
             self.counts["requests"] += 1
             self.counts["bytes_written"] += len(data)
 
     def _retry(self, conf: Any, data: bytes, exc: BaseException) -> None:
         with self._lock:
-            self.counts["retried"] += data.count(b"\n") + 1
+            if not self._abandoned:
+                self.counts["retried"] += data.count(b"\n") + 1
 
     def _failed(self, conf: Any, data: bytes, exc: BaseException) -> None:
         n = data.count(b"\n") + 1
         status = http_status(exc)
         with self._lock:
-            self.in_flight -= n
+            if self._abandoned:
+                return
+            self._settle(n)
             if status in BAD_DATA:
                 self.counts["dropped"] += n
                 self._incident(
@@ -162,7 +185,7 @@ class Outlet:
         self._wake.set()
 
     def _incident(self, kind: str, detail: str) -> None:
-        """Under the lock: something the summary and the event log should tell."""
+        """Under the lock: something the summary and the event log should tell (and the server, as an event)."""
         self.incidents.append(
             {
                 "time_s": round(self.sim_time(), 3),
@@ -171,6 +194,13 @@ class Outlet:
                 "detail": detail,
             }
         )
+
+    def take_new_incidents(self) -> list[dict[str, Any]]:
+        """The incidents since the last call (the sink sends them as ``events`` points)."""
+        with self._lock:
+            new = self.incidents[self._n_told :]
+            self._n_told = len(self.incidents)
+        return new
 
     # -- the spool back to the server ------------------------------------------------------------
     def _drain_loop(self) -> None:
@@ -217,6 +247,10 @@ class Outlet:
                         )
                     self.spool.remove(path, n)
                     continue
+                with self._lock:
+                    self.last_error = describe_failure(exc)
+                    if status in (401, 403, 404):
+                        self.refused = self.last_error
                 return False
             with self._lock:
                 self.counts["written"] += n
@@ -233,10 +267,25 @@ class Outlet:
         """Every batch finished (written or spooled), then the spool sent until ``timeout_s`` has passed; the
         counts. What the server did not take stays in the spool for ``twin influx-flush``."""
         deadline = time.monotonic() + timeout_s
-        self._batch.close()  # waits for the client's batches: each is written or spooled within RETRY's bound
+        # the client's batches, each written or spooled by its callbacks; a server that hangs rather than refuses
+        # holds each for its timeout on every attempt, so the wait is bounded and what is left goes to the spool
+        closer = threading.Thread(target=self._batch.close, name="influx-close", daemon=True)
+        closer.start()
+        closer.join(timeout=max(timeout_s, 1.0))
+        if closer.is_alive():
+            with self._lock:
+                held = list(self._pending)
+                self._pending.clear()
+                self._abandoned = True
+                self.in_flight = 0
+                self.live = False
+                n_held = sum(k for _, k in held)
+                self._incident("influx_down", f"the client still held {n_held} lines after {timeout_s:g} s: spooled")
+            for item, k in held:
+                self._to_spool(item, k)  # a piece ends with its newline
         self._stop.set()
         self._drainer.join(timeout=60)
-        while self.spool and time.monotonic() < deadline:
+        while self.spool and time.monotonic() < deadline and self.refused is None:
             if self.drain(deadline):
                 break
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
@@ -248,4 +297,6 @@ class Outlet:
             out["in_spool"] = self.spool.lines
             out["in_flight_lost"] = self.in_flight  # lines the client never reported back (0 unless it broke)
             out["incidents"] = list(self.incidents)
+            if self.spool.lines and self.last_error:
+                out["last_error"] = self.last_error
         return out

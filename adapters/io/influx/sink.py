@@ -9,7 +9,7 @@ a real-time run lags about a second).
 
 ``influx.json`` in the results folder names the server, org, bucket, run id, tags and start (no token), so
 ``twin influx-flush RUN_DIR`` can send the spool (or the whole run) later. If the run's process dies, the
-sink process sees its queue close and still sends what reached it.
+sink process sees it gone (within a second), sends what reached it and ends.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import queue
 import secrets
 import signal
 import time
@@ -150,13 +151,21 @@ class InfluxSink:
 
     def close(self) -> dict[str, Any]:
         """Send what is left, wait for the sink process (the spool gets ``flush_timeout_s``), and the counts."""
-        wait_s = self.opts.flush_timeout_s + 120.0  # the client's batches end within RETRY's bound each
+        # the sink bounds its own end: the client's batches and the spool within flush_timeout_s each, a request
+        # in progress within the target's timeout
+        wait_s = 2.0 * self.opts.flush_timeout_s + 3.0 * self.opts.target.timeout_s + 30.0
         res: dict[str, Any] | None = None
         if self._dead is None:
             self._q.put(("close", self.opts.flush_timeout_s))
-            try:
-                res = self._result.get(timeout=wait_s)
-            except Exception:
+            t_end = time.monotonic() + wait_s
+            while res is None and time.monotonic() < t_end:
+                try:
+                    res = self._result.get(timeout=0.5)
+                except queue.Empty:
+                    if not self._proc.is_alive() and self._result.empty():
+                        self._dead = f"the sink process ended (exit {self._proc.exitcode}) without a report"
+                        break
+            if res is None and self._dead is None:
                 self._dead = f"the sink process gave no report within {wait_s:g} s"
         self._proc.join(timeout=10)
         if self._proc.is_alive():
@@ -200,11 +209,19 @@ def _worker(
         points = 0
         timeout_s = 60.0
         t_busy = 0.0
+        parent = mp.parent_process()
         while True:
             try:
-                msg = q.get()
-            except (EOFError, OSError):  # the run's process is gone: send what arrived
+                msg = q.get(timeout=1.0)
+            except queue.Empty:
+                # this process holds the queue's writing end too, so a dead run never closes it: watch the run
+                if parent is not None and not parent.is_alive():
+                    break  # the run's process is gone: send what arrived, then end
+                msg = None
+            except (EOFError, OSError):
                 break
+            if msg is None:
+                continue
             t0 = time.process_time()
             kind = msg[0]
             if kind == "close":
@@ -223,6 +240,11 @@ def _worker(
                 lines = fmt.events(msg[1])
             points += lines.n_lines
             outlet.send(lines)
+            new = outlet.take_new_incidents()
+            if new:  # the sink's own incidents (server down, back, drops) as events, for the dashboard
+                inc = fmt.events(new)
+                points += inc.n_lines
+                outlet.send(inc)
             t_busy += time.process_time() - t0
         out = outlet.close(timeout_s)
         out["points"] = points

@@ -104,3 +104,18 @@ def test_a_full_spool_drops_and_says_so(tmp_path: Path) -> None:
     assert res["dropped"] > 0 and res["in_spool"] > 0 and res["dropped"] + res["in_spool"] == 3000, res
     assert any(i["kind"] == "influx_dropped" and "spool is full" in i["detail"] for i in res["incidents"])
     assert sum(p.stat().st_size for p in (tmp_path / "spool").glob("seg-*.lp")) <= 120_000
+
+
+def test_a_server_that_hangs_cannot_hold_the_end_of_the_run(server: Scripted, tmp_path: Path) -> None:
+    """A server that takes the request and never answers (a network partition): the client would hold every
+    batch for its timeout on each attempt; close() gives it the flush timeout, then spools what it holds."""
+    server.delay_s = 60.0
+    o = Outlet(InfluxTarget(server.url, "o", "b", "t", timeout_s=2.0), tmp_path / "spool")
+    o.send(block(3000))
+    t0 = time.monotonic()
+    res = o.close(3.0)
+    took = time.monotonic() - t0
+    assert took < 10.0, took
+    assert res["in_spool"] == 3000 and res["written"] == 0 and res["dropped"] == 0, res
+    assert any("still held 3000 lines" in i["detail"] for i in res["incidents"])
+    assert sum(p.read_bytes().count(b"\n") for p in (tmp_path / "spool").glob("seg-*.lp")) == 3000
