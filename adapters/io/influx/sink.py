@@ -3,7 +3,7 @@ its own formats them (:mod:`adapters.io.influx.lineproto`) and sends them (:mod:
 
 Formatting a row of 200 numbers costs 40-130 us of Python and pyarrow, 4-10 % of a 1 s step of the default
 day, so it is done in a separate process: the simulation's cost is a copy of the block and a pickle on
-``multiprocessing``'s feeder thread (``make bench --only influx`` measures it). The results writer taps its
+``multiprocessing``'s feeder thread (``python -m benchmarks.bench --only influx`` measures it). The results writer taps its
 rows every ``tap_rows`` rows or ``tap_wall_s`` seconds of wall time, whichever comes first (the live view of
 a real-time run lags about a second).
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -17,39 +16,10 @@ import numpy as np
 import pandas as pd
 
 from adapters.io.replay_report import write_replay
+from tests.unit.adapters.html_support import PNG_SIGNATURE, Page
 from twin.config.recorded import ScoringConfig
 from twin.replay.explain import divergence_context
 from twin.replay.scores import event_windows, score_signal
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.imgs: list[dict[str, str | None]] = []
-        self.text: list[str] = []
-        self.refs: list[str] = []
-        self.tags: list[str] = []
-        self._in_style = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self._in_style = tag == "style"
-        a = dict(attrs)
-        if tag == "img":
-            self.imgs.append(a)
-        for k in ("src", "href"):
-            if a.get(k):
-                self.refs.append(str(a[k]))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "style":
-            self._in_style = False
-
-    def handle_data(self, data: str) -> None:
-        if not self._in_style:  # the page's CSS (.pass, .fail) is no text a reader sees
-            self.text.append(data)
 
 
 def _inputs() -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -143,7 +113,7 @@ def test_the_page_is_offline_with_one_png_per_signal_and_every_finding(tmp_path:
     _, html_path = write_replay(tmp_path, doc, field, twin)
     assert len(plt.get_fignums()) == n_figs  # no figure left open
     page_text = html_path.read_text()
-    page = _Page()
+    page = Page()
     page.feed(page_text)
     page.close()
     assert len(page.imgs) == len(doc["signals"]) == 2
@@ -170,7 +140,7 @@ def test_the_page_shows_the_failing_signal_and_its_first_divergence(tmp_path: Pa
     first = bess["first_divergence"]
     assert first["start_s"] == 300.0  # the field steps up at 300 s; the twin's band does not reach it
     _, html_path = write_replay(tmp_path, doc, field, twin)
-    page = _Page()
+    page = Page()
     page.feed(html_path.read_text())
     text = " ".join(page.text)
     assert "300 s (12:05:00)" in text  # seconds and clock time from the start

@@ -12,7 +12,6 @@ import io
 import json
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -25,43 +24,15 @@ import pytest
 from adapters.cli import main
 from adapters.io import run_report_plots
 from adapters.io.run_report import MAX_EVENTS_PER_KIND, PLOTS, write_run_report
+from tests.unit.adapters.html_support import PNG_SIGNATURE, Page
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N = 600  # rows at 1 s
 N_BLOCKS, N_UNITS = 3, 2
 
 
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.imgs: list[dict[str, str | None]] = []
-        self.refs: list[str] = []
-        self.tags: list[str] = []
-        self.text: list[str] = []
-        self._skip = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self._skip = tag == "style"
-        a = dict(attrs)
-        if tag == "img":
-            self.imgs.append(a)
-        for k in ("src", "href"):
-            if a.get(k):
-                self.refs.append(str(a[k]))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "style":
-            self._skip = False
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.text.append(data)
-
-
-def _parse(path: Path) -> tuple[str, _Page]:
+def _parse(path: Path) -> tuple[str, Page]:
     text = path.read_text(encoding="utf-8")
-    p = _Page()
+    p = Page()
     p.feed(text)
     return text, p
 
@@ -208,7 +179,7 @@ def _png(src: str | None) -> np.ndarray:
     return matplotlib.image.imread(io.BytesIO(raw), format="png")
 
 
-def _assert_offline(text: str, page: _Page) -> None:
+def _assert_offline(text: str, page: Page) -> None:
     low = text.lower()
     assert "http://" not in low and "https://" not in low
     assert "<script" not in low and "<link" not in low and "@import" not in low and "url(" not in low
