@@ -416,7 +416,16 @@ def finish(tw: Twin, outcome: Outcome) -> RunResult:
 
 def close_influx(sink: Any, site: Site) -> dict[str, Any]:
     """The sink's counts for the summary; what happened to it (server down and back, drops) into the event log."""
-    stats = sink.close()
+    try:
+        stats = sink.close()
+    except KeyboardInterrupt:  # a second Ctrl-C while the spool is sent: leave it for `twin influx-flush`
+        sink.abort()
+        from adapters.io.influx.sink import SPOOL_DIR, spool_lines
+
+        stats = {
+            "error": "interrupted while the sink sent its last points; they wait in the spool",
+            "in_spool": spool_lines(sink.run_dir / SPOOL_DIR),
+        }
     for inc in stats.pop("incidents", []):
         site.log(inc["time_s"], inc["kind"], f"{inc['detail']} (wall {inc['wall_s']:g} s into the run)")
     if "error" in stats:

@@ -161,12 +161,21 @@ def cmd_influx_flush(args: argparse.Namespace) -> int:
     if meta.exists():
         try:
             saved = json.loads(meta.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{meta}: not JSON ({exc})") from None
+        tags = saved.get("tags") if isinstance(saved, dict) else None
+        if (
+            not isinstance(saved, dict)
+            or not isinstance(tags, dict)
+            or not all(isinstance(tags.get(k), str) for k in ("site", "scenario", "run"))
+            or not isinstance(saved.get("start_ms"), int)
+        ):
+            raise InputError(
+                f"{meta}: expected an object with tags (site, scenario, run: text) and start_ms (an integer), "
+                "as a run writes it; send the run whole with --all after removing the file"
+            )
     elif not args.all:
         raise InputError(f"{meta}: missing; this run did not stream to InfluxDB (send it whole with --all)")
-    if not args.all and not saved.get("tags"):
-        raise InputError(f"{meta}: no tags or start_ms in it; send the run whole with --all")
     if not math.isfinite(args.timeout_s) or args.timeout_s <= 0:
         raise InputError(f"--timeout-s: expected a positive number of seconds, got {args.timeout_s:g}")
     target = _target(args, saved)

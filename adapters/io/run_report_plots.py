@@ -332,7 +332,7 @@ def plot_pue(
     """PUE per window of ``window_s``: (IT + cooling + aux) / IT and (IT + cooling) / IT, each the ratio of the
     window's sums of the rows (energies when rows are evenly spaced), with the run's figures from
     summary.json. Returns the plot and the number of windows with IT power."""
-    if not _has(ts, "time_s", "it_p_mw", "cooling_p_mw"):
+    if len(_has(ts, "time_s", "it_p_mw", "cooling_p_mw")) < 3:  # all three are needed
         return None, 0
     t = ts["time_s"]
     it, cool = ts["it_p_mw"], ts["cooling_p_mw"]

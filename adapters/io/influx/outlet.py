@@ -81,9 +81,11 @@ class Outlet:
         self.refused: str | None = None  # the server refused the token, org or bucket: waiting will not help
         self.live = not self.spool  # a spool left from before goes first
         self._lock = threading.Lock()
+        self._draining = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._t0 = time.monotonic()
+        self._scheduler = ThreadPoolScheduler(max_workers=1)
         self._client = target.client(retries=False)
         self._sync_client = target.client(retries=False)
         self._sync = self._sync_client.write_api(write_options=SYNCHRONOUS)
@@ -92,7 +94,7 @@ class Outlet:
                 batch_size=BATCH_ITEMS,
                 flush_interval=FLUSH_INTERVAL_MS,
                 max_close_wait=3_600_000,  # close() waits for every batch (each ends within RETRY's bound)
-                write_scheduler=ThreadPoolScheduler(max_workers=1),
+                write_scheduler=self._scheduler,
                 **RETRY,
             ),
             success_callback=self._ok,
@@ -181,7 +183,12 @@ class Outlet:
                     "influx_down", f"a batch failed after the client's retries: {describe_failure(exc)}; spooling"
                 )
             self.live = False
-        self._to_spool(data + b"\n", n)
+        try:
+            self._to_spool(data + b"\n", n)
+        except Exception as exc:  # the client swallows a callback's error: count the lines and say why
+            with self._lock:
+                self.counts["dropped"] += n
+                self._incident("influx_dropped", f"{n} lines dropped: the spool failed: {type(exc).__name__}: {exc}")
         self._wake.set()
 
     def _incident(self, kind: str, detail: str) -> None:
@@ -206,22 +213,31 @@ class Outlet:
     def _drain_loop(self) -> None:
         k = 0
         while not self._stop.is_set():
-            if self.live:
+            if self.live and not self.spool:
                 self._wake.wait(0.5)
                 self._wake.clear()
                 k = 0
                 continue
-            if self.drain():
-                k = 0
-                continue
+            try:
+                if self.drain():
+                    k = 0
+                    continue
+            except Exception as exc:  # the disk, say: told once, and the loop goes on
+                with self._lock:
+                    self._incident("influx_error", f"sending the spool: {type(exc).__name__}: {exc}")
             self._stop.wait(PROBE_BACKOFF_S[min(k, len(PROBE_BACKOFF_S) - 1)])
             k += 1
 
     def drain(self, deadline: float | None = None) -> bool:
-        """Send the spool, oldest segment first; True when it is empty (and the outlet live again)."""
+        """Send the spool, oldest segment first; True when it is empty (and the outlet live again). One caller
+        at a time (the drain thread, or close() once the thread has stopped)."""
+        with self._draining:
+            return self._drain(deadline)
+
+    def _drain(self, deadline: float | None) -> bool:
         from influxdb_client import WritePrecision
 
-        while deadline is None or time.monotonic() < deadline:
+        while (deadline is None and not self._stop.is_set()) or (deadline is not None and time.monotonic() < deadline):
             seg = self.spool.oldest()
             if seg is None:
                 with self._lock:
@@ -253,6 +269,7 @@ class Outlet:
                         self.refused = self.last_error
                 return False
             with self._lock:
+                self.refused = None  # the server takes points (again)
                 self.counts["written"] += n
                 self.counts["requests"] += 1
                 self.counts["bytes_written"] += len(data)
@@ -283,6 +300,8 @@ class Outlet:
                 self._incident("influx_down", f"the client still held {n_held} lines after {timeout_s:g} s: spooled")
             for item, k in held:
                 self._to_spool(item, k)  # a piece ends with its newline
+            # the batches still queued in the client would each wait for the hanging server: not run at all
+            self._scheduler.executor.shutdown(wait=False, cancel_futures=True)
         self._stop.set()
         self._drainer.join(timeout=60)
         while self.spool and time.monotonic() < deadline and self.refused is None:

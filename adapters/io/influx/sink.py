@@ -3,9 +3,9 @@ its own formats them (:mod:`adapters.io.influx.lineproto`) and sends them (:mod:
 
 Formatting a row of 200 numbers costs 40-130 us of Python and pyarrow, 4-10 % of a 1 s step of the default
 day, so it is done in a separate process: the simulation's cost is a copy of the block and a pickle on
-``multiprocessing``'s feeder thread (``python -m benchmarks.bench --only influx`` measures it). The results writer taps its
-rows every ``tap_rows`` rows or ``tap_wall_s`` seconds of wall time, whichever comes first (the live view of
-a real-time run lags about a second).
+``multiprocessing``'s feeder thread (``python -m benchmarks.bench --only influx`` measures it). The results
+writer taps its rows every ``tap_rows`` rows or ``tap_wall_s`` seconds of wall time, whichever comes first
+(the live view of a real-time run lags about a second).
 
 ``influx.json`` in the results folder names the server, org, bucket, run id, tags and start (no token), so
 ``twin influx-flush RUN_DIR`` can send the spool (or the whole run) later. If the run's process dies, the
@@ -33,7 +33,7 @@ import numpy as np
 from adapters.io.influx.lineproto import LineFormatter
 from adapters.io.influx.target import InfluxTarget, preflight
 
-__all__ = ["INFLUX_JSON", "SPOOL_DIR", "InfluxOptions", "InfluxSink", "run_id", "start_ms_of"]
+__all__ = ["INFLUX_JSON", "SPOOL_DIR", "InfluxOptions", "InfluxSink", "run_id", "spool_lines", "start_ms_of"]
 
 INFLUX_JSON = "influx.json"
 SPOOL_DIR = "influx.spool"
@@ -115,7 +115,7 @@ class InfluxSink:
     def _put(self, msg: tuple[Any, ...]) -> None:
         t0 = time.perf_counter()
         if self._dead is None and not self._proc.is_alive():
-            self._dead = f"the sink process ended (exit {self._proc.exitcode}) during the run"
+            self._dead = self._why_dead("during the run")
         if self._dead is None:
             self._q.put(msg)
         self.wall_s += time.perf_counter() - t0
@@ -141,11 +141,26 @@ class InfluxSink:
             self._put(("events", [dict(e) for e in events[self._n_events :]]))
             self._n_events = len(events)
 
+    def _why_dead(self, when: str) -> str:
+        """The sink process has ended: its own report of why, if it left one. The queue's feeder thread must not
+        wait at exit for a reader that is gone (the run's process would never end)."""
+        self._q.cancel_join_thread()
+        try:
+            res = self._result.get(timeout=1.0)
+        except Exception:
+            res = None
+        if isinstance(res, dict) and "error" in res:
+            return f"the sink process failed {when}: {res['error']}"
+        return f"the sink process ended (exit {self._proc.exitcode}) {when}"
+
     # -- the end ---------------------------------------------------------------------------------
     def abort(self) -> None:
-        """The run never started: stop the sink process (what reached it is sent)."""
-        self._q.put(("close", 5.0))
-        self._proc.join(timeout=30)
+        """The run never started, or its end was interrupted: stop the sink process (what reached it is sent
+        within a few seconds; the rest stays in its spool)."""
+        self._q.cancel_join_thread()
+        if self._proc.is_alive():
+            self._q.put(("close", 5.0))
+            self._proc.join(timeout=30)
         if self._proc.is_alive():
             self._proc.kill()
 
@@ -163,18 +178,19 @@ class InfluxSink:
                     res = self._result.get(timeout=0.5)
                 except queue.Empty:
                     if not self._proc.is_alive() and self._result.empty():
-                        self._dead = f"the sink process ended (exit {self._proc.exitcode}) without a report"
+                        self._dead = self._why_dead("without a report")
                         break
             if res is None and self._dead is None:
                 self._dead = f"the sink process gave no report within {wait_s:g} s"
         self._proc.join(timeout=10)
         if self._proc.is_alive():
             self._proc.kill()
+            self._q.cancel_join_thread()
         self._q.close()
         out: dict[str, Any] = {**self.opts.target.public(), "run": self.tags["run"]}
         if res is None or "error" in res:
             why = self._dead or (res or {}).get("error", "no report")
-            out.update({"error": why, "in_spool": _spool_lines(self.run_dir / SPOOL_DIR)})
+            out.update({"error": why, "in_spool": spool_lines(self.run_dir / SPOOL_DIR)})
             return out
         res["points"] += self.n_points_first
         res["written"] += self.n_points_first
@@ -183,7 +199,7 @@ class InfluxSink:
         return out
 
 
-def _spool_lines(folder: Path) -> int:
+def spool_lines(folder: Path) -> int:
     from adapters.io.influx.spool import Spool
 
     return Spool(folder, 1 << 62).lines

@@ -74,8 +74,11 @@ class Spool:
     def remove(self, path: Path, n_lines: int) -> None:
         """A segment the server accepted."""
         with self._lock:
-            size = path.stat().st_size
-            os.unlink(path)
+            try:
+                size = path.stat().st_size
+                os.unlink(path)
+            except FileNotFoundError:  # removed already: counted then
+                return
             self.bytes -= size
             self.lines -= n_lines
 

@@ -44,9 +44,11 @@ def read_token(token_file: str | None, *, flag: str = "--influx-token-file") -> 
     if token_file:
         p = Path(token_file)
         try:
-            text = p.read_text()
+            text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise InputError(f"{flag}: cannot read {p}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{flag}: {p} is not text; expected the token on its first line") from None
         lines = text.strip().splitlines()
         if not lines or not lines[0].strip():
             raise InputError(f"{flag}: {p} is empty; expected the token on its first line")
@@ -61,9 +63,18 @@ def read_token(token_file: str | None, *, flag: str = "--influx-token-file") -> 
 
 
 def check_url(url: str, flag: str = "--influx-url") -> str:
-    u = urllib.parse.urlsplit(url)
+    try:
+        u = urllib.parse.urlsplit(url)
+        u.port  # noqa: B018 - a bad port raises here
+    except ValueError as exc:
+        raise InputError(f"{flag}: {url!r} is not a URL ({exc}); e.g. http://127.0.0.1:8086") from None
     if u.scheme not in ("http", "https") or not u.hostname:
         raise InputError(f"{flag}: {url!r} is not an http(s) URL (e.g. http://127.0.0.1:8086)")
+    if u.username or u.password:
+        raise InputError(
+            f"{flag}: no user or password in the URL (it would be written to influx.json and printed); "
+            "the token goes in INFLUX_TOKEN or --influx-token-file"
+        )
     return url.rstrip("/")
 
 
