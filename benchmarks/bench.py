@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 
-def bench_run(path: str, hours: float | None) -> None:
+def bench_run(path: str, hours: float | None, yardstick_steps: int = 20_000) -> float:
+    """The scenario's run, split by simulator, then the machine's unit (benchmarks/yardstick.py: mosaik with no-op
+    simulators on the frozen topology of 2026-12-03) and the loop as a multiple of it; returns that ratio."""
     from adapters.io.scenario_file import load_scenario
     from adapters.world import run_scenario
 
@@ -73,6 +75,16 @@ def bench_run(path: str, hours: float | None) -> None:
     )
     grid = res.site.grid
     print(f"  power-flow solves per step: {grid.n_solves / max(n, 1):.3f}")
+    from benchmarks.yardstick import yardstick_us_per_step
+
+    unit = yardstick_us_per_step(yardstick_steps)
+    ratio = (1e6 * loop / n) / unit
+    print(
+        f"  yardstick (mosaik, no-op simulators, the six-simulator topology of 2026-12-03, {yardstick_steps} steps): "
+        f"{unit:.1f} us/step -> {86400 * unit / 1e6:.1f} s for a day"
+    )
+    print(f"  the loop is {ratio:.2f} x the yardstick (issue 16's target: at most 2.0)")
+    return ratio
 
 
 def bench_mosaik_floor(scenario: str, steps: int) -> float:
@@ -505,7 +517,7 @@ def main() -> None:
         "datacenter": bench_datacenter,
         "hil": bench_hil,
         "controller": bench_controller,
-        "run": lambda: bench_run(a.scenario, a.hours),
+        "run": lambda: bench_run(a.scenario, a.hours, a.floor_steps),
         "floor": lambda: bench_mosaik_floor(a.scenario, a.floor_steps),
         "solvers": lambda: bench_solvers(a.solves),
         "influx": lambda: bench_influx(a.scenario, a.hours),
