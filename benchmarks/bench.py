@@ -90,49 +90,28 @@ def bench_run(path: str, hours: float | None, yardstick_steps: int = 20_000) -> 
 def bench_mosaik_floor(scenario: str, steps: int) -> float:
     """mosaik's own cost per step for the twin's topology: the same simulators,
     rates and connections as adapters/world.py, with simulators that do nothing."""
+    from collections import defaultdict
+
     import mosaik
-    import mosaik_api_v3
     from mosaik.async_scenario import SimConfig
 
     from adapters.io.scenario_file import load_scenario
     from adapters.world import SIM_CONFIG, simulator_periods, wire
+    from benchmarks.yardstick import noop_class
 
-    shifted = ["bess_charge_max_p_mw", "bess_discharge_max_p_mw", "pv_p_limit_mw", "shed_tier", "pack_weights"]
-    attrs = [
-        "temp_amb_c",
-        "temp_wb_c",
-        "pv_avail_p_mw",
-        "ghi_w_m2",
-        "it_demand_p_mw",
-        "it_p_mw",
-        "it_max_p_mw",
-        "it_site_max_p_mw",
-        "it_site_min_p_mw",
-        "cooling_p_mw",
-        "dc_meas",
-        "bess_p_mw",
-        "grid_meas",
-        "fleet_meas",
-        *shifted,
-    ]
-    meta = {"api_version": "3.0", "type": "time-based", "models": {"M": {"public": True, "params": [], "attrs": attrs}}}
-
-    class Noop(mosaik_api_v3.Simulator):
+    # the attributes the current wiring connects, read from it: a no-op simulator offers each as 0.0
+    class _Recorder:
         def __init__(self) -> None:
-            super().__init__(meta)
+            self.attrs: set[str] = set()
+            self.shifted: set[str] = set()
 
-        def init(self, sid, time_resolution=1.0, period=1, **kw):
-            self.period = period
-            return self.meta
+        def connect(self, src: Any, dst: Any, *attrs: str, time_shifted: bool = False, **kw: Any) -> None:
+            (self.shifted if time_shifted else self.attrs).update(attrs)
 
-        def create(self, num, model, **kw):
-            return [{"eid": "e", "type": "M"}]
-
-        def step(self, t, inputs, max_advance):
-            return t + self.period
-
-        def get_data(self, outputs):
-            return {e: {a: 0.0 for a in a_} for e, a_ in outputs.items()}
+    rec = _Recorder()
+    wire(rec, {n: n for n in SIM_CONFIG}, initial=defaultdict(float))  # type: ignore[arg-type]
+    shifted = sorted(rec.shifted)
+    Noop = noop_class(sorted(rec.attrs | rec.shifted))
 
     import sys
 

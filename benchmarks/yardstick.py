@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["CONNECTIONS", "PERIODS", "SHIFTED", "yardstick_us_per_step"]
+__all__ = ["CONNECTIONS", "PERIODS", "SHIFTED", "noop_class", "yardstick_us_per_step"]
 
 PERIODS: dict[str, int] = {"Ambient": 60, "PV": 60, "DataCenter": 1, "Grid": 1, "Fleet": 1, "Controller": 1}
 CONNECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -37,13 +37,14 @@ SHIFTED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 _ATTRS = sorted({a for _, _, attrs in CONNECTIONS + SHIFTED for a in attrs})
 
 
-def _noop_class() -> type:
+def noop_class(attrs: list[str]) -> type:
+    """A mosaik simulator of one entity that does nothing, every ``period`` steps, offering ``attrs`` as zeros."""
     import mosaik_api_v3
 
     meta = {
         "api_version": "3.0",
         "type": "time-based",
-        "models": {"M": {"public": True, "params": [], "attrs": _ATTRS}},
+        "models": {"M": {"public": True, "params": [], "attrs": attrs}},
     }
 
     class Noop(mosaik_api_v3.Simulator):
@@ -70,7 +71,7 @@ def yardstick_us_per_step(steps: int = 20_000) -> float:
     """Wall time per step of the frozen no-op topology, in microseconds (``steps`` steps of 1 s)."""
     import mosaik
 
-    sys.modules[__name__].__dict__["_Noop"] = _noop_class()  # mosaik's python starter imports it by path
+    sys.modules[__name__].__dict__["_Noop"] = noop_class(_ATTRS)  # mosaik's python starter imports it by path
     cfg: dict[str, Any] = {n: {"python": f"{__name__}:_Noop"} for n in PERIODS}
     w = mosaik.World(cfg, time_resolution=1.0, skip_greetings=True, configure_logging=False)
     e = {n: w.start(n, period=p).M() for n, p in PERIODS.items()}
