@@ -12,7 +12,7 @@ import numpy as np
 
 from adapters.io.influx.lineproto import LineFormatter
 from adapters.io.influx.outlet import Outlet
-from adapters.io.influx.sink import INFLUX_JSON, SPOOL_DIR, run_id, start_ms_of
+from adapters.io.influx.sink import INFLUX_JSON, SPOOL_DIR, run_id, start_ms_of, write_influx_json
 from adapters.io.influx.target import InfluxTarget
 from twin.errors import InputError
 
@@ -45,13 +45,7 @@ def flush_run(
     if whole:
         sent = send_results(run_dir, fmt, outlet)
         if not (run_dir / INFLUX_JSON).exists() or run_id:
-            (run_dir / INFLUX_JSON).write_text(
-                json.dumps(
-                    {**target.public(), "precision": "ms", "tags": tags, "start_ms": start_ms, "spool": SPOOL_DIR},
-                    indent=2,
-                )
-                + "\n"
-            )
+            write_influx_json(run_dir, target, tags, start_ms)
     res = outlet.close(timeout_s)
     res["points"] = sent
     if res["dropped"]:

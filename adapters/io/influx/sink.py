@@ -33,7 +33,16 @@ import numpy as np
 from adapters.io.influx.lineproto import LineFormatter
 from adapters.io.influx.target import InfluxTarget, preflight
 
-__all__ = ["INFLUX_JSON", "SPOOL_DIR", "InfluxOptions", "InfluxSink", "run_id", "spool_lines", "start_ms_of"]
+__all__ = [
+    "INFLUX_JSON",
+    "SPOOL_DIR",
+    "InfluxOptions",
+    "InfluxSink",
+    "run_id",
+    "spool_lines",
+    "start_ms_of",
+    "write_influx_json",
+]
 
 INFLUX_JSON = "influx.json"
 SPOOL_DIR = "influx.spool"
@@ -48,6 +57,13 @@ class InfluxOptions:
     flush_timeout_s: float = 60.0  # at the end: how long the spool may take to send before it is left for later
     tap_rows: int = 1000
     tap_wall_s: float = 1.0
+
+
+def write_influx_json(run_dir: Path, target: InfluxTarget, tags: Mapping[str, str], start_ms: int) -> None:
+    """``RUN_DIR/influx.json``: where the run's points went and how they are stamped (never the token), read by
+    ``twin influx-flush``."""
+    doc = {**target.public(), "precision": "ms", "tags": dict(tags), "start_ms": int(start_ms), "spool": SPOOL_DIR}
+    (Path(run_dir) / INFLUX_JSON).write_text(json.dumps(doc, indent=2) + "\n")
 
 
 def run_id(scenario: str) -> str:
@@ -73,19 +89,7 @@ class InfluxSink:
             [{"time_s": 0.0, "kind": "run_started", "detail": f"run {self.tags['run']} of {self.tags['scenario']}"}]
         )
         preflight(opts.target, first.data)  # a server that cannot be reached or refuses: stops here (exit 2)
-        (self.run_dir / INFLUX_JSON).write_text(
-            json.dumps(
-                {
-                    **opts.target.public(),
-                    "precision": "ms",
-                    "tags": self.tags,
-                    "start_ms": self.start_ms,
-                    "spool": SPOOL_DIR,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
+        write_influx_json(self.run_dir, opts.target, self.tags, self.start_ms)
         ctx = mp.get_context("spawn")  # the run's process has threads (mosaik, servers): no fork
         self._q: Any = ctx.Queue()
         self._result: Any = ctx.Queue()
